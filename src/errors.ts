@@ -1,0 +1,41 @@
+/**
+ * Every error the API can answer with: a stable code, its HTTP status and message.
+ * Routes throw these; the error handler in app.ts renders them in DFP's
+ * `{"Status":"NOK","Message":…}` shape. Retired codes are never reused.
+ */
+export class DfpError extends Error {
+  constructor(
+    readonly code: string,
+    readonly statusCode: number,
+    message: string,
+    readonly serviceName?: string,
+  ) {
+    super(message)
+    this.name = 'DfpError'
+  }
+}
+
+export const errors = {
+  /** inventory §3.5 check 1 (message kept verbatim for clients that match on it) */
+  serviceNameMissing: () => new DfpError('DFP_SERVICE_NAME_MISSING', 400, 'serviceName parameter is mandatory.'),
+  /** inventory §3.5 check 2, http: the listener stops retrying on 409 */
+  httpWithoutPathOrDomain: (service: string) =>
+    new DfpError('DFP_HTTP_ROUTE_MISSING', 409, 'When using reqMode http, servicePath or serviceDomain are mandatory', service),
+  /** inventory §3.5 check 2, other modes */
+  tcpWithoutPorts: (service: string) =>
+    new DfpError('DFP_TCP_PORTS_MISSING', 400, 'When NOT using reqMode http (e.g. tcp), srcPort and port parameters are mandatory.', service),
+  /** inventory §3.5 check 3 */
+  portMissing: (service: string) =>
+    new DfpError('DFP_PORT_MISSING', 400, 'When MODE is set to "service" or "swarm", the port query is mandatory', service),
+  invalidParameter: (param: string, problem: string, service?: string) =>
+    new DfpError('DFP_INVALID_PARAMETER', 400, `${param}: ${problem}`, service),
+  removeNameMissing: () => new DfpError('DFP_REMOVE_NAME_MISSING', 400, 'The serviceName query is mandatory'),
+  /** HAProxy refused the candidate configuration; the message carries its own error line. */
+  rejectedByHaproxy: (service: string, line: string) =>
+    new DfpError('DFP_REJECTED_BY_HAPROXY', 400, `HAProxy rejected the configuration of ${service}: ${line}`, service),
+  /** The validated configuration could not be made live (for example a port already in use). */
+  reloadFailed: (detail: string, service?: string) =>
+    new DfpError('DFP_RELOAD_FAILED', 500, `HAProxy could not load the new configuration: ${detail}`, service),
+  configUnreadable: () => new DfpError('DFP_CONFIG_UNREADABLE', 500, 'The HAProxy configuration could not be read'),
+  shuttingDown: () => new DfpError('DFP_SHUTTING_DOWN', 503, 'The proxy is shutting down'),
+} as const

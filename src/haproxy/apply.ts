@@ -1,0 +1,215 @@
+import { mkdir, open, rename } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import { DfpError, errors } from '../errors.js'
+import type { Metrics } from '../metrics/index.js'
+import { configVersion, render, statsSocketPath } from '../render/index.js'
+import type { Settings } from '../settings.js'
+import { type Change, changedService, ServiceState } from '../state/registry.js'
+import { HaproxyMaster } from './master.js'
+import { validateConfig } from './validate.js'
+
+interface Pending {
+  /** A change to make live, or none for a plain reload request. */
+  change?: Change
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+type CheckResult = { ok: true } | { ok: false; error: string; systemic: boolean }
+
+/** Writes a file so readers see the old or the new content, never a mix (temp, fsync, rename). */
+async function writeAtomic(path: string, content: string): Promise<void> {
+  const temp = `${path}.tmp-${process.pid}`
+  const handle = await open(temp, 'w', 0o644)
+  try {
+    await handle.writeFile(content)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await rename(temp, path)
+}
+
+/**
+ * The only way changes reach HAProxy: one serialized loop. Each turn takes everything pending,
+ * keeps the changes whose configuration HAProxy accepts (bisecting to find the ones it refuses),
+ * renders once, skips output identical to the live file, and makes the rest live with a
+ * confirmed reload. Each request is settled when its change is live or refused.
+ */
+export class ConfigApplier {
+  private state = ServiceState.empty()
+  private live = ''
+  private queue: Pending[] = []
+  private running?: Promise<void>
+  private closed = false
+  private reloadCount = 0
+  readonly configPath: string
+  readonly master: HaproxyMaster
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.configPath = join(settings.CONFIG_DIR, 'haproxy.cfg')
+    this.master = new HaproxyMaster({
+      bin: settings.HAPROXY_BIN,
+      configPath: this.configPath,
+      statsSocket: statsSocketPath(settings.CONFIG_DIR),
+      runDir: settings.CONFIG_DIR,
+      reloadTimeoutMs: settings.RELOAD_TIMEOUT * 1000,
+      log: log.child({ component: 'haproxy' }),
+    })
+  }
+
+  /** The services of the live configuration. */
+  get services(): ServiceState {
+    return this.state
+  }
+
+  /** Confirmed reloads since start. */
+  get reloads(): number {
+    return this.reloadCount
+  }
+
+  /** The text of the live configuration. */
+  get liveConfig(): string {
+    return this.live
+  }
+
+  /** Renders the empty state, checks it and starts HAProxy on it. */
+  async start(): Promise<void> {
+    await mkdir(this.settings.CONFIG_DIR, { recursive: true })
+    const text = render(this.state, this.settings)
+    const valid = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, text)
+    if (!valid.ok) throw new Error(`the settings give a configuration HAProxy refuses: ${valid.error}`)
+    await writeAtomic(this.configPath, text)
+    const started = await this.master.start(configVersion(text) ?? '')
+    if (!started.ok) throw new Error(`haproxy did not start: ${started.error}`)
+    this.live = text
+    this.log.info({ pid: this.master.pid, worker: started.pid }, 'haproxy started')
+  }
+
+  /** Makes the changes live; settles when they are, or rejects with the reason HAProxy gave. */
+  apply(changes: readonly Change[]): Promise<void> {
+    return Promise.all(changes.map((change) => this.enqueue(change))).then(() => undefined)
+  }
+
+  /** Reloads HAProxy on the configuration rendered from the current state. */
+  reload(): Promise<void> {
+    return this.enqueue(undefined)
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    await this.running
+    await this.master.stop()
+  }
+
+  private enqueue(change: Change | undefined): Promise<void> {
+    if (this.closed) return Promise.reject(errors.shuttingDown())
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ...(change ? { change } : {}), resolve, reject })
+      this.running ??= this.drain().finally(() => (this.running = undefined))
+    })
+  }
+
+  private async drain(): Promise<void> {
+    // Let requests that arrive in the same tick join the first batch.
+    await new Promise((resolve) => setImmediate(resolve))
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0)
+      try {
+        await this.applyBatch(batch)
+      } catch (err) {
+        this.log.error({ err }, 'applying changes failed')
+        const failure = err instanceof DfpError ? err : errors.reloadFailed(String(err))
+        for (const item of batch) item.reject(failure)
+      }
+    }
+  }
+
+  private async applyBatch(batch: Pending[]): Promise<void> {
+    const started = performance.now()
+    const reloadsBefore = this.reloadCount
+    const changes = batch.filter((item) => item.change)
+    const valid = await this.bisect(this.state, changes, (state) => this.validate(state))
+    const live = await this.bisect(this.state, valid, (state) => this.makeLive(state, false))
+    for (const item of live) item.resolve()
+    const reloadRequests = batch.filter((item) => !item.change)
+    if (reloadRequests.length > 0) {
+      const result = this.reloadCount > reloadsBefore ? { ok: true as const } : await this.makeLive(this.state, true)
+      for (const item of reloadRequests) {
+        if (result.ok) item.resolve()
+        else item.reject(errors.reloadFailed(result.error))
+      }
+    }
+    this.metrics.services.set(this.state.size)
+    this.log.debug({ requests: batch.length, applied: live.length, ms: Math.round(performance.now() - started) }, 'batch applied')
+  }
+
+  /**
+   * Finds the largest prefix-respecting subset of `items` that passes `check` on top of `base`:
+   * all of them when they pass together, else each half in turn. Items that fail alone are
+   * rejected with HAProxy's error; a systemic failure rejects every item it reached.
+   */
+  private async bisect(base: ServiceState, items: Pending[], check: (state: ServiceState) => Promise<CheckResult>): Promise<Pending[]> {
+    if (items.length === 0) return []
+    const result = await check(base.with(items.map((item) => item.change as Change)))
+    if (result.ok) return items
+    if (result.systemic) {
+      for (const item of items) item.reject(errors.reloadFailed(result.error, changedService(item.change as Change)))
+      return []
+    }
+    if (items.length === 1) {
+      const [item] = items as [Pending]
+      this.metrics.rejected.inc()
+      this.log.warn({ service: changedService(item.change as Change), error: result.error }, 'change refused by haproxy; previous definition kept')
+      item.reject(errors.rejectedByHaproxy(changedService(item.change as Change), result.error))
+      return []
+    }
+    const middle = Math.ceil(items.length / 2)
+    const first = await this.bisect(base, items.slice(0, middle), check)
+    const second = await this.bisect(base.with(first.map((item) => item.change as Change)), items.slice(middle), check)
+    return [...first, ...second]
+  }
+
+  private async validate(state: ServiceState): Promise<CheckResult> {
+    const text = render(state, this.settings)
+    if (text === this.live) return { ok: true }
+    const result = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, text)
+    return result.ok ? result : { ...result, systemic: false }
+  }
+
+  /**
+   * Replaces the live file with the state's configuration and reloads. If HAProxy cannot load
+   * it (a port in use, say), the previous file is put back and loaded again.
+   */
+  private async makeLive(state: ServiceState, force: boolean): Promise<CheckResult> {
+    const text = render(state, this.settings)
+    if (text === this.live && !force) {
+      this.state = state
+      return { ok: true }
+    }
+    const previous = this.live
+    const timer = this.metrics.reloadDuration.startTimer()
+    await writeAtomic(this.configPath, text)
+    const loaded = await this.master.reload(configVersion(text) ?? '')
+    timer()
+    if (loaded.ok) {
+      this.state = state
+      this.live = text
+      this.reloadCount++
+      this.metrics.reloads.inc()
+      this.log.info({ worker: loaded.pid, services: state.size, reloads: this.reloadCount }, 'haproxy reloaded')
+      return { ok: true }
+    }
+    this.metrics.reloadFailures.inc()
+    this.log.error({ error: loaded.error }, 'haproxy could not load the new configuration; restoring the previous one')
+    await writeAtomic(this.configPath, previous)
+    const restored = await this.master.reload(configVersion(previous) ?? '')
+    if (!restored.ok) this.log.error({ error: restored.error }, 'haproxy could not reload the previous configuration either')
+    return { ok: false, error: loaded.error, systemic: !restored.ok || text === previous }
+  }
+}

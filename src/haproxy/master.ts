@@ -1,0 +1,193 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { execa, type ResultPromise } from 'execa'
+import type { Logger } from 'pino'
+import { showInfo, type WorkerInfo } from './runtime.js'
+
+export interface MasterOptions {
+  bin: string
+  configPath: string
+  statsSocket: string
+  /** Folder for the master CLI socket and the master's pid file. */
+  runDir: string
+  /** Longest wait for a reload to be served, in ms. */
+  reloadTimeoutMs: number
+  log: Logger
+}
+
+export type LoadResult = { ok: true; pid: number } | { ok: false; error: string }
+
+interface OutputLine {
+  seq: number
+  text: string
+}
+
+const KEPT_LINES = 500
+// After SIGUSR2 the master logs "Reloading HAProxy"; without that line the signal was lost
+// (reference/haproxy-facts.md B.2), so it is sent again after this long.
+const RESEND_AFTER_MS = 1500
+const POLL_MS = 15
+
+/**
+ * Runs HAProxy in master-worker mode (`-W`) as a child process and keeps it running: when the
+ * master dies it is started again on the configuration file, which only ever holds the last good
+ * configuration. Reloads go through the master (SIGUSR2), which passes the listening sockets to
+ * the new worker, and are confirmed by reading back the version of the running configuration.
+ */
+export class HaproxyMaster {
+  private child?: ResultPromise
+  private stopping = false
+  private lines: OutputLine[] = []
+  private seq = 0
+  private restarting?: Promise<void>
+  private restarts = 0
+  readonly masterSocket: string
+  private readonly pidFile: string
+
+  constructor(private readonly options: MasterOptions) {
+    this.masterSocket = join(options.runDir, 'master.sock')
+    this.pidFile = join(options.runDir, 'haproxy-master.pid')
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
+  /** Starts the master on the current file and waits until a worker serves `version`. */
+  async start(version: string): Promise<LoadResult> {
+    this.stopLeftover()
+    const cursor = this.seq
+    this.spawn()
+    return this.confirm(version, undefined, cursor, false)
+  }
+
+  /** Asks the master to load the current file and waits until a new worker serves `version`. */
+  async reload(version: string): Promise<LoadResult> {
+    if (this.restarting) await this.restarting
+    const before = await this.workerInfo()
+    const cursor = this.seq
+    this.signalReload()
+    return this.confirm(version, before?.pid, cursor, true)
+  }
+
+  /** Stops HAProxy: gracefully (old connections finish) unless `hard`. */
+  async stop(hard = false, graceMs = 10_000): Promise<void> {
+    this.stopping = true
+    const child = this.child
+    if (!child || child.exitCode !== null) return
+    child.kill(hard ? 'SIGTERM' : 'SIGUSR1')
+    const exited = child.then(() => true, () => true)
+    if (!(await Promise.race([exited, sleep(graceMs, false)]))) {
+      child.kill('SIGKILL')
+      await exited
+    }
+    rmSync(this.pidFile, { force: true })
+  }
+
+  private spawn(): void {
+    const { bin, configPath, log } = this.options
+    const child = execa(bin, ['-W', '-S', `${this.masterSocket},mode,600`, '-f', configPath], {
+      reject: false,
+      stdin: 'ignore',
+      buffer: false,
+      cleanup: true,
+    })
+    this.child = child
+    writeFileSync(this.pidFile, `${child.pid}\n`)
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) createInterface({ input: stream }).on('line', (text) => this.onLine(text))
+    }
+    child.then((result) => {
+      if (this.child !== child || this.stopping) return
+      log.error({ exitCode: result.exitCode, signal: result.signal }, 'haproxy master exited; restarting it on the last good configuration')
+      this.restarting = this.restart().finally(() => (this.restarting = undefined))
+    })
+  }
+
+  private async restart(): Promise<void> {
+    const delay = Math.min(30_000, 250 * 2 ** Math.min(this.restarts++, 7))
+    await sleep(delay)
+    if (this.stopping) return
+    const cursor = this.seq
+    this.spawn()
+    const config = readFileSync(this.options.configPath, 'utf8')
+    const version = /^ {4}description (\S+)$/m.exec(config)?.[1] ?? ''
+    const result = await this.confirm(version, undefined, cursor, false)
+    if (result.ok) {
+      this.restarts = 0
+      this.options.log.warn({ pid: this.child?.pid }, 'haproxy restarted on the last good configuration')
+    } else {
+      this.options.log.error({ error: result.error }, 'haproxy could not be restarted')
+    }
+  }
+
+  /** Kills a master left behind by a daemon that was killed without a chance to stop it. */
+  private stopLeftover(): void {
+    try {
+      const pid = Number(readFileSync(this.pidFile, 'utf8').trim())
+      if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('haproxy')) {
+        process.kill(pid, 'SIGTERM')
+        this.options.log.warn({ pid }, 'stopped an haproxy left running by a previous daemon')
+      }
+    } catch {
+      // no pid file or no such process: nothing to stop
+    }
+  }
+
+  private signalReload(): void {
+    this.child?.kill('SIGUSR2')
+  }
+
+  private onLine(text: string): void {
+    this.lines.push({ seq: ++this.seq, text })
+    if (this.lines.length > KEPT_LINES) this.lines.splice(0, this.lines.length - KEPT_LINES)
+    const level = text.includes('[ALERT]') ? 'error' : text.includes('[WARNING]') ? 'warn' : 'info'
+    this.options.log[level]({ haproxy: text }, 'haproxy')
+  }
+
+  private linesSince(cursor: number): string[] {
+    return this.lines.filter((l) => l.seq > cursor).map((l) => l.text)
+  }
+
+  private async workerInfo(): Promise<WorkerInfo | undefined> {
+    try {
+      return await showInfo(this.options.statsSocket, 1000)
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * Waits until the worker owning the stats socket runs `version` and is not `oldPid`, or the
+   * master reports a loading failure, or it exits, or the timeout passes.
+   */
+  private async confirm(version: string, oldPid: number | undefined, cursor: number, resend: boolean): Promise<LoadResult> {
+    const child = this.child
+    const deadline = Date.now() + this.options.reloadTimeoutMs
+    let lastSignal = Date.now()
+    while (Date.now() < deadline) {
+      const output = this.linesSince(cursor)
+      if (output.some((l) => l.includes('Loading failure'))) return { ok: false, error: firstAlert(output) }
+      if (!child || child.exitCode !== null || child.signalCode !== null) {
+        return { ok: false, error: firstAlert(output) || 'haproxy exited' }
+      }
+      const info = await this.workerInfo()
+      if (info && info.description === version && info.pid !== oldPid) return { ok: true, pid: info.pid }
+      if (resend && !output.some((l) => l.includes('Reloading HAProxy')) && Date.now() - lastSignal > RESEND_AFTER_MS) {
+        this.options.log.warn('haproxy did not acknowledge the reload signal; sending it again')
+        this.signalReload()
+        lastSignal = Date.now()
+      }
+      await sleep(POLL_MS)
+    }
+    return { ok: false, error: `the new configuration was not served within ${this.options.reloadTimeoutMs} ms` }
+  }
+}
+
+/** HAProxy's first alert, without its `[ALERT] (pid) :` prefix. */
+export function firstAlert(lines: string[]): string {
+  const alerts = lines.filter((l) => l.includes('[ALERT]')).map((l) => l.replace(/^.*\[ALERT\]\s*\(\d+\)\s*:\s*/, ''))
+  return alerts.find((l) => !l.startsWith('[haproxy.main()]')) ?? alerts[0] ?? ''
+}

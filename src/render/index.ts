@@ -1,0 +1,235 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { join } from 'node:path'
+import Handlebars from 'handlebars'
+import { PROJECT_DIR, type Settings } from '../settings.js'
+import type { Destination, Service } from '../service/types.js'
+
+/** What rendering needs to know of the desired state. */
+export interface RenderState {
+  values(): Iterable<Service>
+}
+
+/** The settings rendering reads (a subset, so tests can pass literals). */
+export type RenderSettings = Pick<
+  Settings,
+  | 'CONFIG_DIR'
+  | 'ERRORFILES_DIR'
+  | 'DEFAULT_PORTS'
+  | 'BIND_PORTS'
+  | 'DEFAULT_REQ_MODE'
+  | 'CONNECTION_MODE'
+  | 'EXTRA_GLOBAL'
+  | 'EXTRA_FRONTEND'
+  | 'RESOLVERS'
+  | 'SERVICE_DOMAIN_ALGO'
+  | 'SSL_BIND_CIPHERS'
+  | 'SSL_BIND_OPTIONS'
+  | 'TIMEOUT_CONNECT'
+  | 'TIMEOUT_CLIENT'
+  | 'TIMEOUT_SERVER'
+  | 'TIMEOUT_QUEUE'
+  | 'TIMEOUT_TUNNEL'
+  | 'TIMEOUT_HTTP_REQUEST'
+  | 'TIMEOUT_HTTP_KEEP_ALIVE'
+  | 'HARD_STOP_AFTER'
+>
+
+// Values are data, never template source, and are not HTML-escaped: they reach HAProxy as given.
+function load(name: string): HandlebarsTemplateDelegate {
+  const source = readFileSync(join(PROJECT_DIR, 'templates', `${name}.hbs`), 'utf8')
+  return Handlebars.compile(source, { noEscape: true, strict: true })
+}
+const templates = {
+  global: load('global'),
+  frontendServices: load('frontend-services'),
+  frontendTcp: load('frontend-tcp'),
+  backendHttp: load('backend-http'),
+  backendTcp: load('backend-tcp'),
+}
+
+const ERROR_CODES = [400, 403, 405, 408, 429, 500, 502, 503, 504]
+/** Prefix of the `description` line that names the configuration's version. */
+export const VERSION_PREFIX = 'dfp-'
+
+/** Path of HAProxy's admin socket (also used to confirm reloads). */
+export const statsSocketPath = (configDir: string) => join(configDir, 'haproxy.sock')
+
+/** Comma lists in settings become one item per entry (inventory §4). */
+const commaList = (value: string) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+
+/**
+ * Frontend order of the original (inventory §5.3): services with a path under `/.well-known`
+ * first, services with the path `/` last, otherwise by aclName byte-wise; serviceName breaks ties
+ * so the same state always renders the same bytes.
+ */
+export function compareServices(a: Service, b: Service): number {
+  const rank = (s: Service) => {
+    const paths = s.destinations.flatMap((d) => d.servicePath)
+    if (paths.some((p) => p.toLowerCase().startsWith('/.well-known'))) return 0
+    if (paths.includes('/')) return 2
+    return 1
+  }
+  return rank(a) - rank(b) || byteCompare(a.aclName, b.aclName) || byteCompare(a.serviceName, b.serviceName)
+}
+
+const byteCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/** Names of inventory §5.8: the acl name, port and index are concatenated without separator. */
+const names = (service: Service, dest: Destination) => {
+  const id = `${service.aclName}${dest.port}_${dest.index}`
+  return {
+    backend: `${service.aclName}-be${dest.port}_${dest.index}`,
+    url: `url_${id}`,
+    urlExclude: `url_exclude_${id}`,
+    domain: `domain_${id}`,
+    srcPort: `srcPort_${service.aclName}${dest.srcPort}_${dest.index}`,
+  }
+}
+
+/**
+ * Domain ACL lines. Domains starting with `*` are wildcards matched with `hdr_end(host)`;
+ * the others keep the service's algorithm. Several `acl` lines with one name are OR-ed by HAProxy.
+ */
+function domainAcls(name: string, domains: string[], algo: string): string[] {
+  const exact = domains.filter((d) => !d.startsWith('*'))
+  const wildcard = domains.filter((d) => d.startsWith('*')).map((d) => d.replace(/^\*+|\*+$/g, ''))
+  const lines: string[] = []
+  if (exact.length) lines.push(`${name} ${algo} -i ${exact.join(' ')}`)
+  if (wildcard.length) lines.push(`${name} hdr_end(host) -i ${wildcard.join(' ')}`)
+  return lines
+}
+
+/** The rules a service adds to `frontend services` (inventory §5.3 parts 1 and 4). */
+function serviceFrontend(service: Service, settings: RenderSettings) {
+  const algo = service.serviceDomainAlgo ?? settings.SERVICE_DOMAIN_ALGO
+  const acls: string[] = []
+  const useBackends: string[] = []
+  const http = service.destinations.filter((d) => d.reqMode === 'http' && d.port !== '')
+  for (const dest of http) {
+    const n = names(service, dest)
+    const pathMatch = dest.servicePath.map((p) => ` ${dest.pathType} ${p}`).join('')
+    acls.push(`${n.url}${pathMatch}`)
+    if (dest.servicePathExclude.length) {
+      acls.push(`${n.urlExclude}${dest.servicePathExclude.map((p) => ` ${dest.pathType} ${p}`).join('')}`)
+    }
+    acls.push(...domainAcls(n.domain, dest.serviceDomain, algo))
+    if (dest.srcPort !== undefined) acls.push(`${n.srcPort} dst_port ${dest.srcPort}`)
+    const conditions = [
+      n.url,
+      ...(dest.servicePathExclude.length ? [`!${n.urlExclude}`] : []),
+      ...(dest.serviceDomain.length ? [n.domain] : []),
+      ...(dest.srcPort !== undefined ? [n.srcPort] : []),
+    ]
+    useBackends.push(`${n.backend} if ${conditions.join(' ')}`)
+  }
+  // One default_backend per service, not one per destination (the original's D9).
+  const first = http[0]
+  const defaultBackend = service.isDefaultBackend && first ? names(service, first).backend : undefined
+  return { acls, useBackends, defaultBackend }
+}
+
+function serverLine(service: Service, dest: Destination): string {
+  const host = dest.outboundHostname ?? service.serviceName
+  // Names are resolved again at run time through the `docker` resolvers, so a task that did not
+  // exist at load time is found later without a reload.
+  const resolvers = isIP(host) ? '' : ' resolvers docker'
+  return `server ${service.serviceName} ${isIP(host) === 6 ? `[${host}]` : host}:${dest.port}${resolvers}`
+}
+
+function renderBackends(service: Service): string {
+  return service.destinations
+    .filter((dest) => dest.port !== '')
+    .map((dest) => {
+      const common = {
+        name: names(service, dest).backend,
+        timeoutServer: dest.timeoutServer,
+        timeoutTunnel: dest.timeoutTunnel,
+        server: serverLine(service, dest),
+      }
+      if (dest.reqMode === 'tcp') return templates.backendTcp(common)
+      const rewrites = [
+        ...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? '']] : []),
+        ...dest.reqPathSearchReplace,
+      ]
+      return templates.backendHttp({ ...common, rewrites })
+    })
+    .join('')
+}
+
+/** One `tcpFE_<srcPort>` frontend per source port, sorted by port (fixes the original's D7). */
+function renderTcpFrontends(services: Service[], settings: RenderSettings): string {
+  const byPort = new Map<number, Array<{ backend: string; domainAcl?: string; domainAclName?: string }>>()
+  for (const service of services) {
+    for (const dest of service.destinations) {
+      if (dest.reqMode !== 'tcp' || dest.srcPort === undefined) continue
+      const n = names(service, dest)
+      const routes = byPort.get(dest.srcPort) ?? []
+      const [domainAcl] = domainAcls(n.domain, dest.serviceDomain, service.serviceDomainAlgo ?? settings.SERVICE_DOMAIN_ALGO)
+      routes.push(domainAcl ? { backend: n.backend, domainAcl, domainAclName: n.domain } : { backend: n.backend })
+      byPort.set(dest.srcPort, routes)
+    }
+  }
+  return [...byPort.keys()]
+    .sort((a, b) => a - b)
+    .map((srcPort) => templates.frontendTcp({ srcPort, routes: byPort.get(srcPort) }))
+    .join('')
+}
+
+/**
+ * The whole haproxy.cfg for a state: a pure function (no I/O, clock or randomness), so the same
+ * state and settings always give the same bytes. The first line of `global` names a hash of the
+ * rest, which the apply loop reads back from the running worker to confirm a reload.
+ */
+export function render(state: RenderState, settings: RenderSettings): string {
+  const services = [...state.values()].sort(compareServices)
+  const hasHttp = services.some((s) => s.destinations.some((d) => d.reqMode === 'http'))
+  const ports = [...commaList(settings.DEFAULT_PORTS), ...commaList(settings.BIND_PORTS)]
+  // Without services or with any http service, `frontend services` binds DEFAULT_PORTS (§5.2).
+  const bindHttp = services.length === 0 || hasHttp
+  const body = [
+    templates.global({
+      statsSocket: statsSocketPath(settings.CONFIG_DIR),
+      hardStopAfter: settings.HARD_STOP_AFTER,
+      extraGlobal: commaList(settings.EXTRA_GLOBAL),
+      sslBindOptions: settings.SSL_BIND_OPTIONS,
+      sslBindCiphers: settings.SSL_BIND_CIPHERS,
+      resolvers: commaList(settings.RESOLVERS),
+      connectionMode: settings.CONNECTION_MODE,
+      errorCodes: ERROR_CODES,
+      errorfilesDir: settings.ERRORFILES_DIR,
+      timeouts: {
+        connect: settings.TIMEOUT_CONNECT,
+        client: settings.TIMEOUT_CLIENT,
+        server: settings.TIMEOUT_SERVER,
+        queue: settings.TIMEOUT_QUEUE,
+        tunnel: settings.TIMEOUT_TUNNEL,
+        httpRequest: settings.TIMEOUT_HTTP_REQUEST,
+        httpKeepAlive: settings.TIMEOUT_HTTP_KEEP_ALIVE,
+      },
+    }),
+    templates.frontendServices({
+      // TLS binds need a certificate; until one is loaded they stay unbound (the original's D13).
+      binds: bindHttp ? ports.filter((p) => !p.includes(':ssl')) : [],
+      unboundPorts: bindHttp ? ports.filter((p) => p.includes(':ssl')) : [],
+      defaultReqMode: settings.DEFAULT_REQ_MODE,
+      forwardFor: settings.DEFAULT_REQ_MODE === 'http',
+      extraFrontend: commaList(settings.EXTRA_FRONTEND),
+      services: services.map((s) => serviceFrontend(s, settings)),
+    }),
+    renderTcpFrontends(services, settings),
+    ...[...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map(renderBackends),
+  ].join('')
+  const version = createHash('sha256').update(body).digest('hex').slice(0, 16)
+  return `global\n    description ${VERSION_PREFIX}${version}\n${body}`
+}
+
+/** The version a rendered configuration names in its `description` line. */
+export function configVersion(config: string): string | undefined {
+  return /^ {4}description (\S+)$/m.exec(config)?.[1]
+}

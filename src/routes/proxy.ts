@@ -1,0 +1,50 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { errors } from '../errors.js'
+import type { ConfigApplier } from '../haproxy/apply.js'
+import { parseService } from '../service/params.js'
+import type { Settings } from '../settings.js'
+import { ok, serviceFields } from './responses.js'
+
+export interface ProxyRoutesOptions {
+  settings: Settings
+  applier: ConfigApplier
+}
+
+/** Query parameters merged with an urlencoded form body (the query wins, as in the original). */
+function requestParams(request: FastifyRequest): Record<string, unknown> {
+  const body = request.body && typeof request.body === 'object' && !Array.isArray(request.body) ? request.body : {}
+  return { ...(body as Record<string, unknown>), ...(request.query as Record<string, unknown>) }
+}
+
+const firstValue = (value: unknown): string => String((Array.isArray(value) ? value[0] : value) ?? '')
+
+/** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
+export async function proxyRoutes(app: FastifyInstance, { settings, applier }: ProxyRoutesOptions): Promise<void> {
+  app.all('/reconfigure', async (request) => {
+    const service = parseService(requestParams(request), { separator: settings.SEPARATOR })
+    await applier.apply([{ kind: 'put', service }])
+    return ok('', service.serviceName, serviceFields(service))
+  })
+
+  app.all('/remove', async (request) => {
+    const serviceName = firstValue(requestParams(request).serviceName)
+    if (serviceName === '') throw errors.removeNameMissing()
+    if (!applier.services.get(serviceName)) return ok(`${serviceName} was not configured, no reload required`, serviceName)
+    await applier.apply([{ kind: 'remove', serviceName }])
+    return ok('', serviceName)
+  })
+
+  // With or without `recreate`, the configuration is rendered from the state: the live file
+  // always is that rendering, so both reload the same text.
+  app.all('/reload', async () => {
+    await applier.reload()
+    return ok()
+  })
+
+  app.all('/config', async (request, reply) => {
+    if (firstValue(requestParams(request).type).toLowerCase() === 'json') return applier.services.toJSON()
+    return reply.type('text/plain; charset=utf-8').send(applier.liveConfig)
+  })
+
+  app.all('/ping', async () => ok())
+}

@@ -1,0 +1,189 @@
+import { z } from 'zod'
+import { errors } from '../errors.js'
+import type { Destination, ReqMode, Service } from './types.js'
+
+/** A flat parameter map: an HTTP query, one element of the listener's JSON, or DFP_SERVICE_* env. */
+export type ParamSource = Record<string, unknown> | URLSearchParams
+
+/** What parsing needs from the settings. */
+export interface ParseOptions {
+  /** SEPARATOR: splits list values. */
+  separator: string
+}
+
+export const MAX_DESTINATIONS = 10
+const MAX_VALUE_LENGTH = 4096
+
+// Values are spliced into haproxy.cfg as given. A newline or control character would end the
+// line and let a value add directives of its own, so every value is refused if it has one.
+const controlChars = /[\x00-\x1f\x7f]/
+// Values that HAProxy reads as one word (names, ports, hosts, paths) must not contain blanks
+// or a comment start either, or they would add words to the line they are spliced into.
+const wordBreakers = /[\s#]/
+
+const serviceNameSchema = z
+  .string()
+  .max(200, 'must be at most 200 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"')
+const portSchema = z.string().regex(/^\d{1,5}$/, 'must be a port number').refine((v) => +v >= 1 && +v <= 65535, 'must be between 1 and 65535')
+const reqModeSchema = z.string().transform((v) => v.toLowerCase()).pipe(z.enum(['http', 'tcp'], 'must be http or tcp'))
+// strconv.ParseBool forms plus gorilla/schema's "on", as the original accepted.
+const boolSchema = z
+  .string()
+  .transform((v) => v.toLowerCase())
+  .pipe(z.enum(['1', 't', 'true', 'on', '0', 'f', 'false', 'off'], 'must be true or false'))
+  .transform((v) => ['1', 't', 'true', 'on'].includes(v))
+
+/** Reads values from one source, refusing values that cannot be written into haproxy.cfg. */
+class ParamReader {
+  private readonly values = new Map<string, string>()
+  /** The service the parameters describe, named in errors once known. */
+  serviceName?: string
+  constructor(
+    source: ParamSource,
+    private readonly options: ParseOptions,
+  ) {
+    const entries = source instanceof URLSearchParams ? source.entries() : Object.entries(source)
+    for (const [key, raw] of entries) {
+      // A repeated key counts once, with its first value (Go's url.Values.Get).
+      const value = Array.isArray(raw) ? raw[0] : raw
+      if (this.values.has(key) || value === undefined || value === null) continue
+      this.values.set(key, String(value))
+    }
+  }
+
+  /** The raw value of `name`; '' when absent. Checked for control characters and length. */
+  text(name: string): string {
+    const value = this.values.get(name) ?? ''
+    if (value.length > MAX_VALUE_LENGTH) throw this.invalid(name, `must be at most ${MAX_VALUE_LENGTH} characters`)
+    if (controlChars.test(value)) throw this.invalid(name, 'must not contain newlines or control characters')
+    return value
+  }
+
+  /** A value HAProxy reads as one word. */
+  word(name: string): string {
+    const value = this.text(name)
+    if (wordBreakers.test(value)) throw this.invalid(name, 'must not contain spaces or "#"')
+    return value
+  }
+
+  /** A SEPARATOR-delimited list of words; empty items are dropped. */
+  list(name: string): string[] {
+    const value = this.text(name)
+    const items = value.split(this.options.separator).filter((item) => item !== '')
+    for (const item of items) {
+      if (wordBreakers.test(item)) throw this.invalid(name, 'items must not contain spaces or "#"')
+    }
+    return items
+  }
+
+  parsed<T>(name: string, schema: z.ZodType<T>): T | undefined {
+    const value = this.text(name)
+    if (value === '') return undefined
+    const result = schema.safeParse(value)
+    if (!result.success) throw this.invalid(name, result.error.issues[0]?.message ?? 'is invalid')
+    return result.data
+  }
+
+  invalid(name: string, problem: string) {
+    return errors.invalidParameter(name, problem, this.serviceName)
+  }
+
+  has(name: string): boolean {
+    return (this.values.get(name) ?? '') !== ''
+  }
+}
+
+/** Parameters whose presence with suffix `.N` creates destination N (inventory §3.2). */
+const destinationKeys = ['servicePath', 'port', 'serviceDomain'] as const
+
+/**
+ * Reads destination fields: `name.N` when present, else the non-indexed `name` (the fallback
+ * that makes a non-indexed value apply to every indexed destination).
+ */
+function readDestination(params: ParamReader, index: number): Destination {
+  const key = (name: string) => (index > 0 && params.has(`${name}.${index}`) ? `${name}.${index}` : name)
+  const srcPort = params.parsed(key('srcPort'), portSchema)
+  const servicePath = params.list(key('servicePath'))
+  const serviceDomain = params.list(key('serviceDomain'))
+  const rewriteKey = key('reqPathSearchReplace')
+  const reqPathSearchReplace = params
+    .text(rewriteKey)
+    .split(':')
+    .filter((pair) => pair !== '')
+    .map((pair): [string, string] => {
+      const [search = '', replace = ''] = pair.split(',')
+      if (search === '') throw params.invalid(rewriteKey, 'each pair must be "search,replace"')
+      return [search, replace]
+    })
+  return {
+    index,
+    reqMode: (params.parsed(key('reqMode'), reqModeSchema) ?? 'http') as ReqMode,
+    port: params.parsed(key('port'), portSchema) ?? '',
+    ...(srcPort === undefined ? {} : { srcPort: Number(srcPort) }),
+    // A domain without a path routes every path of that domain (inventory §3.2).
+    servicePath: servicePath.length === 0 && serviceDomain.length > 0 ? ['/'] : servicePath,
+    pathType: params.text(key('pathType')).trim() || 'path_beg',
+    servicePathExclude: params.list(key('servicePathExclude')),
+    serviceDomain,
+    ...optionalWord(params, key('outboundHostname'), 'outboundHostname'),
+    reqPathSearchReplace,
+    ...optionalWord(params, key('timeoutServer'), 'timeoutServer'),
+    ...optionalWord(params, key('timeoutTunnel'), 'timeoutTunnel'),
+  }
+}
+
+function optionalWord<K extends string>(params: ParamReader, name: string, field: K): Partial<Record<K, string>> {
+  const value = params.word(name)
+  return value === '' ? {} : ({ [field]: value } as Record<K, string>)
+}
+
+/**
+ * Indexed destinations 1..10, stopping at the first index none of whose keys is set; without
+ * any, one non-indexed destination (index 0).
+ */
+function readDestinations(params: ParamReader): Destination[] {
+  const indexed: Destination[] = []
+  for (let n = 1; n <= MAX_DESTINATIONS; n++) {
+    if (!destinationKeys.some((name) => params.has(`${name}.${n}`))) break
+    indexed.push(readDestination(params, n))
+  }
+  return indexed.length > 0 ? indexed : [readDestination(params, 0)]
+}
+
+/** The checks of inventory §3.5, in its order and with its messages and status codes. */
+function checkRoutable(service: Service): void {
+  for (const dest of service.destinations) {
+    if (dest.reqMode === 'http') {
+      if (dest.servicePath.length === 0 && dest.serviceDomain.length === 0) throw errors.httpWithoutPathOrDomain(service.serviceName)
+    } else if (dest.srcPort === undefined || dest.port === '') {
+      throw errors.tcpWithoutPorts(service.serviceName)
+    }
+    if (dest.port === '') throw errors.portMissing(service.serviceName)
+  }
+}
+
+/**
+ * Turns a flat parameter map into a validated Service. Unknown parameters are ignored and only
+ * the parameters below are read, so internal fields cannot be set from outside.
+ * Throws a DfpError (400/409) naming the parameter and the problem.
+ */
+export function parseService(source: ParamSource, options: ParseOptions): Service {
+  const params = new ParamReader(source, options)
+  const rawName = params.text('serviceName')
+  if (rawName === '') throw errors.serviceNameMissing()
+  const serviceName = params.parsed('serviceName', serviceNameSchema) as string
+  params.serviceName = serviceName
+  const serviceDomainAlgo = params.word('serviceDomainAlgo')
+  const reqPathSearch = params.text('reqPathSearch')
+  const service: Service = {
+    serviceName,
+    aclName: serviceName,
+    ...(serviceDomainAlgo === '' ? {} : { serviceDomainAlgo }),
+    isDefaultBackend: params.parsed('isDefaultBackend', boolSchema) ?? false,
+    ...(reqPathSearch === '' ? {} : { reqPathSearch, reqPathReplace: params.text('reqPathReplace') }),
+    destinations: readDestinations(params),
+  }
+  checkRoutable(service)
+  return service
+}

@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+
+/** Folder of the project (one level above `src/` and `dist/`). */
+export const PROJECT_DIR = fileURLToPath(new URL('..', import.meta.url))
+
+const noControl = /^[^\x00-\x1f\x7f]*$/
+const text = z.string().regex(noControl, 'must not contain newlines or control characters')
+const seconds = z.string().regex(/^\d+$/, 'must be a whole number of seconds')
+const port = z.coerce.number().int().min(1).max(65535)
+const nonEmpty = text.min(1, 'must not be empty')
+
+/**
+ * Every variable the daemon reads, with the official image's default (inventory §4).
+ * Each can also be given as a Docker secret `$SECRETS_DIR/dfp_<lowercase name>`.
+ */
+const variables = {
+  IP: { default: '0.0.0.0', schema: nonEmpty },
+  PORT: { default: '8080', schema: port },
+  CONFIG_DIR: { default: '/cfg', schema: nonEmpty },
+  CERTS_DIR: { default: '/certs', schema: nonEmpty },
+  TEMPLATES_DIR: { default: '/templates', schema: nonEmpty },
+  ERRORFILES_DIR: { default: join(PROJECT_DIR, 'haproxy', 'errorfiles'), schema: nonEmpty },
+  HAPROXY_BIN: { default: 'haproxy', schema: nonEmpty },
+  LOG_LEVEL: { default: 'info', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) },
+
+  DEFAULT_PORTS: { default: '80,443:ssl', schema: nonEmpty },
+  BIND_PORTS: { default: '', schema: text },
+  DEFAULT_REQ_MODE: { default: 'http', schema: z.enum(['http', 'tcp']) },
+  CONNECTION_MODE: { default: 'http-keep-alive', schema: z.enum(['http-keep-alive', 'http-server-close', 'httpclose']) },
+  EXTRA_GLOBAL: { default: '', schema: text },
+  EXTRA_FRONTEND: { default: '', schema: text },
+  RESOLVERS: { default: 'nameserver dns 127.0.0.11:53', schema: nonEmpty },
+  SEPARATOR: { default: ',', schema: nonEmpty },
+  SERVICE_DOMAIN_ALGO: { default: 'hdr_beg(host)', schema: nonEmpty.regex(/^\S+$/, 'must be one HAProxy fetch without spaces') },
+  SSL_BIND_CIPHERS: {
+    default: 'ECDH+AESGCM:ECDH+CHACHA20:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:RSA+AES:!aNULL:!MD5:!DSS',
+    schema: nonEmpty,
+  },
+  SSL_BIND_OPTIONS: { default: 'no-sslv3', schema: nonEmpty },
+  TIMEOUT_CONNECT: { default: '5', schema: seconds },
+  TIMEOUT_CLIENT: { default: '20', schema: seconds },
+  TIMEOUT_SERVER: { default: '20', schema: seconds },
+  TIMEOUT_QUEUE: { default: '30', schema: seconds },
+  TIMEOUT_TUNNEL: { default: '3600', schema: seconds },
+  TIMEOUT_HTTP_REQUEST: { default: '5', schema: seconds },
+  TIMEOUT_HTTP_KEEP_ALIVE: { default: '15', schema: seconds },
+  HARD_STOP_AFTER: { default: '1h', schema: nonEmpty.regex(/^\d+(ms|s|m|h|d)?$/, 'must be an HAProxy time such as 30s or 1h') },
+  RELOAD_TIMEOUT: { default: '30', schema: z.coerce.number().int().min(1).max(3600) },
+} as const satisfies Record<string, { default: string; schema: z.ZodType }>
+
+type Variables = typeof variables
+export type Settings = Readonly<
+  { [K in keyof Variables]: z.output<Variables[K]['schema']> } & { SECRETS_DIR: string }
+>
+export const variableNames = Object.keys(variables) as (keyof Variables)[]
+
+export class SettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid settings: ${problems.join('; ')}`)
+  }
+}
+
+/** Reads `$SECRETS_DIR/dfp_<name>`; a missing file means "no secret". */
+function readSecret(secretsDir: string, name: string): string | undefined {
+  try {
+    return readFileSync(join(secretsDir, `dfp_${name.toLowerCase()}`), 'utf8').replace(/[\r\n]+$/, '')
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Builds the frozen settings from the environment and secrets: a secret file wins (even empty,
+ * as in the original), then a non-empty variable, then the default. Throws one SettingsError
+ * listing every bad variable.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const secretsDir = env.SECRETS_DIR || '/run/secrets'
+  const out: Record<string, unknown> = { SECRETS_DIR: secretsDir }
+  const problems: string[] = []
+  for (const name of variableNames) {
+    const def = variables[name]
+    const raw = readSecret(secretsDir, name) ?? (env[name] ? env[name] : def.default)
+    const parsed = (def.schema as z.ZodType).safeParse(raw)
+    if (parsed.success) out[name] = parsed.data
+    else problems.push(`${name} ${parsed.error.issues.map((i) => i.message).join(', ')} (got ${JSON.stringify(raw)})`)
+  }
+  if (problems.length) throw new SettingsError(problems)
+  return Object.freeze(out) as Settings
+}
