@@ -101,10 +101,11 @@ export class ConfigApplier {
     return this.enqueue(undefined)
   }
 
-  async close(): Promise<void> {
+  /** Refuses new changes, finishes the running batch and stops HAProxy (`hard`: at once). */
+  async close({ hard = false } = {}): Promise<void> {
     this.closed = true
     await this.running
-    await this.master.stop()
+    await this.master.stop(hard)
   }
 
   private enqueue(change: Change | undefined): Promise<void> {

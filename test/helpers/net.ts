@@ -1,0 +1,78 @@
+import { request } from 'node:http'
+import { createServer as createHttpServer, type Server } from 'node:http'
+import { createServer as createTcpServer, createConnection, type AddressInfo } from 'node:net'
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const server = createTcpServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+export interface HttpReply {
+  status: number
+  body: string
+  headers: Record<string, string | string[] | undefined>
+}
+
+/** One GET on a new connection (no pooling), with any Host header. */
+export function httpGet(port: number, path: string, headers: Record<string, string> = {}, timeoutMs = 5000): Promise<HttpReply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent: false, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+export interface Upstream {
+  port: number
+  close: () => Promise<void>
+}
+
+/** An HTTP server on 127.0.0.1 answering `{"name","path","host"}` for every request. */
+export async function httpUpstream(name: string): Promise<Upstream> {
+  const server: Server = createHttpServer((req, res) => {
+    res.setHeader('content-type', 'application/json')
+    res.end(JSON.stringify({ name, path: req.url, host: req.headers.host }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  }
+}
+
+/** A TCP server on 127.0.0.1 that writes back `<name>:` followed by whatever it receives. */
+export async function tcpEcho(name: string): Promise<Upstream> {
+  const server = createTcpServer((socket) => {
+    socket.on('data', (data) => socket.write(`${name}:${data.toString('utf8')}`))
+    socket.on('error', () => socket.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  }
+}
+
+/** Sends `message` over a new TCP connection and returns the first answer. */
+export function tcpExchange(port: number, message: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: '127.0.0.1', port })
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error('TCP exchange timed out')))
+    socket.on('connect', () => socket.write(message))
+    socket.on('data', (data) => {
+      resolve(data.toString('utf8'))
+      socket.end()
+    })
+    socket.on('error', reject)
+  })
+}
