@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # dfp: Docker Flow Proxy in TypeScript. The daemon starts HAProxy (master-worker) itself.
 #
 #   docker build -t dfp .

@@ -1,0 +1,136 @@
+import { createServer, type AddressInfo } from 'node:net'
+import t from 'tap'
+import { startDaemon } from '../helpers/daemon.js'
+import { httpUpstream } from '../helpers/net.js'
+
+const daemon = await startDaemon()
+const upstream = await httpUpstream('good')
+t.teardown(async () => {
+  await daemon.close()
+  await upstream.close()
+})
+const port = String(upstream.port)
+const reconfigure = (params: Record<string, string>) => daemon.call('reconfigure', { outboundHostname: '127.0.0.1', ...params })
+
+t.before(async () => {
+  const reply = await reconfigure({ serviceName: 'good', servicePath: '/good', port })
+  if (reply.status !== 200) throw new Error(`setup failed: ${reply.body}`)
+})
+
+t.test('each bad request gets its status and message, and nothing changes', async (t) => {
+  const before = (await daemon.call('config')).body
+  const cases: Array<[Record<string, string>, number, string | RegExp]> = [
+    [{ servicePath: '/x', port }, 400, 'serviceName parameter is mandatory.'],
+    [{ serviceName: 'x', port }, 409, 'When using reqMode http, servicePath or serviceDomain are mandatory'],
+    [{ serviceName: 'x', reqMode: 'tcp', port }, 400, 'When NOT using reqMode http (e.g. tcp), srcPort and port parameters are mandatory.'],
+    [{ serviceName: 'x', reqMode: 'tcp', srcPort: '7000' }, 400, 'When NOT using reqMode http (e.g. tcp), srcPort and port parameters are mandatory.'],
+    [{ serviceName: 'x', servicePath: '/x' }, 400, 'When MODE is set to "service" or "swarm", the port query is mandatory'],
+    [{ serviceName: 'x', servicePath: '/x\nbackend evil', port }, 400, /^servicePath: must not contain newlines/],
+    [{ serviceName: 'x', servicePath: '/x', port, outboundHostname: 'h\rserver' }, 400, /^outboundHostname: /],
+    [{ serviceName: 'x', servicePath: '/x', port, timeoutServer: '5 if' }, 400, /^timeoutServer: must not contain spaces/],
+    [{ serviceName: 'x y', servicePath: '/x', port }, 400, /^serviceName: /],
+    [{ serviceName: 'x', servicePath: '/x', port: '99999' }, 400, /^port: /],
+    [{ serviceName: 'x', servicePath: '/x', port: 'http' }, 400, /^port: must be a port number/],
+    [{ serviceName: 'x', servicePath: '/x', port, srcPort: 'abc' }, 400, /^srcPort: /],
+    [{ serviceName: 'x', servicePath: '/x', port, reqMode: 'udp' }, 400, /^reqMode: must be http or tcp/],
+    [{ serviceName: 'x', servicePath: '/x', port, isDefaultBackend: 'maybe' }, 400, /^isDefaultBackend: must be true or false/],
+    [{ serviceName: 'x', servicePath: '/x', port, reqPathSearchReplace: ',/new' }, 400, /^reqPathSearchReplace: /],
+    [{ serviceName: 'x', 'servicePath.1': '/x', 'port.1': port, 'port.2': port }, 409, 'When using reqMode http, servicePath or serviceDomain are mandatory'],
+    [{ serviceName: 'x', servicePath: '/'.repeat(5000), port }, 400, /^servicePath: must be at most 4096/],
+  ]
+  for (const [params, status, message] of cases) {
+    const reply = await reconfigure(params)
+    t.equal(reply.status, status, `${JSON.stringify(params).slice(0, 80)} → ${status}`)
+    t.equal(reply.json?.Status, 'NOK')
+    t.match(reply.json?.Message, message)
+  }
+  const remove = await daemon.call('remove', {})
+  t.equal(remove.status, 400)
+  t.equal(remove.json.Message, 'The serviceName query is mandatory')
+  t.equal((await daemon.call('config')).body, before, 'the live config did not change')
+  t.equal((await daemon.proxy('/good')).status, 200)
+})
+
+t.test('a service HAProxy rejects is refused; the others keep answering', async (t) => {
+  const before = (await daemon.call('config')).body
+  const reply = await reconfigure({ serviceName: 'broken', servicePath: '/broken', port, timeoutServer: 'abc' })
+  t.equal(reply.status, 400)
+  t.equal(reply.json.Status, 'NOK')
+  t.equal(reply.json.ServiceName, 'broken')
+  t.match(reply.json.Message, /timeout server/, "HAProxy's own error line")
+  t.match(reply.json.Message, /haproxy\.cfg:\d+/)
+  t.equal((await daemon.proxy('/good')).status, 200)
+  t.equal((await daemon.call('config')).body, before, '/config is unchanged')
+  t.notOk((await daemon.call('config', { type: 'json' })).json.broken)
+})
+
+t.test('a refused change keeps the previous definition of the service', async (t) => {
+  t.equal((await reconfigure({ serviceName: 'evolving', servicePath: '/v1', port })).status, 200)
+  const refused = await reconfigure({ serviceName: 'evolving', servicePath: '/v2', port, timeoutTunnel: 'x1' })
+  t.equal(refused.status, 400)
+  t.equal((await daemon.proxy('/v1')).status, 200, 'the old route still works')
+  t.equal((await daemon.proxy('/v2')).status, 503, 'the refused route was not added')
+  t.same((await daemon.call('config', { type: 'json' })).json.evolving.destinations[0].servicePath, ['/v1'])
+  await daemon.call('remove', { serviceName: 'evolving' })
+})
+
+t.test('in one batch only the bad request fails', async (t) => {
+  const replies = await Promise.all([
+    reconfigure({ serviceName: 'batch-a', servicePath: '/batch-a', port }),
+    reconfigure({ serviceName: 'batch-bad', servicePath: '/refused', port, timeoutServer: 'nope' }),
+    reconfigure({ serviceName: 'batch-b', servicePath: '/batch-b', port }),
+    reconfigure({ serviceName: 'batch-c', servicePath: '/batch-c', port }),
+  ])
+  t.same(replies.map((r) => r.status), [200, 400, 200, 200])
+  for (const path of ['/batch-a', '/batch-b', '/batch-c', '/good']) t.equal((await daemon.proxy(path)).status, 200, path)
+  t.equal((await daemon.proxy('/refused')).status, 503)
+  for (const name of ['batch-a', 'batch-b', 'batch-c']) await daemon.call('remove', { serviceName: name })
+})
+
+t.test('a configuration that validates but cannot load (port in use) is refused and rolled back', async (t) => {
+  const squatter = createServer()
+  await new Promise<void>((resolve) => squatter.listen(0, '0.0.0.0', resolve))
+  t.teardown(() => new Promise((resolve) => squatter.close(resolve)))
+  const busy = (squatter.address() as AddressInfo).port
+  const before = (await daemon.call('config')).body
+  const reply = await reconfigure({ serviceName: 'squat', reqMode: 'tcp', srcPort: String(busy), port })
+  t.equal(reply.status, 400)
+  t.match(reply.json.Message, /cannot bind socket/)
+  t.equal((await daemon.call('config')).body, before, 'the previous configuration is live again')
+  t.equal((await daemon.proxy('/good')).status, 200)
+  t.equal((await reconfigure({ serviceName: 'after', servicePath: '/after', port })).status, 200, 'later changes still apply')
+  t.equal((await daemon.proxy('/after')).status, 200)
+  await daemon.call('remove', { serviceName: 'after' })
+})
+
+t.test('remove of an unknown service and reload', async (t) => {
+  const unknown = await daemon.call('remove', { serviceName: 'never-there' })
+  t.equal(unknown.status, 200)
+  t.match(unknown.json.Message, /was not configured/)
+  const reloads = daemon.applier.reloads
+  const reload = await daemon.call('reload', { recreate: 'true' })
+  t.equal(reload.status, 200)
+  t.equal(reload.json.Status, 'OK')
+  t.equal(daemon.applier.reloads, reloads + 1, 'reload really reloaded')
+  t.equal((await daemon.proxy('/good')).status, 200)
+})
+
+t.test('an identical reconfigure does not reload', async (t) => {
+  const reloads = daemon.applier.reloads
+  t.equal((await reconfigure({ serviceName: 'good', servicePath: '/good', port })).status, 200)
+  t.equal(daemon.applier.reloads, reloads)
+})
+
+t.test('when the haproxy master dies it is restarted on the last good configuration', async (t) => {
+  const pid = daemon.applier.master.pid as number
+  process.kill(pid, 'SIGKILL')
+  let status = 0
+  for (let i = 0; i < 200 && (status !== 200 || daemon.applier.master.pid === pid); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    status = await daemon.proxy('/good').then((r) => r.status, () => 0)
+  }
+  t.not(daemon.applier.master.pid, pid, 'a new master runs')
+  t.equal(status, 200, 'routes are served again')
+  t.equal((await reconfigure({ serviceName: 'later', servicePath: '/later', port })).status, 200, 'and changes apply')
+  t.equal((await daemon.proxy('/later')).status, 200)
+})
