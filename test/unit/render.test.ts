@@ -1,0 +1,80 @@
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { validateConfig } from '../../src/haproxy/validate.js'
+import { render } from '../../src/render/index.js'
+import { parseService } from '../../src/service/params.js'
+import { loadSettings } from '../../src/settings.js'
+import { ServiceState } from '../../src/state/registry.js'
+
+// Golden files pin the rendered text; set UPDATE_GOLDEN=1 to rewrite them after a deliberate change.
+const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent' })
+const golden = (name: string, actual: string) => {
+  const path = join(import.meta.dirname, '..', 'golden', `${name}.cfg`)
+  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual)
+  return readFileSync(path, 'utf8')
+}
+const state = (...queries: string[]) =>
+  ServiceState.empty().with(queries.map((q) => ({ kind: 'put' as const, service: parseService(new URLSearchParams(q), { separator: ',' }) })))
+
+const services = [
+  'serviceName=go-demo&servicePath=/demo,/api&port=8080',
+  'serviceName=root&servicePath=/&port=80&isDefaultBackend=true',
+  'serviceName=acme&servicePath=/.well-known/acme-challenge&port=8080',
+  'serviceName=shop&serviceDomain=shop.example.com,*.shop.example.org&port=3000&servicePathExclude=/admin&srcPort=80',
+  'serviceName=multi&servicePath.1=/one&port.1=1111&servicePath.2=/two&port.2=2222&timeoutServer.2=60&timeoutTunnel=7200',
+  'serviceName=rewrite&servicePath=/api/v1&port=9000&reqPathSearchReplace=^/api/v1/,/:/x,/y&reqPathSearch=/a&reqPathReplace=/b&outboundHostname=10.0.0.5',
+  'serviceName=regex&servicePath=^/v[0-9]%2B/&pathType=path_reg&port=8081&serviceDomainAlgo=hdr_dom(host)&serviceDomain=regex.io',
+  'serviceName=postgres&reqMode=tcp&srcPort=5432&port=5432',
+  'serviceName=redis&reqMode=tcp&srcPort=6379&port=6379&serviceDomain=redis.local',
+  'serviceName=mysql&reqMode=tcp&srcPort=3306&port=3306',
+]
+
+t.test('services render as the golden file, and haproxy accepts it', async (t) => {
+  const text = render(state(...services), settings)
+  t.equal(text, golden('services', text))
+  const dir = mkdtempSync(join(tmpdir(), 'dfp-golden-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // The golden file names /errorfiles; check it with the shipped ones.
+  const checked = render(state(...services), { ...settings, ERRORFILES_DIR: join(import.meta.dirname, '..', '..', 'haproxy', 'errorfiles'), CONFIG_DIR: dir })
+  t.same(await validateConfig('haproxy', dir, checked), { ok: true })
+})
+
+t.test('the empty state renders as the golden file', async (t) => {
+  const text = render(ServiceState.empty(), settings)
+  t.equal(text, golden('empty', text))
+  t.match(text, '    # 443:ssl is not bound: no certificate is loaded')
+  t.match(text, '    bind *:80\n')
+  t.notMatch(text, 'bind *:443')
+})
+
+t.test('rendering is deterministic and independent of the order services arrived in', async (t) => {
+  const forward = render(state(...services), settings)
+  const backward = render(state(...[...services].reverse()), settings)
+  t.equal(forward, backward)
+  t.equal(render(state(...services), settings), forward)
+})
+
+t.test('frontend order: /.well-known first, / last, others by aclName', async (t) => {
+  const text = render(state(...services), settings)
+  const servicesFrontend = text.slice(text.indexOf('frontend services'), text.indexOf('frontend tcpFE_'))
+  const order = [...servicesFrontend.matchAll(/use_backend (\S+)-be/g)].map((m) => m[1])
+  t.same(order, ['acme', 'go-demo', 'multi', 'multi', 'regex', 'rewrite', 'root', 'shop'])
+  const tcp = [...text.matchAll(/frontend tcpFE_(\d+)/g)].map((m) => Number(m[1]))
+  t.same(tcp, [3306, 5432, 6379], 'TCP frontends sorted by port')
+})
+
+t.test('values reach the config exactly as given (no escaping, no second template pass)', async (t) => {
+  const text = render(state("serviceName=odd&servicePath=/a&port=80&reqPathSearchReplace=^/a/(.%2B)$,/b/\\1&'{{x}}'&timeoutServer={{.DefaultReqMode}}"), settings)
+  t.match(text, 'http-request set-path %[path,regsub(^/a/(.+)$,/b/\\1)]')
+  t.match(text, 'timeout server {{.DefaultReqMode}}s')
+})
+
+t.test('the version line changes with the content and only with it', async (t) => {
+  const a = render(state(services[0] as string), settings)
+  const b = render(state(services[1] as string), settings)
+  const version = (text: string) => /description (dfp-\w+)/.exec(text)?.[1]
+  t.not(version(a), version(b))
+  t.equal(version(a), version(render(state(services[0] as string), settings)))
+})
