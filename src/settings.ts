@@ -9,7 +9,9 @@ export const PROJECT_DIR = fileURLToPath(new URL('..', import.meta.url))
 const noControl = /^[^\x00-\x1f\x7f]*$/
 const text = z.string().regex(noControl, 'must not contain newlines or control characters')
 const seconds = z.string().regex(/^\d+$/, 'must be a whole number of seconds')
-const port = z.coerce.number().int().min(1).max(65535)
+const integer = (min: number, max: number) =>
+  z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().min(min).max(max))
+const port = integer(1, 65535)
 const nonEmpty = text.min(1, 'must not be empty')
 
 /**
@@ -48,7 +50,7 @@ const variables = {
   TIMEOUT_HTTP_REQUEST: { default: '5', schema: seconds },
   TIMEOUT_HTTP_KEEP_ALIVE: { default: '15', schema: seconds },
   HARD_STOP_AFTER: { default: '1h', schema: nonEmpty.regex(/^\d+(ms|s|m|h|d)?$/, 'must be an HAProxy time such as 30s or 1h') },
-  RELOAD_TIMEOUT: { default: '30', schema: z.coerce.number().int().min(1).max(3600) },
+  RELOAD_TIMEOUT: { default: '30', schema: integer(1, 3600) },
 } as const satisfies Record<string, { default: string; schema: z.ZodType }>
 
 type Variables = typeof variables

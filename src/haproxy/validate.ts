@@ -14,7 +14,9 @@ let counter = 0
  */
 export async function validateConfig(bin: string, dir: string, config: string): Promise<ValidationResult> {
   const file = join(dir, `candidate-${process.pid}-${++counter}.cfg`)
-  await writeFile(file, config)
+  // Server names are resolved at load time and at run time; an unresolvable name is never an
+  // error (init-addr ends with `none`), so the check skips the lookups, which can take seconds.
+  await writeFile(file, config.replace(/^( {4}default-server init-addr) \S+$/m, '$1 none'))
   try {
     const result = await execa(bin, ['-c', '-f', file], { reject: false, all: true, timeout: 120_000 })
     if (result.exitCode === 0) return { ok: true }

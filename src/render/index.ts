@@ -164,14 +164,14 @@ function renderBackends(service: Service): string {
 
 /** One `tcpFE_<srcPort>` frontend per source port, sorted by port (fixes the original's D7). */
 function renderTcpFrontends(services: Service[], settings: RenderSettings): string {
-  const byPort = new Map<number, Array<{ backend: string; domainAcl?: string; domainAclName?: string }>>()
+  const byPort = new Map<number, Array<{ backend: string; domainAcls: string[]; domainAclName?: string }>>()
   for (const service of services) {
     for (const dest of service.destinations) {
       if (dest.reqMode !== 'tcp' || dest.srcPort === undefined) continue
       const n = names(service, dest)
       const routes = byPort.get(dest.srcPort) ?? []
-      const [domainAcl] = domainAcls(n.domain, dest.serviceDomain, service.serviceDomainAlgo ?? settings.SERVICE_DOMAIN_ALGO)
-      routes.push(domainAcl ? { backend: n.backend, domainAcl, domainAclName: n.domain } : { backend: n.backend })
+      const acls = domainAcls(n.domain, dest.serviceDomain, service.serviceDomainAlgo ?? settings.SERVICE_DOMAIN_ALGO)
+      routes.push(acls.length ? { backend: n.backend, domainAcls: acls, domainAclName: n.domain } : { backend: n.backend, domainAcls: [] })
       byPort.set(dest.srcPort, routes)
     }
   }

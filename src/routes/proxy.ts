@@ -29,9 +29,10 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier }: P
   app.all('/remove', async (request) => {
     const serviceName = firstValue(requestParams(request).serviceName)
     if (serviceName === '') throw errors.removeNameMissing()
-    if (!applier.services.get(serviceName)) return ok(`${serviceName} was not configured, no reload required`, serviceName)
+    // Always queued, so a remove that follows a pending reconfigure of the same service wins.
+    const known = applier.services.get(serviceName) !== undefined
     await applier.apply([{ kind: 'remove', serviceName }])
-    return ok('', serviceName)
+    return ok(known ? '' : `${serviceName} was not configured, no reload required`, serviceName)
   })
 
   // With or without `recreate`, the configuration is rendered from the state: the live file

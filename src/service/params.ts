@@ -25,7 +25,11 @@ const serviceNameSchema = z
   .string()
   .max(200, 'must be at most 200 characters')
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"')
-const portSchema = z.string().regex(/^\d{1,5}$/, 'must be a port number').refine((v) => +v >= 1 && +v <= 65535, 'must be between 1 and 65535')
+const portSchema = z
+  .string()
+  .regex(/^\d{1,5}$/, 'must be a port number')
+  .refine((v) => +v >= 1 && +v <= 65535, 'must be between 1 and 65535')
+  .transform((v) => String(Number(v)))
 const reqModeSchema = z.string().transform((v) => v.toLowerCase()).pipe(z.enum(['http', 'tcp'], 'must be http or tcp'))
 // strconv.ParseBool forms plus gorilla/schema's "on", as the original accepted.
 const boolSchema = z

@@ -28,6 +28,9 @@ export interface TestDaemon {
  * CONFIG_DIR and free high ports. `env` adds or overrides variables.
  */
 export async function startDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
+  // haproxy looks server names up through libc when it loads a configuration. This machine's
+  // DNS server does not answer, so bound each lookup to 1 s (glibc reads RES_OPTIONS).
+  process.env.RES_OPTIONS ??= 'timeout:1 attempts:1'
   const configDir = await mkdtemp(join(tmpdir(), 'dfp-test-'))
   const proxyPort = await freePort()
   const settings = loadSettings({

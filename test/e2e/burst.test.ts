@@ -1,0 +1,48 @@
+import t from 'tap'
+import { startDaemon } from '../helpers/daemon.js'
+import { httpUpstream } from '../helpers/net.js'
+
+const daemon = await startDaemon()
+const upstream = await httpUpstream('burst')
+t.teardown(async () => {
+  await daemon.close()
+  await upstream.close()
+})
+
+const reloadsMetric = async () => {
+  const metrics = (await daemon.api('/metrics')).body
+  return Number(/^dfp_reloads_total (\d+)$/m.exec(metrics)?.[1])
+}
+
+t.test('50 concurrent reconfigures of distinct services coalesce into a few reloads', async (t) => {
+  const before = await reloadsMetric()
+  const replies = await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      daemon.call('reconfigure', { serviceName: `svc-${i}`, servicePath: `/svc-${i}/`, port: String(upstream.port), outboundHostname: '127.0.0.1' }),
+    ),
+  )
+  t.same(
+    replies.map((r) => r.status),
+    Array(50).fill(200),
+    'every request answered 200',
+  )
+  // Each request was answered only once its change was live: all routes work right away.
+  const statuses = await Promise.all(Array.from({ length: 50 }, (_, i) => daemon.proxy(`/svc-${i}/x`).then((r) => r.status)))
+  t.same(statuses, Array(50).fill(200), 'all 50 routable')
+  const reloads = (await reloadsMetric()) - before
+  t.comment(`50 concurrent reconfigures took ${reloads} reloads`)
+  t.ok(reloads >= 1 && reloads <= 10, `reloads (${reloads}) far below 50`)
+  t.equal(Object.keys((await daemon.call('config', { type: 'json' })).json).length, 50)
+})
+
+t.test('50 concurrent removes coalesce too', async (t) => {
+  const before = await reloadsMetric()
+  const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => daemon.call('remove', { serviceName: `svc-${i}` })))
+  t.same(
+    replies.map((r) => r.status),
+    Array(50).fill(200),
+  )
+  t.same((await daemon.call('config', { type: 'json' })).json, {})
+  t.equal((await daemon.proxy('/svc-7/x')).status, 503)
+  t.ok((await reloadsMetric()) - before <= 10)
+})
