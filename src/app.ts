@@ -16,7 +16,7 @@ export interface AppOptions {
 
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
 export function buildApp({ settings, applier, metrics, logger }: AppOptions) {
-  const app = Fastify({ loggerInstance: logger, disableRequestLogging: true, bodyLimit: 1024 * 1024 })
+  const app = Fastify({ loggerInstance: logger, bodyLimit: 1024 * 1024 })
 
   // Form bodies carry reconfigure parameters too (gorilla/schema read query and form alike).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
@@ -42,7 +42,6 @@ export function buildApp({ settings, applier, metrics, logger }: AppOptions) {
   app.addHook('onResponse', async (request, reply) => {
     const endpoint = request.routeOptions.url ?? 'unknown'
     metrics.requests.inc({ endpoint, code: reply.statusCode })
-    request.log.info({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
   })
 
   app.register(proxyRoutes, { prefix: '/v1/docker-flow-proxy', settings, applier })
