@@ -21,6 +21,10 @@ const settings = readSettings()
 const logger = pino({
   level: settings.LOG_LEVEL,
   redact: ['req.headers.authorization', '*.password', '*.users', '*.Users'],
+  // Query strings carry service parameters (later passwords among them): log the path only.
+  serializers: {
+    req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: req.url.split('?')[0], remoteAddress: req.ip }),
+  },
 })
 const metrics = createMetrics()
 const applier = new ConfigApplier(settings, logger, metrics)
