@@ -57,7 +57,7 @@ export class HaproxyMaster {
 
   /** Starts the master on the current file and waits until a worker serves `version`. */
   async start(version: string): Promise<LoadResult> {
-    this.stopLeftover()
+    await this.stopLeftover()
     const cursor = this.seq
     this.spawn()
     return this.confirm(version, undefined, cursor, false)
@@ -123,17 +123,28 @@ export class HaproxyMaster {
     }
   }
 
-  /** Kills a master left behind by a daemon that was killed without a chance to stop it. */
-  private stopLeftover(): void {
-    try {
-      const pid = Number(readFileSync(this.pidFile, 'utf8').trim())
-      if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('haproxy')) {
-        process.kill(pid, 'SIGTERM')
-        this.options.log.warn({ pid }, 'stopped an haproxy left running by a previous daemon')
+  /**
+   * Stops a master left behind by a daemon that was killed without a chance to stop it, and
+   * waits (up to 5 s) until it has released its ports.
+   */
+  private async stopLeftover(): Promise<void> {
+    const isHaproxy = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('haproxy')
+      } catch {
+        return false
       }
-    } catch {
-      // no pid file or no such process: nothing to stop
     }
+    let pid: number
+    try {
+      pid = Number(readFileSync(this.pidFile, 'utf8').trim())
+    } catch {
+      return // no pid file: nothing was left behind
+    }
+    if (!(pid > 0) || !isHaproxy(pid)) return
+    process.kill(pid, 'SIGTERM')
+    this.options.log.warn({ pid }, 'stopped an haproxy left running by a previous daemon')
+    for (let waited = 0; waited < 5000 && isHaproxy(pid); waited += 50) await sleep(50)
   }
 
   private signalReload(): void {

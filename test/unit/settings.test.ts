@@ -1,0 +1,72 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { loadSettings, SettingsError } from '../../src/settings.js'
+
+const secrets = mkdtempSync(join(tmpdir(), 'dfp-secrets-'))
+t.teardown(() => rmSync(secrets, { recursive: true, force: true }))
+
+t.test('defaults are the official image defaults', async (t) => {
+  const settings = loadSettings({ SECRETS_DIR: secrets })
+  t.match(settings, {
+    IP: '0.0.0.0',
+    PORT: 8080,
+    CONFIG_DIR: '/cfg',
+    CERTS_DIR: '/certs',
+    TEMPLATES_DIR: '/templates',
+    HAPROXY_BIN: 'haproxy',
+    DEFAULT_PORTS: '80,443:ssl',
+    CONNECTION_MODE: 'http-keep-alive',
+    SEPARATOR: ',',
+    SERVICE_DOMAIN_ALGO: 'hdr_beg(host)',
+    RESOLVERS: 'nameserver dns 127.0.0.11:53',
+    TIMEOUT_CONNECT: '5',
+    TIMEOUT_CLIENT: '20',
+    TIMEOUT_SERVER: '20',
+    TIMEOUT_QUEUE: '30',
+    TIMEOUT_TUNNEL: '3600',
+    TIMEOUT_HTTP_REQUEST: '5',
+    TIMEOUT_HTTP_KEEP_ALIVE: '15',
+  })
+  t.ok(Object.isFrozen(settings))
+})
+
+t.test('a secret file replaces any variable; a non-empty variable replaces the default', async (t) => {
+  writeFileSync(join(secrets, 'dfp_timeout_server'), '45\n\n')
+  writeFileSync(join(secrets, 'dfp_port'), '9090\n')
+  writeFileSync(join(secrets, 'dfp_extra_global'), '')
+  const settings = loadSettings({ SECRETS_DIR: secrets, TIMEOUT_SERVER: '30', TIMEOUT_CLIENT: '25', EXTRA_GLOBAL: 'maxconn 100', BIND_PORTS: '' })
+  t.equal(settings.TIMEOUT_SERVER, '45', 'secret wins, trailing newlines trimmed')
+  t.equal(settings.PORT, 9090)
+  t.equal(settings.TIMEOUT_CLIENT, '25', 'variable used when there is no secret')
+  t.equal(settings.EXTRA_GLOBAL, '', 'an empty secret still wins')
+  t.equal(settings.BIND_PORTS, '', 'an empty variable means the default')
+  rmSync(join(secrets, 'dfp_timeout_server'))
+  rmSync(join(secrets, 'dfp_port'))
+  rmSync(join(secrets, 'dfp_extra_global'))
+})
+
+t.test('one error lists every bad variable', async (t) => {
+  const err = t.throws(() => loadSettings({ SECRETS_DIR: secrets, PORT: '0x50', TIMEOUT_SERVER: '20s', CONNECTION_MODE: 'keep', EXTRA_FRONTEND: 'a\nb' })) as SettingsError
+  t.type(err, SettingsError)
+  t.same(
+    err.problems.map((p) => p.split(' ')[0]),
+    ['PORT', 'CONNECTION_MODE', 'EXTRA_FRONTEND', 'TIMEOUT_SERVER'],
+  )
+})
+
+t.test('the daemon refuses to start with bad settings and says why', async (t) => {
+  const root = join(import.meta.dirname, '..', '..')
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'main.ts')], {
+    cwd: root,
+    env: { ...process.env, SECRETS_DIR: secrets, PORT: 'eighty', TIMEOUT_CONNECT: '-1', CONFIG_DIR: join(secrets, 'cfg') },
+    encoding: 'utf8',
+    timeout: 30_000,
+  })
+  t.equal(result.status, 2)
+  t.match(result.stderr, /PORT must be a whole number/)
+  t.match(result.stderr, /TIMEOUT_CONNECT must be a whole number of seconds/)
+  t.equal(result.stderr.trim().split('\n').length, 1, 'one message')
+})
