@@ -45,6 +45,7 @@ EXPOSE 80 443 8080
 HEALTHCHECK --interval=5s --start-period=3s --timeout=10s \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT || 8080}/v1/docker-flow-proxy/ping`, { signal: AbortSignal.timeout(9000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-# -g: signals go to the whole process group (as in the original image).
-ENTRYPOINT ["/usr/bin/tini", "-g", "--"]
+# Without -g (the original used it): SIGTERM must reach only the daemon, which then stops HAProxy
+# gracefully; signalled as a group, HAProxy's workers would cut the requests they are serving.
+ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "dist/main.js"]
