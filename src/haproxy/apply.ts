@@ -88,7 +88,7 @@ export class ConfigApplier {
     const started = await this.master.start(configVersion(text) ?? '')
     if (!started.ok) throw new Error(`haproxy did not start: ${started.error}`)
     this.live = text
-    this.log.info({ pid: this.master.pid, worker: started.pid }, 'haproxy started')
+    this.log.info({ masterPid: this.master.pid, workerPid: started.pid }, 'haproxy started')
   }
 
   /** Makes the changes live; settles when they are, or rejects with the reason HAProxy gave. */
@@ -203,7 +203,7 @@ export class ConfigApplier {
       this.live = text
       this.reloadCount++
       this.metrics.reloads.inc()
-      this.log.info({ worker: loaded.pid, services: state.size, reloads: this.reloadCount }, 'haproxy reloaded')
+      this.log.info({ workerPid: loaded.pid, services: state.size, reloads: this.reloadCount }, 'haproxy reloaded')
       return { ok: true }
     }
     this.metrics.reloadFailures.inc()

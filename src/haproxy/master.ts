@@ -117,7 +117,7 @@ export class HaproxyMaster {
     const result = await this.confirm(version, undefined, cursor, false)
     if (result.ok) {
       this.restarts = 0
-      this.options.log.warn({ pid: this.child?.pid }, 'haproxy restarted on the last good configuration')
+      this.options.log.warn({ masterPid: this.child?.pid }, 'haproxy restarted on the last good configuration')
     } else {
       this.options.log.error({ error: result.error }, 'haproxy could not be restarted')
     }
@@ -143,7 +143,7 @@ export class HaproxyMaster {
     }
     if (!(pid > 0) || !isHaproxy(pid)) return
     process.kill(pid, 'SIGTERM')
-    this.options.log.warn({ pid }, 'stopped an haproxy left running by a previous daemon')
+    this.options.log.warn({ masterPid: pid }, 'stopped an haproxy left running by a previous daemon')
     for (let waited = 0; waited < 5000 && isHaproxy(pid); waited += 50) await sleep(50)
   }
 
