@@ -29,6 +29,9 @@ const KEPT_LINES = 500
 // (reference/haproxy-facts.md B.2), so it is sent again after this long.
 const RESEND_AFTER_MS = 1500
 const POLL_MS = 15
+// What every reload prints once per proxy (HAProxy tags it WARNING): logged at debug level, or
+// a reload of 1 000 services would write 1 000 warnings.
+const routineOutput = /\] +\(\d+\) : (Proxy \S+ stopped|Stopping (frontend|backend|proxy) |Paused |Resumed |Former worker \(\d+\) exited with code 0)/
 
 /**
  * Runs HAProxy in master-worker mode (`-W`) as a child process and keeps it running: when the
@@ -154,7 +157,7 @@ export class HaproxyMaster {
   private onLine(text: string): void {
     this.lines.push({ seq: ++this.seq, text })
     if (this.lines.length > KEPT_LINES) this.lines.splice(0, this.lines.length - KEPT_LINES)
-    const level = text.includes('[ALERT]') ? 'error' : text.includes('[WARNING]') ? 'warn' : 'info'
+    const level = routineOutput.test(text) ? 'debug' : text.includes('[ALERT]') ? 'error' : text.includes('[WARNING]') ? 'warn' : 'info'
     this.options.log[level]({ haproxy: text }, 'haproxy')
   }
 

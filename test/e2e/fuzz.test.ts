@@ -69,7 +69,8 @@ t.test(`${REQUESTS} random requests, seed ${seed}`, async (t) => {
         if (reply.status >= 500 || reply.status < 200) fiveHundreds.push(`${reply.status} ${path.slice(0, 300)} → ${reply.body.slice(0, 300)}`)
       }),
     )
-    if ((sent / CONCURRENCY) % 20 === 0) {
+    {
+      // After every round: the file HAProxy runs must always pass `haproxy -c`.
       const live = await readFile(configPath, 'utf8')
       const check = await validateConfig('haproxy', daemon.configDir, live)
       if (!check.ok) t.fail(`live config invalid after ${sent} requests: ${check.error}`)
