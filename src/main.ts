@@ -1,8 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
-import { buildApp } from './app.js'
-import { ConfigApplier } from './haproxy/apply.js'
-import { createMetrics } from './metrics/index.js'
+import { createDaemon } from './daemon.js'
 import { loadSettings, SettingsError } from './settings.js'
 
 function readSettings() {
@@ -26,24 +24,20 @@ const logger = pino({
     req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: req.url.split('?')[0], remoteAddress: req.ip }),
   },
 })
-const metrics = createMetrics()
-const applier = new ConfigApplier(settings, logger, metrics)
+const daemon = createDaemon(settings, logger)
 
 try {
-  await applier.start()
+  await daemon.start()
 } catch (err) {
   logger.fatal({ err }, 'could not start haproxy')
-  await applier.close().catch(() => undefined)
+  await daemon.applier.close().catch(() => undefined)
   process.exit(1)
 }
-
-const app = buildApp({ settings, applier, metrics, logger })
 
 closeWithGrace({ delay: 15_000, logger }, async ({ err, signal }) => {
   if (err) logger.error({ err }, 'stopping after an error')
   logger.info({ signal }, 'stopping')
-  await app.close()
-  await applier.close()
+  await daemon.close()
 })
 
-await app.listen({ host: settings.IP, port: settings.PORT })
+await daemon.app.listen({ host: settings.IP, port: settings.PORT })

@@ -1,11 +1,13 @@
-import { mkdir, open, rename } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { DfpError, errors } from '../errors.js'
+import { writeAtomic } from '../files.js'
 import type { Metrics } from '../metrics/index.js'
 import { configVersion, render, statsSocketPath } from '../render/index.js'
 import type { Settings } from '../settings.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
+import type { StateStore } from '../state/store.js'
 import { HaproxyMaster } from './master.js'
 import { validateConfig } from './validate.js'
 
@@ -17,19 +19,6 @@ interface Pending {
 }
 
 type CheckResult = { ok: true } | { ok: false; error: string; systemic: boolean }
-
-/** Writes a file so readers see the old or the new content, never a mix (temp, fsync, rename). */
-async function writeAtomic(path: string, content: string): Promise<void> {
-  const temp = `${path}.tmp-${process.pid}`
-  const handle = await open(temp, 'w', 0o644)
-  try {
-    await handle.writeFile(content)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(temp, path)
-}
 
 /**
  * The only way changes reach HAProxy: one serialized loop. Each turn takes everything pending,
@@ -51,6 +40,8 @@ export class ConfigApplier {
     private readonly settings: Settings,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    /** Where the state is saved after every change that became live. */
+    private readonly store?: StateStore,
   ) {
     this.configPath = join(settings.CONFIG_DIR, 'haproxy.cfg')
     this.master = new HaproxyMaster({
@@ -78,17 +69,30 @@ export class ConfigApplier {
     return this.live
   }
 
-  /** Renders the empty state, checks it and starts HAProxy on it. */
-  async start(): Promise<void> {
+  /**
+   * Starts HAProxy on the `initial` services (the saved state) when HAProxy accepts them all,
+   * else on none of them, then applies them through the loop, which keeps every one it accepts.
+   */
+  async start(initial: readonly Change[] = []): Promise<void> {
     await mkdir(this.settings.CONFIG_DIR, { recursive: true })
-    const text = render(this.state, this.settings)
-    const valid = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, text)
+    const empty = render(this.state, this.settings)
+    const valid = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, empty)
     if (!valid.ok) throw new Error(`the settings give a configuration HAProxy refuses: ${valid.error}`)
-    await writeAtomic(this.configPath, text)
-    const started = await this.master.start(configVersion(text) ?? '')
+    const wanted = this.state.with(initial)
+    const text = render(wanted, this.settings)
+    const startWithAll = initial.length > 0 && (await this.validate(wanted)).ok
+    const first = startWithAll ? text : empty
+    await writeAtomic(this.configPath, first)
+    const started = await this.master.start(configVersion(first) ?? '')
     if (!started.ok) throw new Error(`haproxy did not start: ${started.error}`)
-    this.live = text
-    this.log.info({ masterPid: this.master.pid, workerPid: started.pid }, 'haproxy started')
+    this.live = first
+    if (startWithAll) this.state = wanted
+    this.log.info({ masterPid: this.master.pid, workerPid: started.pid, services: this.state.size }, 'haproxy started')
+    if (!startWithAll && initial.length > 0) {
+      const results = await Promise.allSettled(initial.map((change) => this.enqueue(change)))
+      const refused = results.filter((r) => r.status === 'rejected').length
+      this.log.warn({ refused, kept: initial.length - refused }, 'some saved services were refused by haproxy')
+    }
   }
 
   /** Makes the changes live; settles when they are, or rejects with the reason HAProxy gave. */
@@ -133,20 +137,24 @@ export class ConfigApplier {
 
   private async applyBatch(batch: Pending[]): Promise<void> {
     const started = performance.now()
+    const stateBefore = this.state
     const reloadsBefore = this.reloadCount
     const changes = batch.filter((item) => item.change)
     const valid = await this.bisect(this.state, changes, (state) => this.validate(state))
     const live = await this.bisect(this.state, valid, (state) => this.makeLive(state, false))
-    for (const item of live) item.resolve()
     const reloadRequests = batch.filter((item) => !item.change)
-    if (reloadRequests.length > 0) {
-      const result = this.reloadCount > reloadsBefore ? { ok: true as const } : await this.makeLive(this.state, true)
-      for (const item of reloadRequests) {
-        if (result.ok) item.resolve()
-        else item.reject(errors.reloadFailed(result.error))
-      }
-    }
+    const forced = reloadRequests.length === 0 || this.reloadCount > reloadsBefore ? { ok: true as const } : await this.makeLive(this.state, true)
     this.metrics.services.set(this.state.size)
+    if (this.store && this.state !== stateBefore) {
+      // Saved before anyone is answered, so an answered change survives a restart. The change is
+      // live either way; a state that cannot be saved is only lost on restart.
+      await this.store.save(this.state).catch((err) => this.log.error({ err }, 'could not save the state'))
+    }
+    for (const item of live) item.resolve()
+    for (const item of reloadRequests) {
+      if (forced.ok) item.resolve()
+      else item.reject(errors.reloadFailed(forced.error))
+    }
     this.log.debug({ requests: batch.length, applied: live.length, ms: Math.round(performance.now() - started) }, 'batch applied')
   }
 

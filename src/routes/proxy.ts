@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
 import type { ConfigApplier } from '../haproxy/apply.js'
-import { parseService } from '../service/params.js'
+import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
 import { ok, serviceFields } from './responses.js'
 
@@ -21,9 +21,10 @@ const firstValue = (value: unknown): string => String((Array.isArray(value) ? va
 /** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
 export async function proxyRoutes(app: FastifyInstance, { settings, applier }: ProxyRoutesOptions): Promise<void> {
   app.all('/reconfigure', async (request) => {
-    const service = parseService(requestParams(request), { separator: settings.SEPARATOR })
-    await applier.apply([{ kind: 'put', service }])
-    return ok('', service.serviceName, serviceFields(service))
+    const change = parseChange(requestParams(request), { separator: settings.SEPARATOR })
+    await applier.apply([change])
+    if (change.kind === 'remove') return ok('replicas=0: the service was removed', change.serviceName)
+    return ok('', change.service.serviceName, serviceFields(change.service))
   })
 
   app.all('/remove', async (request) => {

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { errors } from '../errors.js'
+import type { Change } from '../state/registry.js'
 import type { Destination, ReqMode, Service } from './types.js'
 
 /** A flat parameter map: an HTTP query, one element of the listener's JSON, or DFP_SERVICE_* env. */
@@ -96,6 +97,11 @@ class ParamReader {
   has(name: string): boolean {
     return (this.values.get(name) ?? '') !== ''
   }
+
+  /** Every parameter with its (first) value. */
+  toRecord(): Record<string, string> {
+    return Object.fromEntries(this.values)
+  }
 }
 
 /** Parameters whose presence with suffix `.N` creates destination N (inventory §3.2). */
@@ -190,4 +196,23 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
   }
   checkRoutable(service)
   return service
+}
+
+/** Parameters that steer a request rather than describe the service; they are not saved. */
+const requestOnly = new Set(['distribute'])
+
+/**
+ * A reconfigure request as a change to the state: `replicas=0` removes the service (how the
+ * listener reports a service scaled to zero), anything else defines it. The parameters are kept
+ * with the service so the saved state can be parsed again the same way.
+ */
+export function parseChange(source: ParamSource, options: ParseOptions): Change {
+  const params = new ParamReader(source, options)
+  if (params.text('serviceName') === '') throw errors.serviceNameMissing()
+  const serviceName = params.parsed('serviceName', serviceNameSchema) as string
+  params.serviceName = serviceName
+  const replicas = params.parsed('replicas', z.string().regex(/^\d+$/, 'must be a whole number'))
+  if (replicas !== undefined && Number(replicas) === 0) return { kind: 'remove', serviceName }
+  const saved = Object.fromEntries(Object.entries(params.toRecord()).filter(([key]) => !requestOnly.has(key)))
+  return { kind: 'put', service: parseService(source, options), params: saved }
 }

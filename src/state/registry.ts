@@ -1,41 +1,73 @@
 import type { Service } from '../service/types.js'
 
+/** Where a service definition came from: the HTTP API, a listener pull, or the environment. */
+export type ServiceSource = 'api' | 'listener' | 'env'
+
+/** A service as stored: its definition and what it was made from, so it can be saved and re-read. */
+export interface ServiceEntry {
+  service: Service
+  source: ServiceSource
+  /** The parameters it was parsed from (first value of each key). */
+  params: Record<string, string>
+}
+
 /** A change to the desired state: a service defined (again) or removed. */
-export type Change = { kind: 'put'; service: Service } | { kind: 'remove'; serviceName: string }
+export type Change =
+  | { kind: 'put'; service: Service; source?: ServiceSource; params?: Record<string, string> }
+  | { kind: 'remove'; serviceName: string }
 
 export const changedService = (change: Change) => (change.kind === 'put' ? change.service.serviceName : change.serviceName)
 
 /** Services keyed by serviceName. Immutable: applying changes gives a new state. */
 export class ServiceState {
-  private constructor(private readonly services: ReadonlyMap<string, Service>) {}
+  private constructor(private readonly entries: ReadonlyMap<string, ServiceEntry>) {}
 
   static empty(): ServiceState {
     return new ServiceState(new Map())
   }
 
   get size(): number {
-    return this.services.size
+    return this.entries.size
   }
 
   get(serviceName: string): Service | undefined {
-    return this.services.get(serviceName)
+    return this.entries.get(serviceName)?.service
   }
 
-  values(): IterableIterator<Service> {
-    return this.services.values()
+  *values(): IterableIterator<Service> {
+    for (const entry of this.entries.values()) yield entry.service
   }
 
+  /** Every entry, sorted by service name (the order they are saved in). */
+  list(): ServiceEntry[] {
+    return [...this.entries.values()].sort((a, b) => byName(a.service.serviceName, b.service.serviceName))
+  }
+
+  /**
+   * The state after `changes`, in order. A service the listener reported stays a listener
+   * service when it is updated through the API (the listener pushes its changes that way), so a
+   * later pull can still remove it.
+   */
   with(changes: readonly Change[]): ServiceState {
-    const next = new Map(this.services)
+    if (changes.length === 0) return this
+    const next = new Map(this.entries)
     for (const change of changes) {
-      if (change.kind === 'put') next.set(change.service.serviceName, change.service)
-      else next.delete(change.serviceName)
+      if (change.kind === 'remove') {
+        next.delete(change.serviceName)
+        continue
+      }
+      const name = change.service.serviceName
+      const previous = next.get(name)
+      const source = change.source === 'api' && previous?.source === 'listener' ? 'listener' : (change.source ?? 'api')
+      next.set(name, { service: change.service, source, params: change.params ?? {} })
     }
     return new ServiceState(next)
   }
 
   /** Services by name, sorted, for `/config?type=json`. */
   toJSON(): Record<string, Service> {
-    return Object.fromEntries([...this.services.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    return Object.fromEntries(this.list().map((entry) => [entry.service.serviceName, entry.service]))
   }
 }
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)

@@ -2,17 +2,19 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { buildApp } from '../../src/app.js'
-import { ConfigApplier } from '../../src/haproxy/apply.js'
-import { createMetrics } from '../../src/metrics/index.js'
-import { loadSettings } from '../../src/settings.js'
+import { createDaemon } from '../../src/daemon.js'
+import type { ConfigApplier } from '../../src/haproxy/apply.js'
+import { loadSettings, type Settings } from '../../src/settings.js'
 import { freePort, httpGet, type HttpReply } from './net.js'
 
 export interface TestDaemon {
   /** The port `frontend services` binds (DEFAULT_PORTS). */
   proxyPort: number
   apiPort: number
+  /** The address the API listens on. */
+  apiHost: string
   configDir: string
+  settings: Settings
   applier: ConfigApplier
   /** A GET on the control API, e.g. `api('/v1/docker-flow-proxy/reconfigure?serviceName=a&…')`. */
   api: (pathAndQuery: string) => Promise<HttpReply>
@@ -20,19 +22,30 @@ export interface TestDaemon {
   call: (endpoint: string, params?: Record<string, string>) => Promise<HttpReply & { json: any }>
   /** A GET through HAProxy's `frontend services`. */
   proxy: (path: string, headers?: Record<string, string>) => Promise<HttpReply>
-  close: () => Promise<void>
+  /** Stops the daemon; its CONFIG_DIR is removed unless `keepConfig`. */
+  close: (options?: { keepConfig?: boolean }) => Promise<void>
+}
+
+export interface StartOptions {
+  /** Reuse a CONFIG_DIR (a restart); a new temporary one otherwise. */
+  configDir?: string
+  proxyPort?: number
+  /** Address and port of the API; 127.0.0.1 and a free port otherwise. */
+  apiHost?: string
+  apiPort?: number
 }
 
 /**
- * Starts the daemon in this process as main.ts does, with a real haproxy, a temporary
- * CONFIG_DIR and free high ports. `env` adds or overrides variables.
+ * Starts the daemon in this process as main.ts does (createDaemon), with a real haproxy, a
+ * temporary CONFIG_DIR and free high ports. `env` adds or overrides variables.
  */
-export async function startDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
+export async function startDaemon(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestDaemon> {
   // haproxy looks server names up through libc when it loads a configuration. This machine's
   // DNS server does not answer, so bound each lookup to 1 s (glibc reads RES_OPTIONS).
   process.env.RES_OPTIONS ??= 'timeout:1 attempts:1'
-  const configDir = await mkdtemp(join(tmpdir(), 'dfp-test-'))
-  const proxyPort = await freePort()
+  const configDir = options.configDir ?? (await mkdtemp(join(tmpdir(), 'dfp-test-')))
+  const proxyPort = options.proxyPort ?? (await freePort())
+  const apiHost = options.apiHost ?? '127.0.0.1'
   const settings = loadSettings({
     CONFIG_DIR: configDir,
     SECRETS_DIR: join(configDir, 'secrets'),
@@ -42,18 +55,18 @@ export async function startDaemon(env: Record<string, string> = {}): Promise<Tes
     ...env,
   })
   const logger = pino({ level: process.env.DFP_TEST_LOG ?? 'silent' })
-  const metrics = createMetrics()
-  const applier = new ConfigApplier(settings, logger, metrics)
-  await applier.start()
-  const app = buildApp({ settings, applier, metrics, logger })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const apiPort = (app.server.address() as { port: number }).port
-  const api = (path: string) => httpGet(apiPort, path, {}, 60_000)
+  const daemon = createDaemon(settings, logger)
+  await daemon.start()
+  await daemon.app.listen({ host: apiHost, port: options.apiPort ?? 0 })
+  const apiPort = (daemon.app.server.address() as { port: number }).port
+  const api = (path: string) => httpGet(apiPort, path, {}, 60_000, apiHost)
   return {
     proxyPort,
     apiPort,
+    apiHost,
     configDir,
-    applier,
+    settings,
+    applier: daemon.applier,
     api,
     call: async (endpoint, params = {}) => {
       const reply = await api(`/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`)
@@ -66,10 +79,9 @@ export async function startDaemon(env: Record<string, string> = {}): Promise<Tes
       return { ...reply, json }
     },
     proxy: (path, headers = {}) => httpGet(proxyPort, path, headers),
-    close: async () => {
-      await app.close()
-      await applier.close({ hard: true })
-      await rm(configDir, { recursive: true, force: true })
+    close: async ({ keepConfig = false } = {}) => {
+      await daemon.close({ hard: true })
+      if (!keepConfig) await rm(configDir, { recursive: true, force: true })
     },
   }
 }

@@ -18,9 +18,9 @@ export interface HttpReply {
 }
 
 /** One GET on a new connection (no pooling), with any Host header. */
-export function httpGet(port: number, path: string, headers: Record<string, string> = {}, timeoutMs = 5000): Promise<HttpReply> {
+export function httpGet(port: number, path: string, headers: Record<string, string> = {}, timeoutMs = 5000, host = '127.0.0.1'): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, agent: false, timeout: timeoutMs }, (res) => {
+    const req = request({ host, port, path, headers, agent: false, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c) => chunks.push(c))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }))
