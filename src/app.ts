@@ -6,16 +6,20 @@ import type { Metrics } from './metrics/index.js'
 import { proxyRoutes } from './routes/proxy.js'
 import { nok } from './routes/responses.js'
 import type { Settings } from './settings.js'
+import type { Distributor } from './swarm/distribute.js'
+import type { ListenerSync } from './swarm/listener.js'
 
 export interface AppOptions {
   settings: Settings
   applier: ConfigApplier
   metrics: Metrics
   logger: Logger
+  listener: ListenerSync
+  distributor: Distributor
 }
 
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
-export function buildApp({ settings, applier, metrics, logger }: AppOptions) {
+export function buildApp({ settings, applier, metrics, logger, listener, distributor }: AppOptions) {
   const app = Fastify({ loggerInstance: logger, bodyLimit: 1024 * 1024 })
 
   // Form bodies carry reconfigure parameters too (gorilla/schema read query and form alike).
@@ -44,7 +48,7 @@ export function buildApp({ settings, applier, metrics, logger }: AppOptions) {
     metrics.requests.inc({ endpoint, code: reply.statusCode })
   })
 
-  app.register(proxyRoutes, { prefix: '/v1/docker-flow-proxy', settings, applier })
+  app.register(proxyRoutes, { prefix: '/v1/docker-flow-proxy', settings, applier, listener, distributor })
 
   app.get('/metrics', async (_request, reply) => {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())

@@ -13,6 +13,12 @@ const integer = (min: number, max: number) =>
   z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().min(min).max(max))
 const port = integer(1, 65535)
 const nonEmpty = text.min(1, 'must not be empty')
+// strconv.ParseBool forms, as the original read these variables.
+const boolean = z
+  .string()
+  .transform((v) => v.toLowerCase())
+  .pipe(z.enum(['1', 't', 'true', '0', 'f', 'false'], 'must be true or false'))
+  .transform((v) => ['1', 't', 'true'].includes(v))
 
 /**
  * Every variable the daemon reads, with the official image's default (inventory §4).
@@ -51,6 +57,13 @@ const variables = {
   TIMEOUT_HTTP_KEEP_ALIVE: { default: '15', schema: seconds },
   HARD_STOP_AFTER: { default: '1h', schema: nonEmpty.regex(/^\d+(ms|s|m|h|d)?$/, 'must be an HAProxy time such as 30s or 1h') },
   RELOAD_TIMEOUT: { default: '30', schema: integer(1, 3600) },
+
+  LISTENER_ADDRESS: { default: '', schema: text },
+  RELOAD_INTERVAL: { default: '5000', schema: integer(100, 3_600_000) },
+  REPEAT_RELOAD: { default: 'false', schema: boolean },
+  RELOAD_ATTEMPTS: { default: '5', schema: integer(1, 1000) },
+  SERVICE_NAME: { default: 'proxy', schema: nonEmpty.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a service name') },
+  DNS_SERVERS: { default: '', schema: text.regex(/^[^\s]*$/, 'must be a comma list of host:port without spaces') },
 } as const satisfies Record<string, { default: string; schema: z.ZodType }>
 
 type Variables = typeof variables

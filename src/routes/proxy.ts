@@ -1,52 +1,105 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { errors } from '../errors.js'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { DfpError, errors } from '../errors.js'
 import type { ConfigApplier } from '../haproxy/apply.js'
 import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
-import { ok, serviceFields } from './responses.js'
+import type { Change } from '../state/registry.js'
+import { DistributeLookupError, type Distributor, type ReplicaOutcome } from '../swarm/distribute.js'
+import type { ListenerSync } from '../swarm/listener.js'
+import { nok, ok, serviceFields } from './responses.js'
 
 export interface ProxyRoutesOptions {
   settings: Settings
   applier: ConfigApplier
+  listener: ListenerSync
+  distributor: Distributor
 }
 
 /** Query parameters merged with an urlencoded form body (the query wins, as in the original). */
-function requestParams(request: FastifyRequest): Record<string, unknown> {
+function requestParams(request: FastifyRequest): Record<string, string> {
   const body = request.body && typeof request.body === 'object' && !Array.isArray(request.body) ? request.body : {}
-  return { ...(body as Record<string, unknown>), ...(request.query as Record<string, unknown>) }
+  const merged: Record<string, string> = {}
+  for (const [key, value] of Object.entries({ ...(body as Record<string, unknown>), ...(request.query as Record<string, unknown>) })) {
+    merged[key] = firstValue(value)
+  }
+  return merged
 }
 
 const firstValue = (value: unknown): string => String((Array.isArray(value) ? value[0] : value) ?? '')
+const isTrue = (value: string | undefined) => ['1', 't', 'true', 'on'].includes((value ?? '').toLowerCase())
 
 /** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
-export async function proxyRoutes(app: FastifyInstance, { settings, applier }: ProxyRoutesOptions): Promise<void> {
-  app.all('/reconfigure', async (request) => {
-    const change = parseChange(requestParams(request), { separator: settings.SEPARATOR })
-    await applier.apply([change])
-    if (change.kind === 'remove') return ok('replicas=0: the service was removed', change.serviceName)
-    return ok('', change.service.serviceName, serviceFields(change.service))
+export async function proxyRoutes(app: FastifyInstance, { settings, applier, listener, distributor }: ProxyRoutesOptions): Promise<void> {
+  /**
+   * Applies a change here and, with `distribute=true`, on every other replica too. The answer
+   * lists each replica's outcome; it is 500 when one failed, so the listener sends it again.
+   */
+  async function applyEverywhere(endpoint: string, params: Record<string, string>, change: Change, reply: FastifyReply, done: Record<string, unknown>) {
+    if (!isTrue(params.distribute)) {
+      await applier.apply([change])
+      return done
+    }
+    const [local, remote] = await Promise.allSettled([applier.apply([change]), distributor.send(endpoint, params)])
+    if (local.status === 'rejected') throw local.reason
+    if (remote.status === 'rejected') {
+      const message = remote.reason instanceof DistributeLookupError ? remote.reason.message : String(remote.reason)
+      return reply.code(500).send(nok(message, done.ServiceName as string))
+    }
+    const replicas = remote.value.map(replicaFields)
+    const failed = remote.value.filter((r) => !r.ok)
+    if (failed.length > 0) {
+      const message = `Could not send distribute request to the following addresses: [${failed.map((r) => r.address).join(' ')}]`
+      return reply.code(500).send({ ...nok(message, done.ServiceName as string), Replicas: replicas })
+    }
+    return { ...done, Message: 'Distributed to all instances', Replicas: replicas }
+  }
+
+  app.all('/reconfigure', async (request, reply) => {
+    const params = requestParams(request)
+    const change = parseChange(params, { separator: settings.SEPARATOR })
+    const done =
+      change.kind === 'remove'
+        ? ok('replicas=0: the service was removed', change.serviceName)
+        : ok('', change.service.serviceName, serviceFields(change.service))
+    return applyEverywhere('reconfigure', params, change, reply, done)
   })
 
-  app.all('/remove', async (request) => {
-    const serviceName = firstValue(requestParams(request).serviceName)
+  app.all('/remove', async (request, reply) => {
+    const params = requestParams(request)
+    const serviceName = params.serviceName ?? ''
     if (serviceName === '') throw errors.removeNameMissing()
     // Always queued, so a remove that follows a pending reconfigure of the same service wins.
     const known = applier.services.get(serviceName) !== undefined
-    await applier.apply([{ kind: 'remove', serviceName }])
-    return ok(known ? '' : `${serviceName} was not configured, no reload required`, serviceName)
+    const done = ok(known ? '' : `${serviceName} was not configured, no reload required`, serviceName)
+    return applyEverywhere('remove', params, { kind: 'remove', serviceName }, reply, done)
   })
 
   // With or without `recreate`, the configuration is rendered from the state: the live file
-  // always is that rendering, so both reload the same text.
-  app.all('/reload', async () => {
+  // always is that rendering, so both reload the same text. `fromListener=true` instead asks
+  // every listener to send its services again.
+  app.all('/reload', async (request) => {
+    if (isTrue(requestParams(request).fromListener)) {
+      if (listener.addresses.length === 0) return ok('No listener is configured (LISTENER_ADDRESS)')
+      const results = await listener.notifyAll()
+      const failed = results.filter((r) => r.error)
+      if (failed.length > 0) throw new DfpError('DFP_LISTENER_UNREACHABLE', 500, failed.map((r) => `${r.address}: ${r.error}`).join(' ,'))
+      return ok('Listeners asked to send their services again')
+    }
     await applier.reload()
     return ok()
   })
 
+  app.all('/successfulinitreload', async (_request, reply) => {
+    if (listener.ready) return ok()
+    return reply.code(503).send(nok('The services of the listener have not been applied yet'))
+  })
+
   app.all('/config', async (request, reply) => {
-    if (firstValue(requestParams(request).type).toLowerCase() === 'json') return applier.services.toJSON()
+    if ((requestParams(request).type ?? '').toLowerCase() === 'json') return applier.services.toJSON()
     return reply.type('text/plain; charset=utf-8').send(applier.liveConfig)
   })
 
   app.all('/ping', async () => ok())
 }
+
+const replicaFields = (r: ReplicaOutcome) => ({ Address: r.address, Status: r.status ?? 0, Message: r.message, Attempts: r.attempts })

@@ -51,6 +51,8 @@ export async function startDaemon(env: Record<string, string> = {}, options: Sta
     SECRETS_DIR: join(configDir, 'secrets'),
     DEFAULT_PORTS: String(proxyPort),
     RESOLVERS: 'nameserver dns 127.0.0.1:53',
+    IP: apiHost,
+    PORT: String(options.apiPort ?? 8080),
     PATH: process.env.PATH,
     ...env,
   })
