@@ -41,9 +41,10 @@ RUN mkdir -p /cfg /certs /templates
 
 EXPOSE 80 443 8080
 
-# Healthy when the control API answers 2xx; uses Node's fetch, so no curl or wget is needed.
+# Healthy when the control API answers 2xx and, with a listener configured, once the listener's
+# services are applied (/successfulinitreload), as the original's check.sh. Node's fetch: no curl.
 HEALTHCHECK --interval=5s --start-period=3s --timeout=10s \
-  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT || 8080}/v1/docker-flow-proxy/ping`, { signal: AbortSignal.timeout(9000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "const base = `http://127.0.0.1:${process.env.PORT || 8080}/v1/docker-flow-proxy`; const get = (p) => fetch(base + p, { signal: AbortSignal.timeout(9000) }).then((r) => { if (!r.ok) throw new Error(p) }); get('/ping').then(() => (process.env.LISTENER_ADDRESS ? get('/successfulinitreload') : undefined)).then(() => process.exit(0), () => process.exit(1))"]
 
 # Without -g (the original used it): SIGTERM must reach only the daemon, which then stops HAProxy
 # gracefully; signalled as a group, HAProxy's workers would cut the requests they are serving.

@@ -49,19 +49,23 @@ export class ServiceState {
    * later pull can still remove it.
    */
   with(changes: readonly Change[]): ServiceState {
-    if (changes.length === 0) return this
     const next = new Map(this.entries)
+    let changed = false
     for (const change of changes) {
       if (change.kind === 'remove') {
-        next.delete(change.serviceName)
+        changed = next.delete(change.serviceName) || changed
         continue
       }
       const name = change.service.serviceName
       const previous = next.get(name)
       const source = change.source === 'api' && previous?.source === 'listener' ? 'listener' : (change.source ?? 'api')
-      next.set(name, { service: change.service, source, params: change.params ?? {} })
+      const entry = { service: change.service, source, params: change.params ?? {} }
+      if (previous && sameEntry(previous, entry)) continue
+      next.set(name, entry)
+      changed = true
     }
-    return new ServiceState(next)
+    // An unchanged state stays the same object: callers compare identity to skip saving.
+    return changed ? new ServiceState(next) : this
   }
 
   /** Services by name, sorted, for `/config?type=json`. */
@@ -71,3 +75,6 @@ export class ServiceState {
 }
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+const sameEntry = (a: ServiceEntry, b: ServiceEntry) =>
+  a.source === b.source && JSON.stringify(a.params) === JSON.stringify(b.params) && JSON.stringify(a.service) === JSON.stringify(b.service)

@@ -1,0 +1,23 @@
+import t from 'tap'
+import { parseService } from '../../src/service/params.js'
+import { ServiceState } from '../../src/state/registry.js'
+
+const service = (query: string) => parseService(new URLSearchParams(query), { separator: ',' })
+const params = (query: string) => Object.fromEntries(new URLSearchParams(query))
+const a = 'serviceName=a&servicePath=/a&port=80'
+
+t.test('an unchanged state stays the same object, so nothing is saved again', async (t) => {
+  const state = ServiceState.empty().with([{ kind: 'put', service: service(a), params: params(a) }])
+  t.equal(state.with([{ kind: 'put', service: service(a), params: params(a) }]), state, 'same definition again')
+  t.equal(state.with([{ kind: 'remove', serviceName: 'unknown' }]), state, 'removing what is not there')
+  t.not(state.with([{ kind: 'put', service: service(`${a}&timeoutServer=5`), params: params(`${a}&timeoutServer=5`) }]), state)
+  t.equal(state.with([{ kind: 'remove', serviceName: 'a' }]).size, 0)
+})
+
+t.test('an API update of a listener service keeps it a listener service', async (t) => {
+  const pulled = ServiceState.empty().with([{ kind: 'put', service: service(a), params: params(a), source: 'listener' }])
+  const pushed = pulled.with([{ kind: 'put', service: service(`${a}&replicas=2`), params: params(`${a}&replicas=2`), source: 'api' }])
+  t.equal(pushed.list()[0]?.source, 'listener')
+  const byHand = ServiceState.empty().with([{ kind: 'put', service: service(a), params: params(a), source: 'api' }])
+  t.equal(byHand.with([{ kind: 'put', service: service(a), params: params(a), source: 'listener' }]).list()[0]?.source, 'listener', 'a pull adopts a service it reports')
+})
