@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
+import { CertificateWatcher, scanCertificateFolders } from './certs/folders.js'
 import { ConfigApplier } from './haproxy/apply.js'
 import { createMetrics } from './metrics/index.js'
 import { parseChange } from './service/params.js'
@@ -18,6 +19,8 @@ export function createDaemon(settings: Settings, logger: Logger) {
   const applier = new ConfigApplier(settings, logger, metrics, store)
   const listener = new ListenerSync(settings, applier, logger.child({ component: 'listener' }))
   const distributor = new Distributor(settings, logger.child({ component: 'distribute' }))
+  const certLog = logger.child({ component: 'certs' })
+  const certWatcher = new CertificateWatcher(settings, applier, certLog)
   const app = buildApp({ settings, applier, metrics, logger, listener, distributor })
   return {
     app,
@@ -26,16 +29,21 @@ export function createDaemon(settings: Settings, logger: Logger) {
     metrics,
     listener,
     /**
-     * Loads the saved state and starts HAProxy on it, so a restarted replica serves its routes
-     * first; then starts pulling from the listener in the background.
+     * Loads the saved state and the certificate folders and starts HAProxy on them, so a
+     * restarted replica serves its routes first; then watches the folders and pulls from the
+     * listener in the background.
      */
     async start(): Promise<void> {
-      await applier.start(await store.load((params) => parseChange(params, { separator: settings.SEPARATOR })))
+      const saved = await store.load((params) => parseChange(params, { separator: settings.SEPARATOR }))
+      const folders = await scanCertificateFolders(settings, certLog)
+      await applier.start([{ kind: 'cert-scan', files: folders }, ...saved])
+      certWatcher.start()
       listener.start()
     },
     /** Stops the API, finishes the running batch and stops HAProxy (`hard`: at once). */
     async close({ hard = false } = {}): Promise<void> {
       await listener.stop()
+      await certWatcher.stop()
       await app.close()
       await applier.close({ hard })
     },

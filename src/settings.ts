@@ -58,6 +58,11 @@ const variables = {
   HARD_STOP_AFTER: { default: '1h', schema: nonEmpty.regex(/^\d+(ms|s|m|h|d)?$/, 'must be an HAProxy time such as 30s or 1h') },
   RELOAD_TIMEOUT: { default: '30', schema: integer(1, 3600) },
 
+  CRT_LIST_PATH: { default: '', schema: text },
+  PREFERRED_CERTIFICATE: { default: '', schema: text },
+  ENABLE_H2: { default: 'true', schema: boolean },
+  CA_FILE: { default: '', schema: text },
+
   LISTENER_ADDRESS: { default: '', schema: text },
   RELOAD_INTERVAL: { default: '5000', schema: integer(100, 3_600_000) },
   REPEAT_RELOAD: { default: 'false', schema: boolean },

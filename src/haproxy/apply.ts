@@ -4,11 +4,12 @@ import type { Logger } from 'pino'
 import { DfpError, errors } from '../errors.js'
 import { writeAtomic } from '../files.js'
 import type { Metrics } from '../metrics/index.js'
-import { configVersion, render, statsSocketPath } from '../render/index.js'
+import { configVersion, crtListPath, render, renderCrtList, statsSocketPath, uploadDir } from '../render/index.js'
 import type { Settings } from '../settings.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
 import type { StateStore } from '../state/store.js'
 import { HaproxyMaster } from './master.js'
+import { sendCommand } from './runtime.js'
 import { validateConfig } from './validate.js'
 
 interface Pending {
@@ -33,6 +34,8 @@ export class ConfigApplier {
   private running?: Promise<void>
   private closed = false
   private reloadCount = 0
+  /** Content last written to each artefact path (certificates, crt-list). */
+  private readonly artefacts = new Map<string, string>()
   readonly configPath: string
   readonly master: HaproxyMaster
 
@@ -82,6 +85,7 @@ export class ConfigApplier {
     const text = render(wanted, this.settings)
     const startWithAll = initial.length > 0 && (await this.validate(wanted)).ok
     const first = startWithAll ? text : empty
+    await this.writeArtefacts(startWithAll ? wanted : this.state)
     await writeAtomic(this.configPath, first)
     const started = await this.master.start(configVersion(first) ?? '')
     if (!started.ok) throw new Error(`haproxy did not start: ${started.error}`)
@@ -145,6 +149,8 @@ export class ConfigApplier {
     const reloadRequests = batch.filter((item) => !item.change)
     const forced = reloadRequests.length === 0 || this.reloadCount > reloadsBefore ? { ok: true as const } : await this.makeLive(this.state, true)
     this.metrics.services.set(this.state.size)
+    // Candidates of refused changes may have rewritten them; the live state's version stays on disk.
+    await this.writeArtefacts(this.state)
     if (this.store && this.state !== stateBefore) {
       // Saved before anyone is answered, so an answered change survives a restart. The change is
       // live either way; a state that cannot be saved is only lost on restart.
@@ -187,8 +193,51 @@ export class ConfigApplier {
   private async validate(state: ServiceState): Promise<CheckResult> {
     const text = render(state, this.settings)
     if (text === this.live) return { ok: true }
+    await this.writeArtefacts(state)
     const result = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, text)
     return result.ok ? result : { ...result, systemic: false }
+  }
+
+  /**
+   * Writes what the configuration refers to besides itself: the uploaded certificate files and
+   * the crt-list. The running HAProxy holds its certificates in memory, so only a load reads
+   * them; they are written again for the live state at the end of every batch.
+   */
+  private async writeArtefacts(state: ServiceState): Promise<void> {
+    const write = async (path: string, content: string, mode: number) => {
+      if (this.artefacts.get(path) === content) return
+      await writeAtomic(path, content, mode)
+      this.artefacts.set(path, content)
+    }
+    const dir = uploadDir(this.settings.CONFIG_DIR)
+    if (state.uploaded.size > 0) await mkdir(dir, { recursive: true, mode: 0o700 })
+    for (const [name, pem] of state.uploaded) await write(join(dir, name), pem, 0o600)
+    await write(crtListPath(this.settings), renderCrtList(state, this.settings), 0o644)
+  }
+
+  /**
+   * Certificates whose file stays the same but whose content changes are swapped in the running
+   * HAProxy through its Runtime API (`set ssl cert` + `commit ssl cert`, management.txt §9.3):
+   * no reload, no connection dropped. False when HAProxy refused one (a reload is then needed).
+   */
+  private async swapCertificates(from: ServiceState, to: ServiceState): Promise<boolean> {
+    const dir = uploadDir(this.settings.CONFIG_DIR)
+    const before = new Map(from.certificateFiles(dir).map((f) => [f.path, f.pem]))
+    const changed = to.certificateFiles(dir).filter((f) => before.has(f.path) && before.get(f.path) !== f.pem)
+    for (const file of changed) {
+      try {
+        const set = await sendCommand(this.master.statsSocket, `set ssl cert ${file.path} <<\n${file.pem.trimEnd()}\n`)
+        if (!/Transaction (created|updated)/.test(set)) throw new Error(set.trim())
+        const commit = await sendCommand(this.master.statsSocket, `commit ssl cert ${file.path}`, 10_000)
+        if (!/Success!/.test(commit)) throw new Error(commit.trim())
+        this.log.info({ certificate: file.path }, 'certificate swapped without reload')
+      } catch (err) {
+        await sendCommand(this.master.statsSocket, `abort ssl cert ${file.path}`).catch(() => undefined)
+        this.log.warn({ certificate: file.path, error: (err as Error).message }, 'runtime certificate swap failed; reloading instead')
+        return false
+      }
+    }
+    return true
   }
 
   /**
@@ -197,7 +246,8 @@ export class ConfigApplier {
    */
   private async makeLive(state: ServiceState, force: boolean): Promise<CheckResult> {
     const text = render(state, this.settings)
-    if (text === this.live && !force) {
+    await this.writeArtefacts(state)
+    if (text === this.live && !force && (await this.swapCertificates(this.state, state))) {
       this.state = state
       return { ok: true }
     }
@@ -216,6 +266,7 @@ export class ConfigApplier {
     }
     this.metrics.reloadFailures.inc()
     this.log.error({ error: loaded.error }, 'haproxy could not load the new configuration; restoring the previous one')
+    await this.writeArtefacts(this.state)
     await writeAtomic(this.configPath, previous)
     const restored = await this.master.reload(configVersion(previous) ?? '')
     if (!restored.ok) this.log.error({ error: restored.error }, 'haproxy could not reload the previous configuration either')

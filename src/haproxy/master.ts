@@ -47,10 +47,12 @@ export class HaproxyMaster {
   private restarting?: Promise<void>
   private restarts = 0
   readonly masterSocket: string
+  readonly statsSocket: string
   private readonly pidFile: string
 
   constructor(private readonly options: MasterOptions) {
     this.masterSocket = join(options.runDir, 'master.sock')
+    this.statsSocket = options.statsSocket
     this.pidFile = join(options.runDir, 'haproxy-master.pid')
   }
 

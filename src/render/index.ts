@@ -9,6 +9,7 @@ import type { Destination, Service } from '../service/types.js'
 /** What rendering needs to know of the desired state. */
 export interface RenderState {
   values(): Iterable<Service>
+  certificateFiles(uploadDir: string): Array<{ name: string; path: string }>
 }
 
 /** The settings rendering reads (a subset, so tests can pass literals). */
@@ -34,6 +35,10 @@ export type RenderSettings = Pick<
   | 'TIMEOUT_HTTP_REQUEST'
   | 'TIMEOUT_HTTP_KEEP_ALIVE'
   | 'HARD_STOP_AFTER'
+  | 'CRT_LIST_PATH'
+  | 'PREFERRED_CERTIFICATE'
+  | 'ENABLE_H2'
+  | 'CA_FILE'
 >
 
 // Values are data, never template source, and are not HTML-escaped: they reach HAProxy as given.
@@ -55,6 +60,39 @@ export const VERSION_PREFIX = 'dfp-'
 
 /** Path of HAProxy's admin socket (also used to confirm reloads). */
 export const statsSocketPath = (configDir: string) => join(configDir, 'haproxy.sock')
+/** Folder of the certificates uploaded through the API (written from the saved state). */
+export const uploadDir = (configDir: string) => join(configDir, 'certs')
+/** The crt-list every `:ssl` bind uses. */
+export const crtListPath = (settings: Pick<Settings, 'CRT_LIST_PATH' | 'CONFIG_DIR'>) => settings.CRT_LIST_PATH || join(settings.CONFIG_DIR, 'crt-list.txt')
+
+/** `*` globs of PREFERRED_CERTIFICATE as anchored regular expressions. */
+const globs = (list: string) =>
+  commaList(list).map((glob) => new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*')}$`))
+
+/**
+ * The crt-list: one certificate file per line, folder files then secrets then uploaded ones;
+ * files matching a PREFERRED_CERTIFICATE glob come first, in the order of the globs (§5.7).
+ * HAProxy serves the first entry when no SNI matches.
+ */
+export function renderCrtList(state: RenderState, settings: RenderSettings): string {
+  const files = state.certificateFiles(uploadDir(settings.CONFIG_DIR))
+  const preferred = globs(settings.PREFERRED_CERTIFICATE)
+  const bucket = (name: string) => {
+    const index = preferred.findIndex((glob) => glob.test(name))
+    return index === -1 ? preferred.length : index
+  }
+  const ordered = files.map((file, position) => ({ file, position, bucket: bucket(file.name) }))
+  ordered.sort((a, b) => a.bucket - b.bucket || a.position - b.position)
+  return ordered.map(({ file }) => `${file.path}\n`).join('')
+}
+
+/** What `:ssl` in a port entry becomes (inventory §5.7), or undefined while nothing can be served. */
+function sslBindOptions(hasCertificates: boolean, settings: RenderSettings): string | undefined {
+  if (!hasCertificates) return undefined
+  const alpn = settings.ENABLE_H2 ? 'h2,http/1.1' : 'http/1.1'
+  const ca = settings.CA_FILE ? ` ca-file ${settings.CA_FILE} verify optional` : ''
+  return ` ssl crt-list ${crtListPath(settings)} alpn ${alpn}${ca}`
+}
 
 /** Comma lists in settings become one item per entry (inventory §4). */
 const commaList = (value: string) =>
@@ -192,6 +230,8 @@ export function render(state: RenderState, settings: RenderSettings): string {
   const ports = [...commaList(settings.DEFAULT_PORTS), ...commaList(settings.BIND_PORTS)]
   // Without services or with any http service, `frontend services` binds DEFAULT_PORTS (§5.2).
   const bindHttp = services.length === 0 || hasHttp
+  const crtList = renderCrtList(state, settings)
+  const ssl = sslBindOptions(crtList !== '', settings)
   const body = [
     templates.global({
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
@@ -215,8 +255,8 @@ export function render(state: RenderState, settings: RenderSettings): string {
     }),
     templates.frontendServices({
       // TLS binds need a certificate; until one is loaded they stay unbound (the original's D13).
-      binds: bindHttp ? ports.filter((p) => !p.includes(':ssl')) : [],
-      unboundPorts: bindHttp ? ports.filter((p) => p.includes(':ssl')) : [],
+      binds: bindHttp ? ports.filter((p) => ssl || !p.includes(':ssl')).map((p) => p.replace(':ssl', ssl ?? '')) : [],
+      unboundPorts: bindHttp && !ssl ? ports.filter((p) => p.includes(':ssl')) : [],
       defaultReqMode: settings.DEFAULT_REQ_MODE,
       forwardFor: settings.DEFAULT_REQ_MODE === 'http',
       extraFrontend: commaList(settings.EXTRA_FRONTEND),
@@ -225,7 +265,8 @@ export function render(state: RenderState, settings: RenderSettings): string {
     renderTcpFrontends(services, settings),
     ...[...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map(renderBackends),
   ].join('')
-  const version = createHash('sha256').update(body).digest('hex').slice(0, 16)
+  // The crt-list is part of what HAProxy loads, so it is part of the version.
+  const version = createHash('sha256').update(body).update(crtList).digest('hex').slice(0, 16)
   return `global\n    description ${VERSION_PREFIX}${version}\n${body}`
 }
 

@@ -6,6 +6,8 @@ import type { Settings } from '../settings.js'
 import type { Change } from '../state/registry.js'
 import { DistributeLookupError, type Distributor, type ReplicaOutcome } from '../swarm/distribute.js'
 import type { ListenerSync } from '../swarm/listener.js'
+import { checkCertName } from '../certs/pem.js'
+import { certRoutes, checkCertificate } from './certs.js'
 import { nok, ok, serviceFields } from './responses.js'
 
 export interface ProxyRoutesOptions {
@@ -34,12 +36,20 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
    * Applies a change here and, with `distribute=true`, on every other replica too. The answer
    * lists each replica's outcome; it is 500 when one failed, so the listener sends it again.
    */
-  async function applyEverywhere(endpoint: string, params: Record<string, string>, change: Change, reply: FastifyReply, done: Record<string, unknown>) {
+  async function applyEverywhere(
+    endpoint: string,
+    params: Record<string, string>,
+    change: Change | Change[],
+    reply: FastifyReply,
+    done: Record<string, unknown>,
+    request?: { method: string; body: string },
+  ) {
+    const changes = Array.isArray(change) ? change : [change]
     if (!isTrue(params.distribute)) {
-      await applier.apply([change])
+      await applier.apply(changes)
       return done
     }
-    const [local, remote] = await Promise.allSettled([applier.apply([change]), distributor.send(endpoint, params)])
+    const [local, remote] = await Promise.allSettled([applier.apply(changes), distributor.send(endpoint, params, request)])
     if (local.status === 'rejected') throw local.reason
     if (remote.status === 'rejected') {
       const message = remote.reason instanceof DistributeLookupError ? remote.reason.message : String(remote.reason)
@@ -57,11 +67,19 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
   app.all('/reconfigure', async (request, reply) => {
     const params = requestParams(request)
     const change = parseChange(params, { separator: settings.SEPARATOR })
-    const done =
-      change.kind === 'remove'
-        ? ok('replicas=0: the service was removed', change.serviceName)
-        : ok('', change.service.serviceName, serviceFields(change.service))
-    return applyEverywhere('reconfigure', params, change, reply, done)
+    if (change.kind === 'remove') return applyEverywhere('reconfigure', params, change, reply, ok('replicas=0: the service was removed', change.serviceName))
+    // serviceCert: the service's certificate, named after its first domain (or the service).
+    const certs: Change[] = []
+    let warning = ''
+    if (params.serviceCert) {
+      const pem = params.serviceCert.replaceAll('\\n', '\n')
+      const checked = checkCertificate('serviceCert', pem)
+      warning = checked.warning
+      const domain = change.service.destinations[0]?.serviceDomain[0]?.replace(/^\*\./, 'wildcard.')
+      const name = domain && !checkCertName(domain) ? domain : change.service.serviceName
+      certs.push({ kind: 'cert-put', name, pem })
+    }
+    return applyEverywhere('reconfigure', params, [...certs, change], reply, ok(warning, change.service.serviceName, serviceFields(change.service)))
   })
 
   app.all('/remove', async (request, reply) => {
@@ -100,6 +118,8 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
   })
 
   app.all('/ping', async () => ok())
+
+  await app.register(certRoutes, { settings, applier, applyEverywhere })
 }
 
 const replicaFields = (r: ReplicaOutcome) => ({ Address: r.address, Status: r.status ?? 0, Message: r.message, Attempts: r.attempts })

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { errors } from '../errors.js'
-import type { Change } from '../state/registry.js'
+import type { ServiceChange } from '../state/registry.js'
 import type { Destination, ReqMode, Service } from './types.js'
 
 /** A flat parameter map: an HTTP query, one element of the listener's JSON, or DFP_SERVICE_* env. */
@@ -199,14 +199,14 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
 }
 
 /** Parameters that steer a request rather than describe the service; they are not saved. */
-const requestOnly = new Set(['distribute'])
+const requestOnly = new Set(['distribute', 'serviceCert'])
 
 /**
  * A reconfigure request as a change to the state: `replicas=0` removes the service (how the
  * listener reports a service scaled to zero), anything else defines it. The parameters are kept
  * with the service so the saved state can be parsed again the same way.
  */
-export function parseChange(source: ParamSource, options: ParseOptions): Change {
+export function parseChange(source: ParamSource, options: ParseOptions): ServiceChange {
   const params = new ParamReader(source, options)
   if (params.text('serviceName') === '') throw errors.serviceNameMissing()
   const serviceName = params.parsed('serviceName', serviceNameSchema) as string

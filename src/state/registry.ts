@@ -11,19 +11,63 @@ export interface ServiceEntry {
   params: Record<string, string>
 }
 
-/** A change to the desired state: a service defined (again) or removed. */
+/** A certificate file HAProxy loads: from CERTS_DIR, a `cert-*` secret, or uploaded. */
+export interface CertificateFile {
+  name: string
+  path: string
+  source: 'folder' | 'secret' | 'uploaded'
+  pem: string
+}
+
+/** A change to the desired state. */
 export type Change =
   | { kind: 'put'; service: Service; source?: ServiceSource; params?: Record<string, string> }
   | { kind: 'remove'; serviceName: string }
+  /** A certificate uploaded through the API (or `serviceCert`), kept in the saved state. */
+  | { kind: 'cert-put'; name: string; pem: string }
+  /** What CERTS_DIR and the secrets folder hold now (replaces the previous scan). */
+  | { kind: 'cert-scan'; files: CertificateFile[] }
 
-export const changedService = (change: Change) => (change.kind === 'put' ? change.service.serviceName : change.serviceName)
+/** A change to one service. */
+export type ServiceChange = Extract<Change, { kind: 'put' | 'remove' }>
 
-/** Services keyed by serviceName. Immutable: applying changes gives a new state. */
+/** What a change is about, for messages: a service name, `certificate <name>`, or the folders. */
+export const changedService = (change: Change) => {
+  switch (change.kind) {
+    case 'put':
+      return change.service.serviceName
+    case 'remove':
+      return change.serviceName
+    case 'cert-put':
+      return `certificate ${change.name}`
+    case 'cert-scan':
+      return 'certificate folders'
+  }
+}
+
+/**
+ * The desired state: services keyed by serviceName, uploaded certificates keyed by name, and the
+ * certificate files found in the folders. Immutable: applying changes gives a new state.
+ */
 export class ServiceState {
-  private constructor(private readonly entries: ReadonlyMap<string, ServiceEntry>) {}
+  private constructor(
+    private readonly entries: ReadonlyMap<string, ServiceEntry>,
+    /** Uploaded certificates: name → PEM. */
+    readonly uploaded: ReadonlyMap<string, string> = new Map(),
+    /** Certificate files of CERTS_DIR and the secrets folder, in that order. */
+    readonly scanned: readonly CertificateFile[] = [],
+  ) {}
 
   static empty(): ServiceState {
     return new ServiceState(new Map())
+  }
+
+  /** Every certificate HAProxy should load: folder files, secrets, then uploaded ones. */
+  certificateFiles(uploadDir: string): CertificateFile[] {
+    const uploaded = [...this.uploaded.entries()]
+      .sort(([a], [b]) => byName(a, b))
+      .map(([name, pem]) => ({ name, pem, source: 'uploaded' as const, path: `${uploadDir}/${name}` }))
+    return [...this.scanned, ...uploaded]
   }
 
   get size(): number {
@@ -50,8 +94,22 @@ export class ServiceState {
    */
   with(changes: readonly Change[]): ServiceState {
     const next = new Map(this.entries)
+    let uploaded = this.uploaded
+    let scanned = this.scanned
     let changed = false
     for (const change of changes) {
+      if (change.kind === 'cert-put') {
+        if (uploaded.get(change.name) === change.pem) continue
+        uploaded = new Map(uploaded).set(change.name, change.pem)
+        changed = true
+        continue
+      }
+      if (change.kind === 'cert-scan') {
+        if (JSON.stringify(scanned) === JSON.stringify(change.files)) continue
+        scanned = change.files
+        changed = true
+        continue
+      }
       if (change.kind === 'remove') {
         changed = next.delete(change.serviceName) || changed
         continue
@@ -65,7 +123,7 @@ export class ServiceState {
       changed = true
     }
     // An unchanged state stays the same object: callers compare identity to skip saving.
-    return changed ? new ServiceState(next) : this
+    return changed ? new ServiceState(next, uploaded, scanned) : this
   }
 
   /** Services by name, sorted, for `/config?type=json`. */

@@ -1,8 +1,9 @@
 import { readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
+import { checkCertName, inspectCertificate } from '../certs/pem.js'
 import { writeAtomic } from '../files.js'
-import type { Change, ServiceSource, ServiceState } from './registry.js'
+import type { Change, ServiceChange, ServiceSource, ServiceState } from './registry.js'
 
 const FORMAT = 1
 const SOURCES: readonly ServiceSource[] = ['api', 'listener', 'env']
@@ -10,10 +11,12 @@ const SOURCES: readonly ServiceSource[] = ['api', 'listener', 'env']
 interface SavedState {
   format: number
   services: Array<{ source: ServiceSource; params: Record<string, string> }>
+  /** Certificates uploaded through the API (PEM with key). */
+  certificates?: Array<{ name: string; pem: string }>
 }
 
 /** Turns saved parameters back into a change; throws when they are no longer valid. */
-export type ParamsParser = (params: Record<string, string>) => Change
+export type ParamsParser = (params: Record<string, string>) => ServiceChange
 
 /**
  * The desired state on disk (`CONFIG_DIR/dfp-state.json`): each service's source and the
@@ -60,13 +63,27 @@ export class StateStore {
         this.log.warn({ service: params.serviceName, error: (err as Error).message }, 'saved service skipped: its parameters are no longer valid')
       }
     }
-    this.log.info({ services: changes.length, path: this.path }, 'state loaded')
+    for (const cert of Array.isArray(saved.certificates) ? saved.certificates : []) {
+      const problem = typeof cert?.name === 'string' ? checkCertName(cert.name) : 'is missing'
+      try {
+        if (problem) throw new Error(`certName ${problem}`)
+        inspectCertificate(String(cert.pem))
+        changes.push({ kind: 'cert-put', name: cert.name, pem: String(cert.pem) })
+      } catch (err) {
+        this.log.warn({ certificate: cert?.name, error: (err as Error).message }, 'saved certificate skipped')
+      }
+    }
+    this.log.info({ services: saved.services.length, certificates: saved.certificates?.length ?? 0, path: this.path }, 'state loaded')
     return changes
   }
 
   /** Writes the state atomically, readable only by its owner (it may hold passwords). */
   async save(state: ServiceState): Promise<void> {
-    const saved: SavedState = { format: FORMAT, services: state.list().map(({ source, params }) => ({ source, params })) }
+    const saved: SavedState = {
+      format: FORMAT,
+      services: state.list().map(({ source, params }) => ({ source, params })),
+      certificates: [...state.uploaded.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, pem]) => ({ name, pem })),
+    }
     await writeAtomic(this.path, `${JSON.stringify(saved, null, 1)}\n`, 0o600)
   }
 

@@ -59,15 +59,18 @@ export class Distributor {
     return own
   }
 
-  /** Sends `endpoint?params&distribute=false` to every other replica; never throws for a replica. */
-  async send(endpoint: string, params: Record<string, string>): Promise<ReplicaOutcome[]> {
+  /**
+   * Sends `endpoint?params&distribute=false` (with the same method and body) to every other
+   * replica; never throws for a replica.
+   */
+  async send(endpoint: string, params: Record<string, string>, request: { method?: string; body?: string } = {}): Promise<ReplicaOutcome[]> {
     const own = this.ownAddresses()
     const others = (await this.replicas()).filter((address) => !own.has(address))
     const query = new URLSearchParams({ ...params, distribute: 'false' })
-    return Promise.all(others.map((address) => this.sendTo(address, `/v1/docker-flow-proxy/${endpoint}?${query}`)))
+    return Promise.all(others.map((address) => this.sendTo(address, `/v1/docker-flow-proxy/${endpoint}?${query}`, request)))
   }
 
-  private async sendTo(address: string, path: string): Promise<ReplicaOutcome> {
+  private async sendTo(address: string, path: string, request: { method?: string; body?: string }): Promise<ReplicaOutcome> {
     const host = isIP(address) === 6 ? `[${address}]` : address
     const url = `http://${host}:${this.settings.PORT}${path}`
     // A replica answers when the change is live there, which can take up to RELOAD_TIMEOUT.
@@ -76,7 +79,11 @@ export class Distributor {
     for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length; attempt++) {
       if (attempt > 0) await sleep(RETRY_DELAYS_MS[attempt - 1])
       try {
-        const reply = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+        const reply = await fetch(url, {
+          method: request.method ?? 'GET',
+          ...(request.body === undefined ? {} : { body: request.body, headers: { 'content-type': 'application/x-pem-file' } }),
+          signal: AbortSignal.timeout(timeoutMs),
+        })
         const body = await reply.text()
         let message = ''
         try {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { ConfigApplier } from '../haproxy/apply.js'
 import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
-import type { Change } from '../state/registry.js'
+import { type Change, changedService } from '../state/registry.js'
 
 const LISTENER_PORT = 8080
 const CALL_TIMEOUT_MS = 5000
@@ -144,7 +144,7 @@ export class ListenerSync {
     // Queued in one tick, so the loop applies them as one batch with one reload.
     const results = await Promise.allSettled(changes.map((change) => this.applier.apply([change])))
     const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [{ change: changes[i], error: errorText(r.reason) }] : []))
-    for (const { change, error } of refused) this.log.warn({ service: change && ('service' in change ? change.service.serviceName : change.serviceName), error }, 'listener service refused')
+    for (const { change, error } of refused) this.log.warn({ service: change && changedService(change), error }, 'listener service refused')
     this.initialPullApplied = true
     this.log.info({ listener: address, services: body.length, applied: changes.length - refused.length, refused: refused.length }, 'services pulled from the listener')
   }

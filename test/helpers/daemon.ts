@@ -49,6 +49,7 @@ export async function startDaemon(env: Record<string, string> = {}, options: Sta
   const settings = loadSettings({
     CONFIG_DIR: configDir,
     SECRETS_DIR: join(configDir, 'secrets'),
+    CERTS_DIR: join(configDir, 'certs-folder'),
     DEFAULT_PORTS: String(proxyPort),
     RESOLVERS: 'nameserver dns 127.0.0.1:53',
     IP: apiHost,
