@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import { isIP } from 'node:net'
+import { listenerUrl } from './swarm/address.js'
 
 /** Folder of the project (one level above `src/` and `dist/`). */
 export const PROJECT_DIR = fileURLToPath(new URL('..', import.meta.url))
@@ -19,6 +21,28 @@ const boolean = z
   .transform((v) => v.toLowerCase())
   .pipe(z.enum(['1', 't', 'true', '0', 'f', 'false'], 'must be true or false'))
   .transform((v) => ['1', 't', 'true'].includes(v))
+
+const commaItems = (value: string) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
+const canParse = (parse: () => unknown) => {
+  try {
+    parse()
+    return true
+  } catch {
+    return false
+  }
+}
+/** What node:dns `setServers` accepts: an IP, `IPv4:port` or `[IPv6]:port`. */
+const isDnsServer = (item: string) => {
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(item)
+  if (bracketed) return isIP(bracketed[1] ?? '') === 6
+  const [host = '', port, extra] = item.split(':')
+  if (isIP(item) === 6) return true
+  return extra === undefined && isIP(host) === 4 && (port === undefined || /^\d{1,5}$/.test(port))
+}
 
 /**
  * Every variable the daemon reads, with the official image's default (inventory §4).
@@ -63,12 +87,18 @@ const variables = {
   ENABLE_H2: { default: 'true', schema: boolean },
   CA_FILE: { default: '', schema: text },
 
-  LISTENER_ADDRESS: { default: '', schema: text },
+  LISTENER_ADDRESS: {
+    default: '',
+    schema: text.refine((value) => commaItems(value).every((item) => canParse(() => listenerUrl(item))), 'must be a comma list of host, host:port or http(s) URLs'),
+  },
   RELOAD_INTERVAL: { default: '5000', schema: integer(100, 3_600_000) },
   REPEAT_RELOAD: { default: 'false', schema: boolean },
   RELOAD_ATTEMPTS: { default: '5', schema: integer(1, 1000) },
   SERVICE_NAME: { default: 'proxy', schema: nonEmpty.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a service name') },
-  DNS_SERVERS: { default: '', schema: text.regex(/^[^\s]*$/, 'must be a comma list of host:port without spaces') },
+  DNS_SERVERS: {
+    default: '',
+    schema: text.refine((value) => commaItems(value).every(isDnsServer), 'must be a comma list of IP or IP:port (IPv6 as [IP]:port)'),
+  },
 } as const satisfies Record<string, { default: string; schema: z.ZodType }>
 
 type Variables = typeof variables

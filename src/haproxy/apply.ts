@@ -83,16 +83,27 @@ export class ConfigApplier {
     if (!valid.ok) throw new Error(`the settings give a configuration HAProxy refuses: ${valid.error}`)
     const wanted = this.state.with(initial)
     const text = render(wanted, this.settings)
-    const startWithAll = initial.length > 0 && (await this.validate(wanted)).ok
-    const first = startWithAll ? text : empty
-    await this.writeArtefacts(startWithAll ? wanted : this.state)
-    await writeAtomic(this.configPath, first)
-    const started = await this.master.start(configVersion(first) ?? '')
+    let startWithAll = wanted !== this.state && (await this.validate(wanted)).ok
+    const launch = async (state: ServiceState, config: string) => {
+      await this.writeArtefacts(state)
+      await writeAtomic(this.configPath, config)
+      return this.master.start(configVersion(config) ?? '')
+    }
+    let started = startWithAll ? await launch(wanted, text) : { ok: false as const, error: '' }
+    if (!started.ok && startWithAll) {
+      // Valid but not loadable (a port in use, say): start empty, then let the loop sort them out.
+      this.log.warn({ error: started.error }, 'haproxy could not start on the saved state; starting empty and applying it again')
+      await this.master.stop(true)
+      this.master.resume()
+      startWithAll = false
+    }
+    if (!startWithAll) started = await launch(this.state, empty)
     if (!started.ok) throw new Error(`haproxy did not start: ${started.error}`)
+    const first = startWithAll ? text : empty
     this.live = first
     if (startWithAll) this.state = wanted
     this.log.info({ masterPid: this.master.pid, workerPid: started.pid, services: this.state.size }, 'haproxy started')
-    if (!startWithAll && initial.length > 0) {
+    if (!startWithAll && wanted !== this.state) {
       const results = await Promise.allSettled(initial.map((change) => this.enqueue(change)))
       const refused = results.filter((r) => r.status === 'rejected').length
       this.log.warn({ refused, kept: initial.length - refused }, 'some saved services were refused by haproxy')

@@ -46,6 +46,8 @@ export class HaproxyMaster {
   private seq = 0
   private restarting?: Promise<void>
   private restarts = 0
+  /** Set once a master served its configuration: only such a master is restarted when it dies. */
+  private served = false
   readonly masterSocket: string
   readonly statsSocket: string
   private readonly pidFile: string
@@ -65,7 +67,9 @@ export class HaproxyMaster {
     await this.stopLeftover()
     const cursor = this.seq
     this.spawn()
-    return this.confirm(version, undefined, cursor, false)
+    const result = await this.confirm(version, undefined, cursor, false)
+    this.served = result.ok
+    return result
   }
 
   /** Asks the master to load the current file and waits until a new worker serves `version`. */
@@ -75,6 +79,11 @@ export class HaproxyMaster {
     const cursor = this.seq
     this.signalReload()
     return this.confirm(version, before?.pid, cursor, true)
+  }
+
+  /** Allows a start again after `stop` (the daemon's own start-up fallback). */
+  resume(): void {
+    this.stopping = false
   }
 
   /** Stops HAProxy: gracefully (old connections finish) unless `hard`. */
@@ -105,7 +114,7 @@ export class HaproxyMaster {
       if (stream) createInterface({ input: stream }).on('line', (text) => this.onLine(text))
     }
     child.then((result) => {
-      if (this.child !== child || this.stopping) return
+      if (this.child !== child || this.stopping || !this.served) return
       log.error({ exitCode: result.exitCode, signal: result.signal }, 'haproxy master exited; restarting it on the last good configuration')
       this.restarting = this.restart().finally(() => (this.restarting = undefined))
     })

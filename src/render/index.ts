@@ -147,6 +147,7 @@ function domainAcls(name: string, domains: string[], algo: string): string[] {
 function serviceFrontend(service: Service, settings: RenderSettings) {
   const algo = service.serviceDomainAlgo ?? settings.SERVICE_DOMAIN_ALGO
   const acls: string[] = []
+  const redirects: string[] = []
   const useBackends: string[] = []
   const http = service.destinations.filter((d) => d.reqMode === 'http' && d.port !== '')
   for (const dest of http) {
@@ -165,12 +166,21 @@ function serviceFrontend(service: Service, settings: RenderSettings) {
       ...(dest.srcPort !== undefined ? [n.srcPort] : []),
     ]
     useBackends.push(`${n.backend} if ${conditions.join(' ')}`)
+    // Part 2 of §5.3: TLS ended in front of the proxy, which only sees X-Forwarded-Proto.
+    if (service.redirectWhenHttpProto) {
+      const proto = `is_${service.aclName}_http`
+      const matched = [n.url, ...(dest.serviceDomain.length ? [n.domain] : []), ...(dest.srcPort !== undefined ? [n.srcPort] : [])]
+      redirects.push(`acl ${proto} hdr(X-Forwarded-Proto) http`)
+      redirects.push(`http-request redirect scheme https${redirectCode(dest)} if ${proto} ${matched.join(' ')}`)
+    }
   }
   // One default_backend per service, not one per destination (the original's D9).
   const first = http[0]
   const defaultBackend = service.isDefaultBackend && first ? names(service, first).backend : undefined
-  return { acls, useBackends, defaultBackend }
+  return { acls, redirects, useBackends, defaultBackend }
 }
+
+const redirectCode = (dest: Destination) => (dest.httpsRedirectCode ? ` code ${dest.httpsRedirectCode}` : '')
 
 function serverLine(service: Service, dest: Destination): string {
   const host = dest.outboundHostname ?? service.serviceName
@@ -195,7 +205,7 @@ function renderBackends(service: Service): string {
         ...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? '']] : []),
         ...dest.reqPathSearchReplace,
       ]
-      return templates.backendHttp({ ...common, rewrites })
+      return templates.backendHttp({ ...common, rewrites, httpsOnly: dest.httpsOnly, redirectCode: redirectCode(dest) })
     })
     .join('')
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { DfpError, errors } from '../errors.js'
+import { errors } from '../errors.js'
 import type { ConfigApplier } from '../haproxy/apply.js'
 import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
@@ -100,7 +100,7 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
       if (listener.addresses.length === 0) return ok('No listener is configured (LISTENER_ADDRESS)')
       const results = await listener.notifyAll()
       const failed = results.filter((r) => r.error)
-      if (failed.length > 0) throw new DfpError('DFP_LISTENER_UNREACHABLE', 500, failed.map((r) => `${r.address}: ${r.error}`).join(' ,'))
+      if (failed.length > 0) throw errors.listenerUnreachable(failed.map((r) => `${r.address}: ${r.error}`))
       return ok('Listeners asked to send their services again')
     }
     await applier.reload()

@@ -39,6 +39,8 @@ const boolSchema = z
   .pipe(z.enum(['1', 't', 'true', 'on', '0', 'f', 'false', 'off'], 'must be true or false'))
   .transform((v) => ['1', 't', 'true', 'on'].includes(v))
 
+const redirectCodeSchema = z.enum(['301', '302', '303', '307', '308'], 'must be 301, 302, 303, 307 or 308')
+
 /** Reads values from one source, refusing values that cannot be written into haproxy.cfg. */
 class ParamReader {
   private readonly values = new Map<string, string>()
@@ -140,8 +142,13 @@ function readDestination(params: ParamReader, index: number): Destination {
     reqPathSearchReplace,
     ...optionalWord(params, key('timeoutServer'), 'timeoutServer'),
     ...optionalWord(params, key('timeoutTunnel'), 'timeoutTunnel'),
+    httpsOnly: params.parsed(key('httpsOnly'), boolSchema) ?? false,
+    ...optional('httpsRedirectCode', params.parsed(key('httpsRedirectCode'), redirectCodeSchema)),
   }
 }
+
+const optional = <K extends string, V>(field: K, value: V | undefined): Partial<Record<K, V>> =>
+  value === undefined ? {} : ({ [field]: value } as Record<K, V>)
 
 function optionalWord<K extends string>(params: ParamReader, name: string, field: K): Partial<Record<K, string>> {
   const value = params.word(name)
@@ -191,6 +198,7 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
     aclName: serviceName,
     ...(serviceDomainAlgo === '' ? {} : { serviceDomainAlgo }),
     isDefaultBackend: params.parsed('isDefaultBackend', boolSchema) ?? false,
+    redirectWhenHttpProto: params.parsed('redirectWhenHttpProto', boolSchema) ?? false,
     ...(reqPathSearch === '' ? {} : { reqPathSearch, reqPathReplace: params.text('reqPathReplace') }),
     destinations: readDestinations(params),
   }

@@ -19,6 +19,10 @@ export interface Destination {
   reqPathSearchReplace: Array<[search: string, replace: string]>
   timeoutServer?: string
   timeoutTunnel?: string
+  /** Redirect plain-HTTP requests of this destination to HTTPS (its backend's first rule). */
+  httpsOnly: boolean
+  /** Status of the HTTPS redirects (301, 302, 303, 307 or 308); HAProxy's 302 when absent. */
+  httpsRedirectCode?: string
 }
 
 /** A service as the proxy stores it: service-level settings and 1..10 destinations. */
@@ -29,6 +33,8 @@ export interface Service {
   /** Fetch for domain ACLs; the SERVICE_DOMAIN_ALGO setting when absent. */
   serviceDomainAlgo?: string
   isDefaultBackend: boolean
+  /** Redirect to HTTPS when X-Forwarded-Proto is http (TLS ended before the proxy). */
+  redirectWhenHttpProto: boolean
   /** Deprecated single rewrite, applied before reqPathSearchReplace. */
   reqPathSearch?: string
   reqPathReplace?: string

@@ -116,7 +116,8 @@ export class ServiceState {
       }
       const name = change.service.serviceName
       const previous = next.get(name)
-      const source = change.source === 'api' && previous?.source === 'listener' ? 'listener' : (change.source ?? 'api')
+      const requested = change.source ?? 'api'
+      const source = requested === 'api' && previous?.source === 'listener' ? 'listener' : requested
       const entry = { service: change.service, source, params: change.params ?? {} }
       if (previous && sameEntry(previous, entry)) continue
       next.set(name, entry)

@@ -4,18 +4,10 @@ import type { ConfigApplier } from '../haproxy/apply.js'
 import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
 import { type Change, changedService } from '../state/registry.js'
+import { listenerUrl } from './address.js'
 
-const LISTENER_PORT = 8080
 const CALL_TIMEOUT_MS = 5000
 const FIRST_RETRY_MS = 250
-
-/** `host`, `host:port` or a URL → the listener's base URL (`:8080` when no port is given). */
-export function listenerUrl(address: string): string {
-  const withScheme = /^https?:\/\//i.test(address) ? address : `http://${address}`
-  const url = new URL(withScheme)
-  if (url.port === '' && !/:\d+$/.test(url.host)) url.port = String(LISTENER_PORT)
-  return url.origin
-}
 
 export interface ListenerCallResult {
   address: string

@@ -61,6 +61,19 @@ t.test('a distributed reconfigure reaches every replica', async (t) => {
   for (const r of replicas) t.equal((await r.proxy('/everywhere')).status, 503)
 })
 
+t.test('a certificate uploaded with distribute=true reaches every replica', async (t) => {
+  const { makeCertificate } = await import('../helpers/certs.js')
+  const first = replicas[0] as TestDaemon
+  const reply = await fetch(`http://127.0.0.1:${first.apiPort}/v1/docker-flow-proxy/cert?certName=shared.test&distribute=true`.replace('127.0.0.1', first.apiHost), {
+    method: 'PUT',
+    body: makeCertificate('shared.test'),
+  })
+  const json = (await reply.json()) as any
+  t.equal(reply.status, 200)
+  t.same(json.Replicas.map((r: any) => r.Status), [200, 200])
+  for (const r of replicas) t.same((await r.call('certs')).json.Certs.map((c: any) => c.Name), ['shared.test'], `on ${r.apiHost}`)
+})
+
 t.test('a bad request is refused before it is distributed', async (t) => {
   const reply = await (replicas[0] as TestDaemon).call('reconfigure', { serviceName: 'nopath', port, distribute: 'true' })
   t.equal(reply.status, 409)

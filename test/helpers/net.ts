@@ -41,7 +41,7 @@ export interface Upstream {
 export async function httpUpstream(name: string): Promise<Upstream> {
   const server: Server = createHttpServer((req, res) => {
     res.setHeader('content-type', 'application/json')
-    res.end(JSON.stringify({ name, path: req.url, host: req.headers.host }))
+    res.end(JSON.stringify({ name, path: req.url, host: req.headers.host, proto: req.headers['x-forwarded-proto'] }))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {

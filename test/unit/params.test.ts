@@ -19,6 +19,7 @@ t.test('one non-indexed destination with defaults', async (t) => {
     serviceName: 'go-demo',
     aclName: 'go-demo',
     isDefaultBackend: false,
+    redirectWhenHttpProto: false,
     destinations: [
       {
         index: 0,
@@ -29,6 +30,7 @@ t.test('one non-indexed destination with defaults', async (t) => {
         servicePathExclude: [],
         serviceDomain: [],
         reqPathSearchReplace: [],
+        httpsOnly: false,
       },
     ],
   })
