@@ -79,6 +79,22 @@ t.test('a certificate uploaded through the API is served without a restart', asy
   t.equal(daemon.applier.master.pid, master, 'same haproxy master')
 })
 
+t.test('an expired certificate is accepted with a warning, and served', async (t) => {
+  const reply = await put('old.test', makeCertificate('old.test', -1))
+  t.equal(reply.status, 200)
+  t.match(reply.json.Message, /expired on .*served anyway/)
+  t.match(reply.json.Certs, [{ Name: 'old.test', Expired: true }])
+  t.equal((await servedCertificate(httpsPort, 'old.test')).cn, 'old.test')
+})
+
+t.test('replacing a certificate in the folder is swapped without a reload', async (t) => {
+  const replacement = makeCertificate('a.test')
+  const reloads = daemon.applier.reloads
+  await writeFile(join(folder, 'a.test.pem'), replacement)
+  t.ok(await until(async () => (await servedCertificate(httpsPort, 'a.test')).fingerprint === fingerprintOf(replacement)))
+  t.equal(daemon.applier.reloads, reloads)
+})
+
 t.test('replacing a certificate while clients connect fails no request and needs no reload', async (t) => {
   const replacement = makeCertificate('c.test')
   const reloads = daemon.applier.reloads

@@ -5,15 +5,22 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
 
-/** A self-signed PEM bundle (certificate then key) for `cn`, made by openssl. */
+/** A self-signed PEM bundle (certificate then key) for `cn`, made by openssl; `days < 0` has expired. */
 export function makeCertificate(cn: string, days = 2): string {
   const dir = mkdtempSync(join(tmpdir(), 'dfp-cert-'))
+  const key = join(dir, 'key.pem')
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', String(days),
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-      '-subj', `/CN=${cn}`, '-addext', `subjectAltName=DNS:${cn}`,
-    ], { stdio: 'ignore' })
+    if (days > 0) {
+      execFileSync('openssl', [
+        'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', String(days),
+        '-keyout', key, '-out', join(dir, 'cert.pem'),
+        '-subj', `/CN=${cn}`, '-addext', `subjectAltName=DNS:${cn}`,
+      ], { stdio: 'ignore' })
+    } else {
+      // `req -x509` refuses negative days; a request signed by its own key accepts them.
+      execFileSync('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', join(dir, 'csr.pem'), '-subj', `/CN=${cn}`], { stdio: 'ignore' })
+      execFileSync('openssl', ['x509', '-req', '-in', join(dir, 'csr.pem'), '-signkey', key, '-out', join(dir, 'cert.pem'), '-days', String(days)], { stdio: 'ignore' })
+    }
     return readFileSync(join(dir, 'cert.pem'), 'utf8') + readFileSync(join(dir, 'key.pem'), 'utf8')
   } finally {
     rmSync(dir, { recursive: true, force: true })
