@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { CertificateError, checkCertName, inspectCertificate, type CertificateInfo } from '../certs/pem.js'
 import { errors } from '../errors.js'
 import type { ConfigApplier } from '../haproxy/apply.js'
@@ -10,7 +10,14 @@ export interface CertRoutesOptions {
   settings: Settings
   applier: ConfigApplier
   /** Applies a change here and, with distribute=true, on every replica (see proxy.ts). */
-  applyEverywhere: (endpoint: string, params: Record<string, string>, change: Change, reply: any, done: Record<string, unknown>, request?: { method: string; body: string }) => Promise<unknown>
+  applyEverywhere: (
+    endpoint: string,
+    params: Record<string, string>,
+    change: Change,
+    reply: FastifyReply,
+    done: Record<string, unknown>,
+    request?: { method: string; body: string },
+  ) => Promise<unknown>
 }
 
 /** The fields a certificate is listed with. The PEM (and its key) is never returned. */
