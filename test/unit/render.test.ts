@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { validateConfig } from '../../src/haproxy/validate.js'
-import { render } from '../../src/render/index.js'
+import { render, renderCrtList } from '../../src/render/index.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import { ServiceState } from '../../src/state/registry.js'
@@ -77,4 +77,24 @@ t.test('the version line changes with the content and only with it', async (t) =
   const version = (text: string) => /description (dfp-\w+)/.exec(text)?.[1]
   t.not(version(a), version(b))
   t.equal(version(a), version(render(state(services[0] as string), settings)))
+})
+
+t.test('certificates: crt-list order, PREFERRED_CERTIFICATE, and the :ssl bind options', async (t) => {
+  const file = (name: string, source: 'folder' | 'secret', dir: string) => ({ name, source, path: `${dir}/${name}`, pem: 'x' })
+  const withCerts = ServiceState.empty().with([
+    { kind: 'cert-scan', files: [file('a.com', 'folder', '/certs'), file('z.com', 'folder', '/certs'), file('cert-m.com', 'secret', '/run/secrets')] },
+    { kind: 'cert-put', name: 'up.com', pem: 'y' },
+  ])
+  t.equal(renderCrtList(withCerts, settings), '/certs/a.com\n/certs/z.com\n/run/secrets/cert-m.com\n/cfg/certs/up.com\n', 'folder, secrets, uploaded')
+  t.equal(
+    renderCrtList(withCerts, { ...settings, PREFERRED_CERTIFICATE: 'up*,*-m.com' }),
+    '/cfg/certs/up.com\n/run/secrets/cert-m.com\n/certs/a.com\n/certs/z.com\n',
+    'preferred globs first, in their order',
+  )
+  t.match(render(withCerts, settings), '    bind *:443 ssl crt-list /cfg/crt-list.txt alpn h2,http/1.1\n')
+  t.match(
+    render(withCerts, { ...settings, ENABLE_H2: false, CA_FILE: '/ca.pem', CRT_LIST_PATH: '/etc/dfp/list.txt' }),
+    '    bind *:443 ssl crt-list /etc/dfp/list.txt alpn http/1.1 ca-file /ca.pem verify optional\n',
+  )
+  t.not(render(withCerts, settings), render(withCerts.with([{ kind: 'cert-scan', files: [] }]), settings), 'the crt-list is part of the version')
 })
