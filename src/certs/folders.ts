@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 import type { Logger } from 'pino'
@@ -10,23 +10,27 @@ import { inspectCertificate } from './pem.js'
 /** Secrets that are certificates (inventory §4): names starting with `cert-` or `cert_`. */
 const isCertSecret = (name: string) => /^cert[-_]/i.test(name)
 
+/** Names of the files in `dir` (symbolic links followed, as Let's Encrypt and Kubernetes use them). */
 async function regularFiles(dir: string, accept: (name: string) => boolean): Promise<string[]> {
+  let names: string[]
   try {
-    const entries = await readdir(dir, { withFileTypes: true })
-    return entries
-      .filter((e) => e.isFile() && !e.name.startsWith('.') && accept(e.name))
-      .map((e) => e.name)
-      .sort()
+    names = await readdir(dir)
   } catch {
     return [] // a missing folder holds no certificates
   }
+  const files: string[] = []
+  for (const name of names.sort()) {
+    if (name.startsWith('.') || !accept(name)) continue
+    if (await stat(join(dir, name)).then((s) => s.isFile(), () => false)) files.push(name)
+  }
+  return files
 }
 
 /**
  * Reads the certificates of CERTS_DIR (every file) and SECRETS_DIR (`cert-*`, `cert_*`), in
  * name order. A file that is not a usable PEM bundle is logged and left out; if it was used
- * before (`previous`), its last good content is kept, so a half-written file does not take a
- * domain's certificate away.
+ * before (`previous`), its last good content is kept (HAProxy loads dfp's copy, not the file),
+ * so a half-written or broken file takes no domain's certificate away.
  */
 export async function scanCertificateFolders(settings: Settings, log: Logger, previous: readonly CertificateFile[] = []): Promise<CertificateFile[]> {
   const sources = [

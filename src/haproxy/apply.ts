@@ -1,10 +1,10 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { DfpError, errors } from '../errors.js'
 import { writeAtomic } from '../files.js'
 import type { Metrics } from '../metrics/index.js'
-import { configVersion, crtListPath, render, renderCrtList, statsSocketPath, uploadDir } from '../render/index.js'
+import { certDir, configVersion, crtListPath, render, renderCrtList, statsSocketPath } from '../render/index.js'
 import type { Settings } from '../settings.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
 import type { StateStore } from '../state/store.js'
@@ -210,7 +210,7 @@ export class ConfigApplier {
   }
 
   /**
-   * Writes what the configuration refers to besides itself: the uploaded certificate files and
+   * Writes what the configuration refers to besides itself: the copies of the certificates and
    * the crt-list. The running HAProxy holds its certificates in memory, so only a load reads
    * them; they are written again for the live state at the end of every batch.
    */
@@ -220,9 +220,22 @@ export class ConfigApplier {
       await writeAtomic(path, content, mode)
       this.artefacts.set(path, content)
     }
-    const dir = uploadDir(this.settings.CONFIG_DIR)
-    if (state.uploaded.size > 0) await mkdir(dir, { recursive: true, mode: 0o700 })
-    for (const [name, pem] of state.uploaded) await write(join(dir, name), pem, 0o600)
+    const dir = certDir(this.settings.CONFIG_DIR)
+    const files = state.certificateFiles(dir)
+    const wanted = new Set(files.map((f) => f.loadPath))
+    for (const source of ['folder', 'secret', 'uploaded']) {
+      const sub = join(dir, source)
+      await mkdir(sub, { recursive: true, mode: 0o700 })
+      // Copies of certificates the state no longer has are removed.
+      for (const name of await readdir(sub)) {
+        const path = join(sub, name)
+        if (!wanted.has(path) && !name.includes('.tmp-')) {
+          await rm(path, { force: true })
+          this.artefacts.delete(path)
+        }
+      }
+    }
+    for (const file of files) await write(file.loadPath, file.pem, 0o600)
     await write(crtListPath(this.settings), renderCrtList(state, this.settings), 0o644)
   }
 
@@ -232,19 +245,19 @@ export class ConfigApplier {
    * no reload, no connection dropped. False when HAProxy refused one (a reload is then needed).
    */
   private async swapCertificates(from: ServiceState, to: ServiceState): Promise<boolean> {
-    const dir = uploadDir(this.settings.CONFIG_DIR)
-    const before = new Map(from.certificateFiles(dir).map((f) => [f.path, f.pem]))
-    const changed = to.certificateFiles(dir).filter((f) => before.has(f.path) && before.get(f.path) !== f.pem)
+    const dir = certDir(this.settings.CONFIG_DIR)
+    const before = new Map(from.certificateFiles(dir).map((f) => [f.loadPath, f.pem]))
+    const changed = to.certificateFiles(dir).filter((f) => before.has(f.loadPath) && before.get(f.loadPath) !== f.pem)
     for (const file of changed) {
       try {
-        const set = await sendCommand(this.master.statsSocket, `set ssl cert ${file.path} <<\n${file.pem.trimEnd()}\n`)
+        const set = await sendCommand(this.master.statsSocket, `set ssl cert ${file.loadPath} <<\n${file.pem.trimEnd()}\n`)
         if (!/Transaction (created|updated)/.test(set)) throw new Error(set.trim())
-        const commit = await sendCommand(this.master.statsSocket, `commit ssl cert ${file.path}`, 10_000)
+        const commit = await sendCommand(this.master.statsSocket, `commit ssl cert ${file.loadPath}`, 10_000)
         if (!/Success!/.test(commit)) throw new Error(commit.trim())
-        this.log.info({ certificate: file.path }, 'certificate swapped without reload')
+        this.log.info({ certificate: file.loadPath }, 'certificate swapped without reload')
       } catch (err) {
-        await sendCommand(this.master.statsSocket, `abort ssl cert ${file.path}`).catch(() => undefined)
-        this.log.warn({ certificate: file.path, error: (err as Error).message }, 'runtime certificate swap failed; reloading instead')
+        await sendCommand(this.master.statsSocket, `abort ssl cert ${file.loadPath}`).catch(() => undefined)
+        this.log.warn({ certificate: file.loadPath, error: (err as Error).message }, 'runtime certificate swap failed; reloading instead')
         return false
       }
     }

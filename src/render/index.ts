@@ -9,7 +9,7 @@ import type { Destination, Service } from '../service/types.js'
 /** What rendering needs to know of the desired state. */
 export interface RenderState {
   values(): Iterable<Service>
-  certificateFiles(uploadDir: string): Array<{ name: string; path: string }>
+  certificateFiles(certDir: string): Array<{ name: string; loadPath: string }>
 }
 
 /** The settings rendering reads (a subset, so tests can pass literals). */
@@ -60,8 +60,8 @@ export const VERSION_PREFIX = 'dfp-'
 
 /** Path of HAProxy's admin socket (also used to confirm reloads). */
 export const statsSocketPath = (configDir: string) => join(configDir, 'haproxy.sock')
-/** Folder of the certificates uploaded through the API (written from the saved state). */
-export const uploadDir = (configDir: string) => join(configDir, 'certs')
+/** Folder of the certificate copies HAProxy loads (`<source>/<name>`), written by the apply loop. */
+export const certDir = (configDir: string) => join(configDir, 'certs')
 /** The crt-list every `:ssl` bind uses. */
 export const crtListPath = (settings: Pick<Settings, 'CRT_LIST_PATH' | 'CONFIG_DIR'>) => settings.CRT_LIST_PATH || join(settings.CONFIG_DIR, 'crt-list.txt')
 
@@ -75,7 +75,7 @@ const globs = (list: string) =>
  * HAProxy serves the first entry when no SNI matches.
  */
 export function renderCrtList(state: RenderState, settings: RenderSettings): string {
-  const files = state.certificateFiles(uploadDir(settings.CONFIG_DIR))
+  const files = state.certificateFiles(certDir(settings.CONFIG_DIR))
   const preferred = globs(settings.PREFERRED_CERTIFICATE)
   const bucket = (name: string) => {
     const index = preferred.findIndex((glob) => glob.test(name))
@@ -83,7 +83,7 @@ export function renderCrtList(state: RenderState, settings: RenderSettings): str
   }
   const ordered = files.map((file, position) => ({ file, position, bucket: bucket(file.name) }))
   ordered.sort((a, b) => a.bucket - b.bucket || a.position - b.position)
-  return ordered.map(({ file }) => `${file.path}\n`).join('')
+  return ordered.map(({ file }) => `${file.loadPath}\n`).join('')
 }
 
 /** What `:ssl` in a port entry becomes (inventory §5.7), or undefined while nothing can be served. */

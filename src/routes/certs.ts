@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 import { CertificateError, checkCertName, inspectCertificate, type CertificateInfo } from '../certs/pem.js'
 import { errors } from '../errors.js'
 import type { ConfigApplier } from '../haproxy/apply.js'
-import { uploadDir } from '../render/index.js'
+import { certDir } from '../render/index.js'
 import type { Settings } from '../settings.js'
 import type { Change } from '../state/registry.js'
 
@@ -63,7 +63,7 @@ export async function certRoutes(app: FastifyInstance, { settings, applier, appl
     if (pem.trim() === '') throw errors.invalidParameter('body', 'is empty: send the PEM bundle (certificate and key) as the body')
     const { info, warning } = checkCertificate('body', pem)
     if (warning) request.log.warn({ certificate: name, validTo: info.validTo }, 'expired certificate uploaded')
-    const done = { Status: 'OK', Message: warning, Certs: [certificateFields(name, 'uploaded', `${uploadDir(settings.CONFIG_DIR)}/${name}`, info)] }
+    const done = { Status: 'OK', Message: warning, Certs: [certificateFields(name, 'uploaded', `${certDir(settings.CONFIG_DIR)}/uploaded/${name}`, info)] }
     const params = { certName: name, ...(first(query.distribute) ? { distribute: first(query.distribute) } : {}) }
     return applyEverywhere('cert', params, { kind: 'cert-put', name, pem }, reply, done, { method: 'PUT', body: pem })
   })
@@ -75,7 +75,7 @@ export async function certRoutes(app: FastifyInstance, { settings, applier, appl
   })
 
   app.all('/certs', async () => {
-    const certs = applier.services.certificateFiles(uploadDir(settings.CONFIG_DIR)).map((file) => certificateFields(file.name, file.source, file.path, inspectCertificate(file.pem)))
+    const certs = applier.services.certificateFiles(certDir(settings.CONFIG_DIR)).map((file) => certificateFields(file.name, file.source, file.path, inspectCertificate(file.pem)))
     return { Status: 'OK', Message: '', Certs: certs }
   })
 }

@@ -61,7 +61,8 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
       const message = `Could not send distribute request to the following addresses: [${failed.map((r) => r.address).join(' ')}]`
       return reply.code(500).send({ ...nok(message, done.ServiceName as string), Replicas: replicas })
     }
-    return { ...done, Message: 'Distributed to all instances', Replicas: replicas }
+    const distributed = 'Distributed to all instances'
+    return { ...done, Message: done.Message ? `${done.Message}; ${distributed}` : distributed, Replicas: replicas }
   }
 
   app.all('/reconfigure', async (request, reply) => {
@@ -77,6 +78,8 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
       warning = checked.warning
       const domain = change.service.destinations[0]?.serviceDomain[0]?.replace(/^\*\./, 'wildcard.')
       const name = domain && !checkCertName(domain) ? domain : change.service.serviceName
+      const problem = checkCertName(name)
+      if (problem) throw errors.invalidParameter('serviceCert', `cannot be stored under the name ${JSON.stringify(name)}: it ${problem}`, name)
       certs.push({ kind: 'cert-put', name, pem })
     }
     return applyEverywhere('reconfigure', params, [...certs, change], reply, ok(warning, change.service.serviceName, serviceFields(change.service)))

@@ -11,12 +11,18 @@ export interface ServiceEntry {
   params: Record<string, string>
 }
 
-/** A certificate file HAProxy loads: from CERTS_DIR, a `cert-*` secret, or uploaded. */
+/** A certificate: from CERTS_DIR, a `cert-*` secret, or uploaded. */
 export interface CertificateFile {
   name: string
+  /** Where it was found (folder and secret certificates); HAProxy loads a copy, see `loadPath`. */
   path: string
   source: 'folder' | 'secret' | 'uploaded'
   pem: string
+}
+
+/** A certificate with the path of the copy HAProxy loads: `<certDir>/<source>/<name>`. */
+export interface LoadedCertificate extends CertificateFile {
+  loadPath: string
 }
 
 /** A change to the desired state. */
@@ -62,12 +68,16 @@ export class ServiceState {
     return new ServiceState(new Map())
   }
 
-  /** Every certificate HAProxy should load: folder files, secrets, then uploaded ones. */
-  certificateFiles(uploadDir: string): CertificateFile[] {
+  /**
+   * Every certificate HAProxy should load (folder files, secrets, then uploaded ones), each from
+   * a copy dfp owns in `certDir`: the copy keeps the last good content when a watched file is
+   * being rewritten or turns invalid.
+   */
+  certificateFiles(certDir: string): LoadedCertificate[] {
     const uploaded = [...this.uploaded.entries()]
       .sort(([a], [b]) => byName(a, b))
-      .map(([name, pem]) => ({ name, pem, source: 'uploaded' as const, path: `${uploadDir}/${name}` }))
-    return [...this.scanned, ...uploaded]
+      .map(([name, pem]) => ({ name, pem, source: 'uploaded' as const, path: `${certDir}/uploaded/${name}` }))
+    return [...this.scanned, ...uploaded].map((file) => ({ ...file, loadPath: `${certDir}/${file.source}/${file.name}` }))
   }
 
   get size(): number {

@@ -125,7 +125,7 @@ t.test('replacing a certificate while clients connect fails no request and needs
 })
 
 t.test('an invalid PEM and a traversal certName are refused and change nothing', async (t) => {
-  const uploads = join(daemon.configDir, 'certs')
+  const uploads = join(daemon.configDir, 'certs', 'uploaded')
   const before = { files: await readdir(uploads), crtList: await readFile(join(daemon.configDir, 'crt-list.txt'), 'utf8'), config: (await daemon.call('config')).body, reloads: daemon.applier.reloads }
   const pemA = makeCertificate('x.test')
   const pemB = makeCertificate('y.test')
@@ -149,6 +149,16 @@ t.test('an invalid PEM and a traversal certName are refused and change nothing',
   t.equal(await readFile(join(daemon.configDir, 'crt-list.txt'), 'utf8'), before.crtList)
   t.equal((await daemon.call('config')).body, before.config)
   t.equal(daemon.applier.reloads, before.reloads, 'haproxy untouched')
+})
+
+t.test('a folder certificate that turns invalid keeps its last good copy and blocks nothing', async (t) => {
+  const served = (await servedCertificate(httpsPort, 'a.test')).fingerprint
+  await writeFile(join(folder, 'a.test.pem'), 'half-written garbage')
+  await new Promise((resolve) => setTimeout(resolve, 800))
+  t.equal((await servedCertificate(httpsPort, 'a.test')).fingerprint, served, 'still the last good certificate')
+  t.equal((await daemon.call('reconfigure', { serviceName: 'still-works', servicePath: '/still', port: String(upstream.port), outboundHostname: '127.0.0.1' })).status, 200)
+  t.equal((await daemon.call('reload')).status, 200, 'a full reload loads the copy, not the broken file')
+  t.equal((await servedCertificate(httpsPort, 'a.test')).fingerprint, served)
 })
 
 t.test('a certificate removed from the folder is no longer served', async (t) => {

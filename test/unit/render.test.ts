@@ -85,10 +85,14 @@ t.test('certificates: crt-list order, PREFERRED_CERTIFICATE, and the :ssl bind o
     { kind: 'cert-scan', files: [file('a.com', 'folder', '/certs'), file('z.com', 'folder', '/certs'), file('cert-m.com', 'secret', '/run/secrets')] },
     { kind: 'cert-put', name: 'up.com', pem: 'y' },
   ])
-  t.equal(renderCrtList(withCerts, settings), '/certs/a.com\n/certs/z.com\n/run/secrets/cert-m.com\n/cfg/certs/up.com\n', 'folder, secrets, uploaded')
+  t.equal(
+    renderCrtList(withCerts, settings),
+    '/cfg/certs/folder/a.com\n/cfg/certs/folder/z.com\n/cfg/certs/secret/cert-m.com\n/cfg/certs/uploaded/up.com\n',
+    'copies of folder, secrets, uploaded',
+  )
   t.equal(
     renderCrtList(withCerts, { ...settings, PREFERRED_CERTIFICATE: 'up*,*-m.com' }),
-    '/cfg/certs/up.com\n/run/secrets/cert-m.com\n/certs/a.com\n/certs/z.com\n',
+    '/cfg/certs/uploaded/up.com\n/cfg/certs/secret/cert-m.com\n/cfg/certs/folder/a.com\n/cfg/certs/folder/z.com\n',
     'preferred globs first, in their order',
   )
   t.match(render(withCerts, settings), '    bind *:443 ssl crt-list /cfg/crt-list.txt alpn h2,http/1.1\n')
