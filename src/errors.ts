@@ -36,7 +36,6 @@ export const errors = {
   /** The validated configuration could not be made live (for example a port already in use). */
   reloadFailed: (detail: string, service?: string) =>
     new DfpError('DFP_RELOAD_FAILED', 500, `HAProxy could not load the new configuration: ${detail}`, service),
-  configUnreadable: () => new DfpError('DFP_CONFIG_UNREADABLE', 500, 'The HAProxy configuration could not be read'),
   shuttingDown: () => new DfpError('DFP_SHUTTING_DOWN', 503, 'The proxy is shutting down'),
   /** `/reload?fromListener=true` could not reach every listener (failures joined as the original did). */
   listenerUnreachable: (failures: string[]) => new DfpError('DFP_LISTENER_UNREACHABLE', 500, failures.join(' ,')),

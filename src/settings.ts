@@ -41,7 +41,7 @@ const isDnsServer = (item: string) => {
   if (bracketed) return isIP(bracketed[1] ?? '') === 6
   const [host = '', port, extra] = item.split(':')
   if (isIP(item) === 6) return true
-  return extra === undefined && isIP(host) === 4 && (port === undefined || /^\d{1,5}$/.test(port))
+  return extra === undefined && isIP(host) === 4 && (port === undefined || (/^\d{1,5}$/.test(port) && Number(port) <= 65535))
 }
 
 /**

@@ -105,8 +105,8 @@ export class ConfigApplier {
     this.log.info({ masterPid: this.master.pid, workerPid: started.pid, services: this.state.size }, 'haproxy started')
     if (!startWithAll && wanted !== this.state) {
       const results = await Promise.allSettled(initial.map((change) => this.enqueue(change)))
-      const refused = results.filter((r) => r.status === 'rejected').length
-      this.log.warn({ refused, kept: initial.length - refused }, 'some saved services were refused by haproxy')
+      const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [changedService(initial[i] as Change)] : []))
+      if (refused.length > 0) this.log.warn({ refused }, 'saved services or certificates refused by haproxy')
     }
   }
 

@@ -169,7 +169,12 @@ function serviceFrontend(service: Service, settings: RenderSettings) {
     // Part 2 of §5.3: TLS ended in front of the proxy, which only sees X-Forwarded-Proto.
     if (service.redirectWhenHttpProto) {
       const proto = `is_${service.aclName}_http`
-      const matched = [n.url, ...(dest.serviceDomain.length ? [n.domain] : []), ...(dest.srcPort !== undefined ? [n.srcPort] : [])]
+      const matched = [
+        n.url,
+        ...(dest.servicePathExclude.length ? [`!${n.urlExclude}`] : []),
+        ...(dest.serviceDomain.length ? [n.domain] : []),
+        ...(dest.srcPort !== undefined ? [n.srcPort] : []),
+      ]
       redirects.push(`acl ${proto} hdr(X-Forwarded-Proto) http`)
       redirects.push(`http-request redirect scheme https${redirectCode(dest)} if ${proto} ${matched.join(' ')}`)
     }

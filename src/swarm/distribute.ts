@@ -35,7 +35,9 @@ export class Distributor {
     const name = `tasks.${this.settings.SERVICE_NAME}`
     let addresses: string[]
     try {
-      const servers = this.settings.DNS_SERVERS.split(',').filter((s) => s !== '')
+      const servers = this.settings.DNS_SERVERS.split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')
       if (servers.length > 0) {
         const resolver = new dns.Resolver({ timeout: 2000, tries: 2 })
         resolver.setServers(servers)
@@ -66,11 +68,17 @@ export class Distributor {
   async send(endpoint: string, params: Record<string, string>, request: { method?: string; body?: string } = {}): Promise<ReplicaOutcome[]> {
     const own = this.ownAddresses()
     const others = (await this.replicas()).filter((address) => !own.has(address))
-    const query = new URLSearchParams({ ...params, distribute: 'false' })
-    return Promise.all(others.map((address) => this.sendTo(address, `/v1/docker-flow-proxy/${endpoint}?${query}`, request)))
+    if (request.body !== undefined) {
+      // The body is the payload (a certificate): parameters go in the query.
+      const query = new URLSearchParams({ ...params, distribute: 'false' })
+      return Promise.all(others.map((address) => this.sendTo(address, `/v1/docker-flow-proxy/${endpoint}?${query}`, request)))
+    }
+    // Parameters as a form body: a serviceCert would not fit in a request line.
+    const form = { method: 'POST', body: new URLSearchParams(params).toString(), contentType: 'application/x-www-form-urlencoded' }
+    return Promise.all(others.map((address) => this.sendTo(address, `/v1/docker-flow-proxy/${endpoint}?distribute=false`, form)))
   }
 
-  private async sendTo(address: string, path: string, request: { method?: string; body?: string }): Promise<ReplicaOutcome> {
+  private async sendTo(address: string, path: string, request: { method?: string; body?: string; contentType?: string }): Promise<ReplicaOutcome> {
     const host = isIP(address) === 6 ? `[${address}]` : address
     const url = `http://${host}:${this.settings.PORT}${path}`
     // A replica answers when the change is live there, which can take up to RELOAD_TIMEOUT.
@@ -81,7 +89,7 @@ export class Distributor {
       try {
         const reply = await fetch(url, {
           method: request.method ?? 'GET',
-          ...(request.body === undefined ? {} : { body: request.body, headers: { 'content-type': 'application/x-pem-file' } }),
+          ...(request.body === undefined ? {} : { body: request.body, headers: { 'content-type': request.contentType ?? 'application/x-pem-file' } }),
           signal: AbortSignal.timeout(timeoutMs),
         })
         const body = await reply.text()
