@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
-import { freePort, httpGet, httpUpstream } from '../helpers/net.js'
+import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
 import { FakeDns, FakeListener } from '../helpers/swarm.js'
 
 // Three replicas on 127.0.0.2, .3 and .4 (same API port, their own HAProxy port), found through
@@ -32,14 +32,6 @@ const configHash = async (d: TestDaemon) => {
     .join('\n')
   const state = JSON.stringify((await d.call('config', { type: 'json' })).json)
   return createHash('sha256').update(routing).update(state).digest('hex')
-}
-const until = async (what: () => Promise<boolean>, ms = 15_000) => {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await what().catch(() => false)) return true
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  return false
 }
 
 t.test('a distributed reconfigure reaches every replica', async (t) => {

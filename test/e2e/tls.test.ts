@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { fingerprintOf, httpsGet, makeCertificate, servedCertificate } from '../helpers/certs.js'
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
-import { freePort, httpGet, httpUpstream } from '../helpers/net.js'
+import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
 
 // Certificates made by openssl; TLS clients with SNI against the real haproxy.
 const upstream = await httpUpstream('secure')
@@ -20,14 +20,6 @@ t.teardown(async () => {
   await rm(folder, { recursive: true, force: true })
   await rm(secrets, { recursive: true, force: true })
 })
-const until = async (what: () => Promise<boolean>, ms = 10_000) => {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await what().catch(() => false)) return true
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  return false
-}
 const put = (name: string, pem: string) =>
   fetch(`http://127.0.0.1:${daemon.apiPort}/v1/docker-flow-proxy/cert?certName=${encodeURIComponent(name)}`, { method: 'PUT', body: pem }).then(async (r) => ({ status: r.status, json: (await r.json()) as any }))
 

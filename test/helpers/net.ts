@@ -76,3 +76,13 @@ export function tcpExchange(port: number, message: string, timeoutMs = 5000): Pr
     socket.on('error', reject)
   })
 }
+
+/** Polls `check` every 100 ms until it is true (errors count as false) or `ms` have passed. */
+export async function until(check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return true
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return false
+}
