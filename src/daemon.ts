@@ -3,7 +3,7 @@ import { buildApp } from './app.js'
 import { CertificateWatcher, scanCertificateFolders } from './certs/folders.js'
 import { ConfigApplier } from './haproxy/apply.js'
 import { createMetrics } from './metrics/index.js'
-import { parseChange } from './service/params.js'
+import { parseChange, parseOptions } from './service/params.js'
 import type { Settings } from './settings.js'
 import { StateStore } from './state/store.js'
 import { Distributor } from './swarm/distribute.js'
@@ -34,7 +34,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
      * listener in the background.
      */
     async start(): Promise<void> {
-      const saved = await store.load((params) => parseChange(params, { separator: settings.SEPARATOR }))
+      const saved = await store.load((params) => parseChange(params, parseOptions(settings)))
       const folders = await scanCertificateFolders(settings, certLog)
       await applier.start([{ kind: 'cert-scan', files: folders }, ...saved])
       certWatcher.start()

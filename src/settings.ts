@@ -82,6 +82,7 @@ const variables = {
   HARD_STOP_AFTER: { default: '1h', schema: nonEmpty.regex(/^\d+(ms|s|m|h|d)?$/, 'must be an HAProxy time such as 30s or 1h') },
   RELOAD_TIMEOUT: { default: '30', schema: integer(1, 3600) },
 
+  HTTPS_ONLY: { default: 'false', schema: boolean },
   CRT_LIST_PATH: { default: '', schema: text },
   PREFERRED_CERTIFICATE: { default: '', schema: text },
   ENABLE_H2: { default: 'true', schema: boolean },

@@ -205,12 +205,23 @@ function renderBackends(service: Service): string {
         timeoutTunnel: dest.timeoutTunnel,
         server: serverLine(service, dest),
       }
-      if (dest.reqMode === 'tcp') return templates.backendTcp(common)
+      if (dest.reqMode === 'tcp') return templates.backendTcp({ ...common, backendExtra: service.backendExtra })
       const rewrites = [
         ...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? '']] : []),
         ...dest.reqPathSearchReplace,
       ]
-      return templates.backendHttp({ ...common, rewrites, httpsOnly: dest.httpsOnly, redirectCode: redirectCode(dest) })
+      return templates.backendHttp({
+        ...common,
+        rewrites,
+        httpsOnly: dest.httpsOnly,
+        redirectCode: redirectCode(dest),
+        connectionMode: service.connectionMode,
+        headers: service.headers,
+        allowedMethods: dest.allowedMethods.join(' '),
+        deniedMethods: dest.deniedMethods.join(' '),
+        denyHttp: dest.denyHttp,
+        backendExtra: service.backendExtra,
+      })
     })
     .join('')
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
 import type { ConfigApplier } from '../haproxy/apply.js'
-import { parseChange } from '../service/params.js'
+import { parseChange, parseOptions } from '../service/params.js'
 import type { Settings } from '../settings.js'
 import type { Change } from '../state/registry.js'
 import { DistributeLookupError, type Distributor, type ReplicaOutcome } from '../swarm/distribute.js'
@@ -67,7 +67,7 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
 
   app.all('/reconfigure', async (request, reply) => {
     const params = requestParams(request)
-    const change = parseChange(params, { separator: settings.SEPARATOR })
+    const change = parseChange(params, parseOptions(settings))
     if (change.kind === 'remove') return applyEverywhere('reconfigure', params, change, reply, ok('replicas=0: the service was removed', change.serviceName))
     // serviceCert: the service's certificate, named after its first domain (or the service).
     const certs: Change[] = []

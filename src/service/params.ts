@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { errors } from '../errors.js'
+import type { Settings } from '../settings.js'
 import type { ServiceChange } from '../state/registry.js'
 import type { Destination, ReqMode, Service } from './types.js'
 
@@ -10,7 +11,15 @@ export type ParamSource = Record<string, unknown> | URLSearchParams
 export interface ParseOptions {
   /** SEPARATOR: splits list values. */
   separator: string
+  /** HTTPS_ONLY: every http destination redirects plain HTTP to HTTPS. */
+  httpsOnly?: boolean
 }
+
+/** The parse options the settings give. */
+export const parseOptions = (settings: Pick<Settings, 'SEPARATOR' | 'HTTPS_ONLY'>): ParseOptions => ({
+  separator: settings.SEPARATOR,
+  httpsOnly: settings.HTTPS_ONLY,
+})
 
 export const MAX_DESTINATIONS = 10
 const MAX_VALUE_LENGTH = 4096
@@ -40,16 +49,19 @@ const boolSchema = z
   .transform((v) => ['1', 't', 'true', 'on'].includes(v))
 
 const redirectCodeSchema = z.enum(['301', '302', '303', '307', '308'], 'must be 301, 302, 303, 307 or 308')
+const connectionModeSchema = z.enum(['http-keep-alive', 'http-server-close', 'httpclose'], 'must be http-keep-alive, http-server-close or httpclose')
 
 /** Reads values from one source, refusing values that cannot be written into haproxy.cfg. */
 class ParamReader {
   private readonly values = new Map<string, string>()
   /** The service the parameters describe, named in errors once known. */
   serviceName?: string
+  readonly separator: string
   constructor(
     source: ParamSource,
     private readonly options: ParseOptions,
   ) {
+    this.separator = options.separator
     const entries = source instanceof URLSearchParams ? source.entries() : Object.entries(source)
     for (const [key, raw] of entries) {
       // A repeated key counts once, with its first value (Go's url.Values.Get).
@@ -113,7 +125,7 @@ const destinationKeys = ['servicePath', 'port', 'serviceDomain'] as const
  * Reads destination fields: `name.N` when present, else the non-indexed `name` (the fallback
  * that makes a non-indexed value apply to every indexed destination).
  */
-function readDestination(params: ParamReader, index: number): Destination {
+function readDestination(params: ParamReader, index: number, options: ParseOptions): Destination {
   const key = (name: string) => (index > 0 && params.has(`${name}.${index}`) ? `${name}.${index}` : name)
   const srcPort = params.parsed(key('srcPort'), portSchema)
   const servicePath = params.list(key('servicePath'))
@@ -142,9 +154,31 @@ function readDestination(params: ParamReader, index: number): Destination {
     reqPathSearchReplace,
     ...optionalWord(params, key('timeoutServer'), 'timeoutServer'),
     ...optionalWord(params, key('timeoutTunnel'), 'timeoutTunnel'),
-    httpsOnly: params.parsed(key('httpsOnly'), boolSchema) ?? false,
+    httpsOnly: (params.parsed(key('httpsOnly'), boolSchema) ?? false) || options.httpsOnly === true,
     ...optional('httpsRedirectCode', params.parsed(key('httpsRedirectCode'), redirectCodeSchema)),
+    allowedMethods: methods(params, key('allowedMethods')),
+    deniedMethods: methods(params, key('deniedMethods')),
+    denyHttp: params.parsed(key('denyHttp'), boolSchema) ?? false,
   }
+}
+
+/** HTTP method names (RFC 9110 §9: a token; HAProxy matches them as given). */
+function methods(params: ParamReader, name: string): string[] {
+  const list = params.list(name)
+  for (const method of list) {
+    if (!/^[A-Za-z][A-Za-z-]*$/.test(method)) throw params.invalid(name, `${JSON.stringify(method)} is not an HTTP method name`)
+  }
+  return list
+}
+
+/** A SEPARATOR list of header rules (`Name value`): spaces are part of a rule, newlines are not. */
+function headerRules(params: ParamReader, name: string, alias?: string): string[] {
+  const source = params.has(name) || !alias ? name : alias
+  return params
+    .text(source)
+    .split(params.separator)
+    .map((rule) => rule.trim())
+    .filter((rule) => rule !== '')
 }
 
 const optional = <K extends string, V>(field: K, value: V | undefined): Partial<Record<K, V>> =>
@@ -159,13 +193,13 @@ function optionalWord<K extends string>(params: ParamReader, name: string, field
  * Indexed destinations 1..10, stopping at the first index none of whose keys is set; without
  * any, one non-indexed destination (index 0).
  */
-function readDestinations(params: ParamReader): Destination[] {
+function readDestinations(params: ParamReader, options: ParseOptions): Destination[] {
   const indexed: Destination[] = []
   for (let n = 1; n <= MAX_DESTINATIONS; n++) {
     if (!destinationKeys.some((name) => params.has(`${name}.${n}`))) break
-    indexed.push(readDestination(params, n))
+    indexed.push(readDestination(params, n, options))
   }
-  return indexed.length > 0 ? indexed : [readDestination(params, 0)]
+  return indexed.length > 0 ? indexed : [readDestination(params, 0, options)]
 }
 
 /** The checks of inventory §3.5, in its order and with its messages and status codes. */
@@ -200,7 +234,18 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
     isDefaultBackend: params.parsed('isDefaultBackend', boolSchema) ?? false,
     redirectWhenHttpProto: params.parsed('redirectWhenHttpProto', boolSchema) ?? false,
     ...(reqPathSearch === '' ? {} : { reqPathSearch, reqPathReplace: params.text('reqPathReplace') }),
-    destinations: readDestinations(params),
+    headers: {
+      // addHeader and setHeader are the original's deprecated names.
+      addReqHeader: headerRules(params, 'addReqHeader', 'addHeader'),
+      setReqHeader: headerRules(params, 'setReqHeader', 'setHeader'),
+      addResHeader: headerRules(params, 'addResHeader'),
+      setResHeader: headerRules(params, 'setResHeader'),
+      delReqHeader: headerRules(params, 'delReqHeader'),
+      delResHeader: headerRules(params, 'delResHeader'),
+    },
+    ...optional('connectionMode', params.parsed('connectionMode', connectionModeSchema)),
+    ...optional('backendExtra', params.text('backendExtra').trim() || undefined),
+    destinations: readDestinations(params, options),
   }
   checkRoutable(service)
   return service

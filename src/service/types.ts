@@ -23,6 +23,22 @@ export interface Destination {
   httpsOnly: boolean
   /** Status of the HTTPS redirects (301, 302, 303, 307 or 308); HAProxy's 302 when absent. */
   httpsRedirectCode?: string
+  /** Only these methods pass (others get 403). */
+  allowedMethods: string[]
+  /** These methods get 403. */
+  deniedMethods: string[]
+  /** Plain-HTTP requests get 403 (the backend only serves TLS connections). */
+  denyHttp: boolean
+}
+
+/** Header rules of a service's http backends, in the original's order (inventory §5.6). */
+export interface HeaderRules {
+  addReqHeader: string[]
+  setReqHeader: string[]
+  addResHeader: string[]
+  setResHeader: string[]
+  delReqHeader: string[]
+  delResHeader: string[]
 }
 
 /** A service as the proxy stores it: service-level settings and 1..10 destinations. */
@@ -38,5 +54,10 @@ export interface Service {
   /** Deprecated single rewrite, applied before reqPathSearchReplace. */
   reqPathSearch?: string
   reqPathReplace?: string
+  headers: HeaderRules
+  /** `option <connectionMode>` in its http backends. */
+  connectionMode?: string
+  /** A line of the user's own appended to each of its backends. */
+  backendExtra?: string
   destinations: Destination[]
 }

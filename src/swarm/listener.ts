@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { ConfigApplier } from '../haproxy/apply.js'
-import { parseChange } from '../service/params.js'
+import { parseChange, parseOptions } from '../service/params.js'
 import type { Settings } from '../settings.js'
 import { type Change, changedService } from '../state/registry.js'
 import { listenerUrl } from './address.js'
@@ -121,7 +121,7 @@ export class ListenerSync {
       const params = flatStrings(item)
       if (params.serviceName) reported.add(params.serviceName)
       try {
-        const change = parseChange(params, { separator: this.settings.SEPARATOR })
+        const change = parseChange(params, parseOptions(this.settings))
         changes.push(change.kind === 'put' ? { ...change, source: 'listener' } : change)
       } catch (err) {
         this.log.warn({ service: params.serviceName, error: errorText(err) }, 'listener service skipped')

@@ -17,10 +17,10 @@ export interface HttpReply {
   headers: Record<string, string | string[] | undefined>
 }
 
-/** One GET on a new connection (no pooling), with any Host header. */
-export function httpGet(port: number, path: string, headers: Record<string, string> = {}, timeoutMs = 5000, host = '127.0.0.1'): Promise<HttpReply> {
+/** One GET (or `method`) on a new connection (no pooling), with any Host header. */
+export function httpGet(port: number, path: string, headers: Record<string, string> = {}, timeoutMs = 5000, host = '127.0.0.1', method = 'GET'): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, headers, agent: false, timeout: timeoutMs }, (res) => {
+    const req = request({ host, port, path, method, headers, agent: false, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c) => chunks.push(c))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }))
@@ -41,7 +41,8 @@ export interface Upstream {
 export async function httpUpstream(name: string): Promise<Upstream> {
   const server: Server = createHttpServer((req, res) => {
     res.setHeader('content-type', 'application/json')
-    res.end(JSON.stringify({ name, path: req.url, host: req.headers.host, proto: req.headers['x-forwarded-proto'] }))
+    res.setHeader('x-upstream', name)
+    res.end(JSON.stringify({ name, path: req.url, host: req.headers.host, proto: req.headers['x-forwarded-proto'], method: req.method, headers: req.headers }))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {

@@ -20,6 +20,7 @@ t.test('one non-indexed destination with defaults', async (t) => {
     aclName: 'go-demo',
     isDefaultBackend: false,
     redirectWhenHttpProto: false,
+    headers: { addReqHeader: [], setReqHeader: [], addResHeader: [], setResHeader: [], delReqHeader: [], delResHeader: [] },
     destinations: [
       {
         index: 0,
@@ -31,6 +32,9 @@ t.test('one non-indexed destination with defaults', async (t) => {
         serviceDomain: [],
         reqPathSearchReplace: [],
         httpsOnly: false,
+        allowedMethods: [],
+        deniedMethods: [],
+        denyHttp: false,
       },
     ],
   })
@@ -110,4 +114,15 @@ t.test('values that would break haproxy.cfg are refused, naming the parameter', 
   t.match(failure({ serviceName: 's', 'servicePath.1': '/a', 'port.1': '80', 'serviceDomain.1': 'a.com b.com' }), { status: 400, message: /^serviceDomain\.1: / })
   t.match(failure({ serviceName: 's', servicePath: '/a', port: '80', outboundHostname: 'h #x' }), { status: 400, message: /^outboundHostname: / })
   t.match(failure({ serviceName: '../etc', servicePath: '/a', port: '80' }), { status: 400, message: /^serviceName: / })
+})
+
+t.test('header rules keep their spaces; deprecated names still work; HTTPS_ONLY applies to every destination', async (t) => {
+  const service = parseService({ serviceName: 's', servicePath: '/', port: '80', addHeader: 'X-A 1,X-B two words', setResHeader: 'X-C 3', addReqHeader: '' }, { separator: ',' })
+  t.same(service.headers.addReqHeader, ['X-A 1', 'X-B two words'])
+  t.same(service.headers.setResHeader, ['X-C 3'])
+  const forced = parseService({ serviceName: 's', 'servicePath.1': '/a', 'port.1': '80', 'servicePath.2': '/b', 'port.2': '81' }, { separator: ',', httpsOnly: true })
+  t.same(forced.destinations.map((d) => d.httpsOnly), [true, true])
+  t.match(failure({ serviceName: 's', servicePath: '/', port: '80', allowedMethods: 'GET,PO ST' }), { status: 400, message: /^allowedMethods: / })
+  t.match(failure({ serviceName: 's', servicePath: '/', port: '80', connectionMode: 'keep' }), { status: 400, message: /^connectionMode: / })
+  t.match(failure({ serviceName: 's', servicePath: '/', port: '80', backendExtra: 'a\nb' }), { status: 400, message: /^backendExtra: / })
 })
