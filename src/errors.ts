@@ -29,6 +29,9 @@ export const errors = {
     new DfpError('DFP_PORT_MISSING', 400, 'When MODE is set to "service" or "swarm", the port query is mandatory', service),
   invalidParameter: (param: string, problem: string, service?: string) =>
     new DfpError('DFP_INVALID_PARAMETER', 400, `${param}: ${problem}`, service),
+  /** The service would generate a backend or ACL name another service already has (D3, D18). */
+  nameTaken: (service: string, name: string, owner: string) =>
+    new DfpError('DFP_NAME_TAKEN', 409, `${service} would generate ${name}, which service ${owner} already uses: give one of them another aclName`, service),
   removeNameMissing: () => new DfpError('DFP_REMOVE_NAME_MISSING', 400, 'The serviceName query is mandatory'),
   /** HAProxy refused the candidate configuration; the message carries its own error line. */
   rejectedByHaproxy: (service: string, line: string) =>

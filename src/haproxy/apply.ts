@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { DfpError, errors } from '../errors.js'
 import { writeAtomic } from '../files.js'
 import type { Metrics } from '../metrics/index.js'
-import { certDir, configVersion, crtListPath, render, renderCrtList, statsSocketPath } from '../render/index.js'
+import { certDir, configVersion, crtListPath, generatedNames, render, renderCrtList, statsSocketPath } from '../render/index.js'
 import type { Settings } from '../settings.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
 import type { StateStore } from '../state/store.js'
@@ -154,7 +154,7 @@ export class ConfigApplier {
     const started = performance.now()
     const stateBefore = this.state
     const reloadsBefore = this.reloadCount
-    const changes = batch.filter((item) => item.change)
+    const changes = this.withoutNameConflicts(batch.filter((item) => item.change))
     const valid = await this.bisect(this.state, changes, (state) => this.validate(state))
     const live = await this.bisect(this.state, valid, (state) => this.makeLive(state, false))
     const reloadRequests = batch.filter((item) => !item.change)
@@ -173,6 +173,37 @@ export class ConfigApplier {
       else item.reject(errors.reloadFailed(forced.error))
     }
     this.log.debug({ requests: batch.length, applied: live.length, ms: Math.round(performance.now() - started) }, 'batch applied')
+  }
+
+  /**
+   * Refuses (409, naming the owner) each put whose generated names another service already has
+   * in the state the batch builds up; the others go on.
+   */
+  private withoutNameConflicts(items: Pending[]): Pending[] {
+    const owners = new Map<string, string>()
+    for (const service of this.state.values()) for (const name of generatedNames(service)) owners.set(name, service.serviceName)
+    const kept: Pending[] = []
+    for (const item of items) {
+      const change = item.change as Change
+      if (change.kind === 'remove') {
+        for (const [name, owner] of owners) if (owner === change.serviceName) owners.delete(name)
+      }
+      if (change.kind !== 'put') {
+        kept.push(item)
+        continue
+      }
+      const service = change.service
+      const mine = generatedNames(service)
+      const taken = mine.find((name) => (owners.get(name) ?? service.serviceName) !== service.serviceName)
+      if (taken) {
+        item.reject(errors.nameTaken(service.serviceName, taken, owners.get(taken) as string))
+        continue
+      }
+      for (const [name, owner] of owners) if (owner === service.serviceName) owners.delete(name)
+      for (const name of mine) owners.set(name, service.serviceName)
+      kept.push(item)
+    }
+    return kept
   }
 
   /**

@@ -131,6 +131,18 @@ const names = (service: Service, dest: Destination) => {
 }
 
 /**
+ * The backend and path-ACL names a service's destinations generate. Names concatenate aclName,
+ * port and index without separators, so two services could generate the same name (the
+ * original's D3 and D18): the apply loop refuses a service whose names another one uses.
+ */
+export function generatedNames(service: Service): string[] {
+  return service.destinations.filter((d) => d.port !== '').flatMap((d) => {
+    const n = names(service, d)
+    return [n.backend, n.url]
+  })
+}
+
+/**
  * Domain ACL lines. Domains starting with `*` are wildcards matched with `hdr_end(host)`;
  * the others keep the service's algorithm. Several `acl` lines with one name are OR-ed by HAProxy.
  */

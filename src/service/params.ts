@@ -229,7 +229,7 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
   const reqPathSearch = params.text('reqPathSearch')
   const service: Service = {
     serviceName,
-    aclName: serviceName,
+    aclName: params.parsed('aclName', serviceNameSchema) ?? serviceName,
     ...(serviceDomainAlgo === '' ? {} : { serviceDomainAlgo }),
     isDefaultBackend: params.parsed('isDefaultBackend', boolSchema) ?? false,
     redirectWhenHttpProto: params.parsed('redirectWhenHttpProto', boolSchema) ?? false,

@@ -134,3 +134,24 @@ t.test('when the haproxy master dies it is restarted on the last good configurat
   t.equal((await reconfigure({ serviceName: 'later', servicePath: '/later', port })).status, 200, 'and changes apply')
   t.equal((await daemon.proxy('/later')).status, 200)
 })
+
+t.test('aclName names the rules; two services cannot generate the same names (409 naming the owner)', async (t) => {
+  const custom = await reconfigure({ serviceName: 'named', aclName: 'custom', servicePath: '/named', port })
+  t.equal(custom.status, 200)
+  t.match((await daemon.call('config')).body, `backend custom-be${port}_0`)
+  t.equal((await daemon.proxy('/named')).status, 200)
+  const before = (await daemon.call('config')).body
+  const shared = await reconfigure({ serviceName: 'intruder', aclName: 'custom', servicePath: '/intruder', port })
+  t.equal(shared.status, 409)
+  t.match(shared.json.Message, /service named already uses/)
+  // a1 + port 23 and a12 + port 3 both make url_a123_0 (the original's D18).
+  t.equal((await reconfigure({ serviceName: 'a1', servicePath: '/a1', port: '23' })).status, 200)
+  const collision = await reconfigure({ serviceName: 'a12', servicePath: '/a12', port: '3' })
+  t.equal(collision.status, 409)
+  t.match(collision.json.Message, /url_a123_0, which service a1 already uses/)
+  t.equal((await reconfigure({ serviceName: 'named', aclName: 'custom', servicePath: '/named2', port })).status, 200, 'a service may redefine itself')
+  t.equal((await daemon.call('remove', { serviceName: 'named' })).status, 200)
+  t.equal((await reconfigure({ serviceName: 'intruder', aclName: 'custom', servicePath: '/intruder', port })).status, 200, 'free again after remove')
+  t.notSame((await daemon.call('config')).body, before)
+  for (const name of ['a1', 'intruder']) await daemon.call('remove', { serviceName: name })
+})
