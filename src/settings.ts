@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { isIP } from 'node:net'
+import { parseUsers } from './service/params.js'
 import { listenerUrl } from './swarm/address.js'
 
 /** Folder of the project (one level above `src/` and `dist/`). */
@@ -83,6 +84,14 @@ const variables = {
   RELOAD_TIMEOUT: { default: '30', schema: integer(1, 3600) },
 
   HTTPS_ONLY: { default: 'false', schema: boolean },
+  USERS: {
+    default: '',
+    schema: z
+      .string()
+      .regex(/^[^\x00-\x09\x0b-\x1f\x7f]*$/, 'must not contain control characters other than newlines')
+      .refine((v) => v.trim() === '' || (!parseUsers(v, false).invalid && parseUsers(v, false).users.length > 0), 'must be user:password entries (comma or newline separated, no spaces)'),
+  },
+  USERS_PASS_ENCRYPTED: { default: 'false', schema: boolean },
   CRT_LIST_PATH: { default: '', schema: text },
   PREFERRED_CERTIFICATE: { default: '', schema: text },
   ENABLE_H2: { default: 'true', schema: boolean },

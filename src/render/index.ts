@@ -4,7 +4,8 @@ import { isIP } from 'node:net'
 import { join } from 'node:path'
 import Handlebars from 'handlebars'
 import { PROJECT_DIR, type Settings } from '../settings.js'
-import type { Destination, Service } from '../service/types.js'
+import { parseUsers } from '../service/params.js'
+import type { Destination, Service, User } from '../service/types.js'
 
 /** What rendering needs to know of the desired state. */
 export interface RenderState {
@@ -39,6 +40,8 @@ export type RenderSettings = Pick<
   | 'PREFERRED_CERTIFICATE'
   | 'ENABLE_H2'
   | 'CA_FILE'
+  | 'USERS'
+  | 'USERS_PASS_ENCRYPTED'
 >
 
 // Values are data, never template source, and are not HTML-escaped: they reach HAProxy as given.
@@ -52,6 +55,7 @@ const templates = {
   frontendTcp: load('frontend-tcp'),
   backendHttp: load('backend-http'),
   backendTcp: load('backend-tcp'),
+  userlist: load('userlist'),
 }
 
 const ERROR_CODES = [400, 403, 405, 408, 429, 500, 502, 503, 504]
@@ -207,8 +211,23 @@ function serverLine(service: Service, dest: Destination): string {
   return `server ${service.serviceName} ${isIP(host) === 6 ? `[${host}]` : host}:${dest.port}${resolvers}`
 }
 
-function renderBackends(service: Service): string {
-  return service.destinations
+const userLines = (users: User[]) => users.map((u) => `user ${u.name} ${u.encrypted ? 'password' : 'insecure-password'} ${u.password}`)
+
+/**
+ * The auth lines of a service's http backend: its own users when it has some, else USERS
+ * (service users replace the global ones, as the original documented; it required both — D14).
+ */
+function authLines(service: Service, dest: Destination, hasGlobalUsers: boolean): string[] {
+  if (dest.ignoreAuthorization) return []
+  const list = service.users.length > 0 ? `${service.serviceName}Users` : hasGlobalUsers ? 'defaultUsers' : undefined
+  if (!list) return []
+  const realm = service.users.length > 0 ? `${service.serviceName}Realm` : 'defaultRealm'
+  return [`acl ${list}Acl http_auth(${list})`, `http-request auth realm ${realm} if !${list}Acl`, 'http-request del-header Authorization']
+}
+
+function renderBackends(service: Service, hasGlobalUsers: boolean): string {
+  const userlist = service.users.length > 0 ? templates.userlist({ name: `${service.serviceName}Users`, users: userLines(service.users) }) : ''
+  return userlist + service.destinations
     .filter((dest) => dest.port !== '')
     .map((dest) => {
       const common = {
@@ -232,6 +251,7 @@ function renderBackends(service: Service): string {
         allowedMethods: dest.allowedMethods.join(' '),
         deniedMethods: dest.deniedMethods.join(' '),
         denyHttp: dest.denyHttp,
+        auth: authLines(service, dest, hasGlobalUsers),
         backendExtra: service.backendExtra,
       })
     })
@@ -269,6 +289,7 @@ export function render(state: RenderState, settings: RenderSettings): string {
   // Without services or with any http service, `frontend services` binds DEFAULT_PORTS (§5.2).
   const bindHttp = services.length === 0 || hasHttp
   const crtList = renderCrtList(state, settings)
+  const globalUsers = parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users
   const ssl = sslBindOptions(crtList !== '', settings)
   const body = [
     templates.global({
@@ -291,6 +312,7 @@ export function render(state: RenderState, settings: RenderSettings): string {
         httpKeepAlive: settings.TIMEOUT_HTTP_KEEP_ALIVE,
       },
     }),
+    globalUsers.length > 0 ? templates.userlist({ name: 'defaultUsers', users: userLines(globalUsers) }) : '',
     templates.frontendServices({
       // TLS binds need a certificate; until one is loaded they stay unbound (the original's D13).
       binds: bindHttp ? ports.filter((p) => ssl || !p.includes(':ssl')).map((p) => p.replace(':ssl', ssl ?? '')) : [],
@@ -301,7 +323,7 @@ export function render(state: RenderState, settings: RenderSettings): string {
       services: services.map((s) => serviceFrontend(s, settings)),
     }),
     renderTcpFrontends(services, settings),
-    ...[...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map(renderBackends),
+    ...[...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => renderBackends(s, globalUsers.length > 0)),
   ].join('')
   // The crt-list is part of what HAProxy loads, so it is part of the version.
   const version = createHash('sha256').update(body).update(crtList).digest('hex').slice(0, 16)

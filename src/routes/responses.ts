@@ -1,3 +1,4 @@
+import { withoutPasswords } from '../service/public.js'
 import type { Service } from '../service/types.js'
 
 /** DFP's response body: `Status`, `Message`, `ServiceName`, then the service's fields. */
@@ -15,7 +16,7 @@ const pascal = (key: string) => key.charAt(0).toUpperCase() + key.slice(1)
  * (`AclName`, `ServiceDest: [{Port, ServicePath, …}]`).
  */
 export function serviceFields(service: Service): Record<string, unknown> {
-  const { destinations, ...rest } = service
+  const { destinations, ...rest } = withoutPasswords(service)
   const fields: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(rest)) fields[pascal(key)] = value
   fields.ServiceDest = destinations.map((dest) => Object.fromEntries(Object.entries(dest).map(([key, value]) => [pascal(key), value])))

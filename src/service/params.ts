@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { z } from 'zod'
 import { errors } from '../errors.js'
 import type { Settings } from '../settings.js'
 import type { ServiceChange } from '../state/registry.js'
-import type { Destination, ReqMode, Service } from './types.js'
+import type { Destination, ReqMode, Service, User } from './types.js'
 
 /** A flat parameter map: an HTTP query, one element of the listener's JSON, or DFP_SERVICE_* env. */
 export type ParamSource = Record<string, unknown> | URLSearchParams
@@ -13,12 +15,18 @@ export interface ParseOptions {
   separator: string
   /** HTTPS_ONLY: every http destination redirects plain HTTP to HTTPS. */
   httpsOnly?: boolean
+  /** SECRETS_DIR, where `usersSecret` files are read. */
+  secretsDir?: string
+  /** USERS: passwords for `users` entries given without one. */
+  globalUsers?: User[]
 }
 
 /** The parse options the settings give. */
-export const parseOptions = (settings: Pick<Settings, 'SEPARATOR' | 'HTTPS_ONLY'>): ParseOptions => ({
+export const parseOptions = (settings: Pick<Settings, 'SEPARATOR' | 'HTTPS_ONLY' | 'SECRETS_DIR' | 'USERS' | 'USERS_PASS_ENCRYPTED'>): ParseOptions => ({
   separator: settings.SEPARATOR,
   httpsOnly: settings.HTTPS_ONLY,
+  secretsDir: settings.SECRETS_DIR,
+  globalUsers: parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users,
 })
 
 export const MAX_DESTINATIONS = 10
@@ -159,7 +167,57 @@ function readDestination(params: ParamReader, index: number, options: ParseOptio
     allowedMethods: methods(params, key('allowedMethods')),
     deniedMethods: methods(params, key('deniedMethods')),
     denyHttp: params.parsed(key('denyHttp'), boolSchema) ?? false,
+    ignoreAuthorization: params.parsed(key('ignoreAuthorization'), boolSchema) ?? false,
   }
+}
+
+// userlist entries are `user <name> (insecure-)password <password>`: both are single words.
+const userWord = /^[^\s#:,]+$/
+
+/**
+ * `name:password` entries, comma or newline separated (inventory §5.6). An entry without a
+ * password is dropped unless `fallback` (the usersSecret file, then USERS) has the name.
+ */
+export function parseUsers(text: string, encrypted: boolean, fallback: User[] = []): { users: User[]; invalid?: string } {
+  const users: User[] = []
+  for (const entry of text.split(/[,\n]/).map((e) => e.trim()).filter((e) => e !== '')) {
+    const colon = entry.indexOf(':')
+    const name = colon === -1 ? entry : entry.slice(0, colon)
+    const password = colon === -1 ? '' : entry.slice(colon + 1)
+    if (!userWord.test(name) || (password !== '' && /[\s#]/.test(password))) return { users, invalid: `user ${JSON.stringify(name)} has a name or password HAProxy cannot read (no spaces, "#", ":" or ",")` }
+    const known = password === '' ? fallback.find((u) => u.name === name) : undefined
+    if (password !== '') users.push({ name, password, encrypted })
+    else if (known) users.push(known)
+  }
+  return { users }
+}
+
+/** Reads `$SECRETS_DIR/dfp_users_<name>`; undefined when there is no such secret. */
+function readUsersSecret(secretsDir: string, name: string): string | undefined {
+  try {
+    return readFileSync(join(secretsDir, `dfp_users_${name}`), 'utf8').replace(/[\r\n]+$/, '')
+  } catch {
+    return undefined
+  }
+}
+
+/** The service's users: `users`, completed and extended by the `usersSecret` file. */
+function readServiceUsers(params: ParamReader, options: ParseOptions): User[] {
+  const encrypted = params.parsed('usersPassEncrypted', boolSchema) ?? false
+  const secretName = params.word('usersSecret')
+  let fromSecret: User[] = []
+  if (secretName !== '') {
+    if (!/^[A-Za-z0-9_.-]+$/.test(secretName) || secretName.includes('..')) throw params.invalid('usersSecret', 'must be a secret name (letters, digits, ".", "_", "-")')
+    const text = options.secretsDir === undefined ? undefined : readUsersSecret(options.secretsDir, secretName)
+    if (text === undefined) throw params.invalid('usersSecret', `no secret dfp_users_${secretName} in the secrets folder`)
+    const parsed = parseUsers(text, encrypted)
+    if (parsed.invalid) throw params.invalid('usersSecret', parsed.invalid)
+    fromSecret = parsed.users
+  }
+  const parsed = parseUsers(params.text('users'), encrypted, [...fromSecret, ...(options.globalUsers ?? [])])
+  if (parsed.invalid) throw params.invalid('users', parsed.invalid)
+  const names = new Set(parsed.users.map((u) => u.name))
+  return [...parsed.users, ...fromSecret.filter((u) => !names.has(u.name))]
 }
 
 /** HTTP method names (RFC 9110 §9: a token; HAProxy matches them as given). */
@@ -245,6 +303,7 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
     },
     ...optional('connectionMode', params.parsed('connectionMode', connectionModeSchema)),
     ...optional('backendExtra', params.text('backendExtra').trim() || undefined),
+    users: readServiceUsers(params, options),
     destinations: readDestinations(params, options),
   }
   checkRoutable(service)

@@ -29,6 +29,15 @@ export interface Destination {
   deniedMethods: string[]
   /** Plain-HTTP requests get 403 (the backend only serves TLS connections). */
   denyHttp: boolean
+  /** No authentication on this destination, whatever the service or USERS say. */
+  ignoreAuthorization: boolean
+}
+
+/** A user of an HAProxy userlist; `encrypted`: the password is a crypt(3) hash. */
+export interface User {
+  name: string
+  password: string
+  encrypted: boolean
 }
 
 /** Header rules of a service's http backends, in the original's order (inventory §5.6). */
@@ -59,5 +68,7 @@ export interface Service {
   connectionMode?: string
   /** A line of the user's own appended to each of its backends. */
   backendExtra?: string
+  /** Users allowed on its http backends (`users`, `usersSecret`); they replace USERS for it. */
+  users: User[]
   destinations: Destination[]
 }

@@ -1,3 +1,4 @@
+import { withoutPasswords } from '../service/public.js'
 import type { Service } from '../service/types.js'
 
 /** Where a service definition came from: the HTTP API, a listener pull, or the environment. */
@@ -137,9 +138,9 @@ export class ServiceState {
     return changed ? new ServiceState(next, uploaded, scanned) : this
   }
 
-  /** Services by name, sorted, for `/config?type=json`. */
-  toJSON(): Record<string, Service> {
-    return Object.fromEntries(this.list().map((entry) => [entry.service.serviceName, entry.service]))
+  /** Services by name, sorted, for `/config?type=json` (without passwords). */
+  toJSON(): Record<string, ReturnType<typeof withoutPasswords>> {
+    return Object.fromEntries(this.list().map((entry) => [entry.service.serviceName, withoutPasswords(entry.service)]))
   }
 }
 

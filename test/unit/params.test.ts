@@ -21,6 +21,7 @@ t.test('one non-indexed destination with defaults', async (t) => {
     isDefaultBackend: false,
     redirectWhenHttpProto: false,
     headers: { addReqHeader: [], setReqHeader: [], addResHeader: [], setResHeader: [], delReqHeader: [], delResHeader: [] },
+    users: [],
     destinations: [
       {
         index: 0,
@@ -35,6 +36,7 @@ t.test('one non-indexed destination with defaults', async (t) => {
         allowedMethods: [],
         deniedMethods: [],
         denyHttp: false,
+        ignoreAuthorization: false,
       },
     ],
   })
@@ -125,4 +127,16 @@ t.test('header rules keep their spaces; deprecated names still work; HTTPS_ONLY 
   t.match(failure({ serviceName: 's', servicePath: '/', port: '80', allowedMethods: 'GET,PO ST' }), { status: 400, message: /^allowedMethods: / })
   t.match(failure({ serviceName: 's', servicePath: '/', port: '80', connectionMode: 'keep' }), { status: 400, message: /^connectionMode: / })
   t.match(failure({ serviceName: 's', servicePath: '/', port: '80', backendExtra: 'a\nb' }), { status: 400, message: /^backendExtra: / })
+})
+
+t.test('users: entries, passwords from USERS for names without one, refused forms', async (t) => {
+  const globalUsers = [{ name: 'ops', password: 'fromglobal', encrypted: false }]
+  const service = parseService({ serviceName: 's', servicePath: '/', port: '80', users: 'alice:pw1,ops,nobody', usersPassEncrypted: 'true' }, { separator: ',', globalUsers })
+  t.same(service.users, [
+    { name: 'alice', password: 'pw1', encrypted: true },
+    { name: 'ops', password: 'fromglobal', encrypted: false },
+  ], 'a name without password takes it from USERS; unknown ones are dropped')
+  t.match(failure({ serviceName: 's', servicePath: '/', port: '80', users: 'bob:two words' }), { status: 400, message: /^users: / })
+  t.match(failure({ serviceName: 's', servicePath: '/', port: '80', usersSecret: '../x' }), { status: 400, message: /^usersSecret: / })
+  t.match(failure({ serviceName: 's', servicePath: '/', port: '80', usersSecret: 'missing' }), { status: 400, message: /^usersSecret: no secret dfp_users_missing/ })
 })

@@ -57,6 +57,12 @@ t.test('one error lists every bad variable', async (t) => {
   )
 })
 
+t.test('USERS must be user:password entries', async (t) => {
+  t.equal(loadSettings({ SECRETS_DIR: secrets, USERS: 'a:1,b:2' }).USERS, 'a:1,b:2')
+  t.throws(() => loadSettings({ SECRETS_DIR: secrets, USERS: 'a:one two' }), { message: /USERS must be user:password entries/ })
+  t.throws(() => loadSettings({ SECRETS_DIR: secrets, USERS: 'nopassword' }), { message: /USERS/ })
+})
+
 t.test('the daemon refuses to start with bad settings and says why', async (t) => {
   const root = join(import.meta.dirname, '..', '..')
   const result = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'main.ts')], {
