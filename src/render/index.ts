@@ -208,7 +208,9 @@ function serverLine(service: Service, dest: Destination): string {
   // Names are resolved again at run time through the `docker` resolvers, so a task that did not
   // exist at load time is found later without a reload.
   const resolvers = isIP(host) ? '' : ' resolvers docker'
-  return `server ${service.serviceName} ${isIP(host) === 6 ? `[${host}]` : host}:${dest.port}${resolvers}`
+  const check = dest.reqMode === 'tcp' && dest.checkTcp ? ' check' : ''
+  const ssl = dest.sslVerifyNone ? ' ssl verify none' : ''
+  return `server ${service.serviceName} ${isIP(host) === 6 ? `[${host}]` : host}:${dest.port}${check}${resolvers}${ssl}`
 }
 
 const userLines = (users: User[]) => users.map((u) => `user ${u.name} ${u.encrypted ? 'password' : 'insecure-password'} ${u.password}`)
@@ -236,7 +238,7 @@ function renderBackends(service: Service, hasGlobalUsers: boolean): string {
         timeoutTunnel: dest.timeoutTunnel,
         server: serverLine(service, dest),
       }
-      if (dest.reqMode === 'tcp') return templates.backendTcp({ ...common, backendExtra: service.backendExtra })
+      if (dest.reqMode === 'tcp') return templates.backendTcp({ ...common, checkTcp: dest.checkTcp, backendExtra: service.backendExtra })
       const rewrites = [
         ...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? '']] : []),
         ...dest.reqPathSearchReplace,
@@ -261,10 +263,13 @@ function renderBackends(service: Service, hasGlobalUsers: boolean): string {
 /** One `tcpFE_<srcPort>` frontend per source port, sorted by port (fixes the original's D7). */
 function renderTcpFrontends(services: Service[], settings: RenderSettings): string {
   const byPort = new Map<number, Array<{ backend: string; domainAcls: string[]; domainAclName?: string }>>()
+  // The first destination on a port (in frontend order) sets the frontend's options (§5.5).
+  const firstOnPort = new Map<number, Destination>()
   for (const service of services) {
     for (const dest of service.destinations) {
       if (dest.reqMode !== 'tcp' || dest.srcPort === undefined) continue
       const n = names(service, dest)
+      if (!firstOnPort.has(dest.srcPort)) firstOnPort.set(dest.srcPort, dest)
       const routes = byPort.get(dest.srcPort) ?? []
       const acls = domainAcls(n.domain, dest.serviceDomain, service.serviceDomainAlgo ?? settings.SERVICE_DOMAIN_ALGO)
       routes.push(acls.length ? { backend: n.backend, domainAcls: acls, domainAclName: n.domain } : { backend: n.backend, domainAcls: [] })
@@ -273,7 +278,10 @@ function renderTcpFrontends(services: Service[], settings: RenderSettings): stri
   }
   return [...byPort.keys()]
     .sort((a, b) => a - b)
-    .map((srcPort) => templates.frontendTcp({ srcPort, routes: byPort.get(srcPort) }))
+    .map((srcPort) => {
+      const first = firstOnPort.get(srcPort)
+      return templates.frontendTcp({ srcPort, routes: byPort.get(srcPort), timeoutClient: first?.timeoutClient, clitcpka: first?.clitcpka })
+    })
     .join('')
 }
 

@@ -168,6 +168,10 @@ function readDestination(params: ParamReader, index: number, options: ParseOptio
     deniedMethods: methods(params, key('deniedMethods')),
     denyHttp: params.parsed(key('denyHttp'), boolSchema) ?? false,
     ignoreAuthorization: params.parsed(key('ignoreAuthorization'), boolSchema) ?? false,
+    sslVerifyNone: params.parsed(key('sslVerifyNone'), boolSchema) ?? false,
+    ...optionalWord(params, key('timeoutClient'), 'timeoutClient'),
+    clitcpka: params.parsed(key('clitcpka'), boolSchema) ?? false,
+    checkTcp: params.parsed(key('checkTcp'), boolSchema) ?? false,
   }
 }
 
@@ -283,7 +287,9 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
   if (rawName === '') throw errors.serviceNameMissing()
   const serviceName = params.parsed('serviceName', serviceNameSchema) as string
   params.serviceName = serviceName
-  const serviceDomainAlgo = params.word('serviceDomainAlgo')
+  // serviceDomainMatchAll is the original's deprecated way to ask for hdr_dom(host).
+  const matchAll = params.parsed('serviceDomainMatchAll', boolSchema) ?? false
+  const serviceDomainAlgo = params.word('serviceDomainAlgo') || (matchAll ? 'hdr_dom(host)' : '')
   const reqPathSearch = params.text('reqPathSearch')
   const service: Service = {
     serviceName,

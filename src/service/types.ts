@@ -31,6 +31,14 @@ export interface Destination {
   denyHttp: boolean
   /** No authentication on this destination, whatever the service or USERS say. */
   ignoreAuthorization: boolean
+  /** The service speaks TLS: servers get ` ssl verify none`. */
+  sslVerifyNone: boolean
+  /** tcp: `timeout client <v>s` of its frontend (from the first destination on that port). */
+  timeoutClient?: string
+  /** tcp: TCP keep-alive towards clients (`option clitcpka`, first destination on the port). */
+  clitcpka: boolean
+  /** tcp: health checks (`option tcp-check`, ` check` on the server). */
+  checkTcp: boolean
 }
 
 /** A user of an HAProxy userlist; `encrypted`: the password is a crypt(3) hash. */

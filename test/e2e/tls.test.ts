@@ -181,6 +181,21 @@ t.test('serviceCert and the HTTPS redirects', async (t) => {
   t.equal((await httpGet(httpPort, '/lb/page', { 'x-forwarded-proto': 'https' })).status, 200)
 })
 
+t.test('sslVerifyNone: HAProxy speaks TLS to an upstream with a self-signed certificate', async (t) => {
+  const { createServer } = await import('node:https')
+  const pem = makeCertificate('upstream.test')
+  const server = createServer({ cert: pem, key: pem }, (req, res) => res.end(`tls upstream ${req.url}`))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => server.close(resolve)))
+  const tlsPort = String((server.address() as { port: number }).port)
+  t.equal((await daemon.call('reconfigure', { serviceName: 'tls-upstream', servicePath: '/tls-up', port: tlsPort, outboundHostname: '127.0.0.1', sslVerifyNone: 'true' })).status, 200)
+  const reply = await httpGet(httpPort, '/tls-up/x')
+  t.equal(reply.status, 200)
+  t.equal(reply.body, 'tls upstream /tls-up/x')
+  t.equal((await daemon.call('reconfigure', { serviceName: 'tls-upstream', servicePath: '/tls-up', port: tlsPort, outboundHostname: '127.0.0.1' })).status, 200)
+  t.not((await httpGet(httpPort, '/tls-up/x')).status, 200, 'without it, plain HTTP to a TLS server fails')
+})
+
 t.test('a restart keeps the uploaded certificates', async (t) => {
   const fingerprint = (await servedCertificate(httpsPort, 'c.test')).fingerprint
   await daemon.close({ keepConfig: true })

@@ -37,6 +37,9 @@ t.test('one non-indexed destination with defaults', async (t) => {
         deniedMethods: [],
         denyHttp: false,
         ignoreAuthorization: false,
+        sslVerifyNone: false,
+        clitcpka: false,
+        checkTcp: false,
       },
     ],
   })
@@ -139,4 +142,9 @@ t.test('users: entries, passwords from USERS for names without one, refused form
   t.match(failure({ serviceName: 's', servicePath: '/', port: '80', users: 'bob:two words' }), { status: 400, message: /^users: / })
   t.match(failure({ serviceName: 's', servicePath: '/', port: '80', usersSecret: '../x' }), { status: 400, message: /^usersSecret: / })
   t.match(failure({ serviceName: 's', servicePath: '/', port: '80', usersSecret: 'missing' }), { status: 400, message: /^usersSecret: no secret dfp_users_missing/ })
+})
+
+t.test('serviceDomainMatchAll asks for hdr_dom(host) unless serviceDomainAlgo is given', async (t) => {
+  t.equal(parse({ serviceName: 's', serviceDomain: 'a.com', port: '80', serviceDomainMatchAll: 'true' }).serviceDomainAlgo, 'hdr_dom(host)')
+  t.equal(parse({ serviceName: 's', serviceDomain: 'a.com', port: '80', serviceDomainMatchAll: 'true', serviceDomainAlgo: 'hdr(host)' }).serviceDomainAlgo, 'hdr(host)')
 })

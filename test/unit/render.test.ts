@@ -28,7 +28,8 @@ const services = [
   'serviceName=regex&servicePath=^/v[0-9]%2B/&pathType=path_reg&port=8081&serviceDomainAlgo=hdr_dom(host)&serviceDomain=regex.io',
   'serviceName=postgres&reqMode=tcp&srcPort=5432&port=5432',
   'serviceName=redis&reqMode=tcp&srcPort=6379&port=6379&serviceDomain=redis.local',
-  'serviceName=mysql&reqMode=tcp&srcPort=3306&port=3306',
+  'serviceName=mysql&reqMode=tcp&srcPort=3306&port=3306&timeoutClient=600&clitcpka=true&checkTcp=true',
+  'serviceName=secure-upstream&servicePath=/tls&port=8443&sslVerifyNone=true',
   'serviceName=headers&servicePath=/h&port=7000&addReqHeader=X-A 1,X-B 2&setReqHeader=X-C 3&addResHeader=X-D 4&setResHeader=X-E 5&delReqHeader=X-F&delResHeader=Server&connectionMode=http-server-close&allowedMethods=GET,POST&deniedMethods=DELETE&denyHttp=true&httpsOnly=true&httpsRedirectCode=308&backendExtra=http-response set-header X-Extra yes',
   'serviceName=lb&servicePath=/lb&servicePathExclude=/lb/x&port=7001&redirectWhenHttpProto=true&httpsRedirectCode=301',
   'serviceName=private&servicePath.1=/private&port.1=7002&servicePath.2=/private-health&port.2=7002&ignoreAuthorization.2=true&users=alice:secret,bob:other',
@@ -63,7 +64,7 @@ t.test('frontend order: /.well-known first, / last, others by aclName', async (t
   const text = render(state(...services), settings)
   const servicesFrontend = text.slice(text.indexOf('frontend services'), text.indexOf('frontend tcpFE_'))
   const order = [...servicesFrontend.matchAll(/use_backend (\S+)-be/g)].map((m) => m[1])
-  t.same(order, ['acme', 'go-demo', 'headers', 'lb', 'multi', 'multi', 'private', 'private', 'regex', 'rewrite', 'root', 'shop'])
+  t.same(order, ['acme', 'go-demo', 'headers', 'lb', 'multi', 'multi', 'private', 'private', 'regex', 'rewrite', 'secure-upstream', 'root', 'shop'])
   const tcp = [...text.matchAll(/frontend tcpFE_(\d+)/g)].map((m) => Number(m[1]))
   t.same(tcp, [3306, 5432, 6379], 'TCP frontends sorted by port')
 })
