@@ -85,7 +85,7 @@ export class ConfigApplier {
     const text = render(wanted, this.settings)
     let startWithAll = wanted !== this.state && (await this.validate(wanted)).ok
     const launch = async (state: ServiceState, config: string) => {
-      await this.writeArtefacts(state)
+      await this.writeArtefacts(state, { prune: true })
       await writeAtomic(this.configPath, config)
       return this.master.start(configVersion(config) ?? '')
     }
@@ -161,7 +161,7 @@ export class ConfigApplier {
     const forced = reloadRequests.length === 0 || this.reloadCount > reloadsBefore ? { ok: true as const } : await this.makeLive(this.state, true)
     this.metrics.services.set(this.state.size)
     // Candidates of refused changes may have rewritten them; the live state's version stays on disk.
-    await this.writeArtefacts(this.state)
+    await this.writeArtefacts(this.state, { prune: true })
     if (this.store && this.state !== stateBefore) {
       // Saved before anyone is answered, so an answered change survives a restart. The change is
       // live either way; a state that cannot be saved is only lost on restart.
@@ -243,9 +243,11 @@ export class ConfigApplier {
   /**
    * Writes what the configuration refers to besides itself: the copies of the certificates and
    * the crt-list. The running HAProxy holds its certificates in memory, so only a load reads
-   * them; they are written again for the live state at the end of every batch.
+   * them; they are written again for the live state at the end of every batch. `prune`
+   * (only for a state that is live) also removes the copies that state no longer has: a
+   * candidate's removals must not reach the disk before it is served.
    */
-  private async writeArtefacts(state: ServiceState): Promise<void> {
+  private async writeArtefacts(state: ServiceState, { prune = false } = {}): Promise<void> {
     const write = async (path: string, content: string, mode: number) => {
       if (this.artefacts.get(path) === content) return
       await writeAtomic(path, content, mode)
@@ -257,7 +259,7 @@ export class ConfigApplier {
     for (const source of ['folder', 'secret', 'uploaded']) {
       const sub = join(dir, source)
       await mkdir(sub, { recursive: true, mode: 0o700 })
-      // Copies of certificates the state no longer has are removed.
+      if (!prune) continue
       for (const name of await readdir(sub)) {
         const path = join(sub, name)
         if (!wanted.has(path) && !name.includes('.tmp-')) {

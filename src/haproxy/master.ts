@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa, type ResultPromise } from 'execa'
 import type { Logger } from 'pino'
+import { configVersion } from '../render/index.js'
 import { showInfo, type WorkerInfo } from './runtime.js'
 
 export interface MasterOptions {
@@ -127,7 +128,7 @@ export class HaproxyMaster {
     const cursor = this.seq
     this.spawn()
     const config = readFileSync(this.options.configPath, 'utf8')
-    const version = /^ {4}description (\S+)$/m.exec(config)?.[1] ?? ''
+    const version = configVersion(config) ?? ''
     const result = await this.confirm(version, undefined, cursor, false)
     if (result.ok) {
       this.restarts = 0

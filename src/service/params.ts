@@ -65,10 +65,7 @@ class ParamReader {
   /** The service the parameters describe, named in errors once known. */
   serviceName?: string
   readonly separator: string
-  constructor(
-    source: ParamSource,
-    private readonly options: ParseOptions,
-  ) {
+  constructor(source: ParamSource, options: ParseOptions) {
     this.separator = options.separator
     const entries = source instanceof URLSearchParams ? source.entries() : Object.entries(source)
     for (const [key, raw] of entries) {
@@ -97,7 +94,7 @@ class ParamReader {
   /** A SEPARATOR-delimited list of words; empty items are dropped. */
   list(name: string): string[] {
     const value = this.text(name)
-    const items = value.split(this.options.separator).filter((item) => item !== '')
+    const items = value.split(this.separator).filter((item) => item !== '')
     for (const item of items) {
       if (wordBreakers.test(item)) throw this.invalid(name, 'items must not contain spaces or "#"')
     }
