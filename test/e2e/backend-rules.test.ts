@@ -1,15 +1,9 @@
 import t from 'tap'
-import { startDaemon } from '../helpers/daemon.js'
-import { httpGet, httpUpstream } from '../helpers/net.js'
+import { startDaemon, startWithUpstream } from '../helpers/daemon.js'
+import { httpGet } from '../helpers/net.js'
 
 // Header rules, method rules, denyHttp, connectionMode and backendExtra seen from outside.
-const daemon = await startDaemon()
-const upstream = await httpUpstream('rules')
-t.teardown(async () => {
-  await daemon.close()
-  await upstream.close()
-})
-const port = String(upstream.port)
+const { daemon, port } = await startWithUpstream('rules')
 const reconfigure = (params: Record<string, string>) => daemon.call('reconfigure', { outboundHostname: '127.0.0.1', port, ...params })
 const send = (path: string, method = 'GET', headers: Record<string, string> = {}) => httpGet(daemon.proxyPort, path, headers, 5000, '127.0.0.1', method)
 

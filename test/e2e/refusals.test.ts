@@ -1,15 +1,8 @@
 import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
-import { startDaemon } from '../helpers/daemon.js'
-import { httpUpstream } from '../helpers/net.js'
+import { startWithUpstream } from '../helpers/daemon.js'
 
-const daemon = await startDaemon()
-const upstream = await httpUpstream('good')
-t.teardown(async () => {
-  await daemon.close()
-  await upstream.close()
-})
-const port = String(upstream.port)
+const { daemon, port } = await startWithUpstream('good')
 const reconfigure = (params: Record<string, string>) => daemon.call('reconfigure', { outboundHostname: '127.0.0.1', ...params })
 
 t.before(async () => {

@@ -1,16 +1,9 @@
 import t from 'tap'
-import { startDaemon } from '../helpers/daemon.js'
-import { httpUpstream } from '../helpers/net.js'
+import { startWithUpstream } from '../helpers/daemon.js'
 
 // Server names are resolved when a configuration loads (libc) and at run time (`resolvers docker`).
 // Neither an unknown name nor a DNS server that does not answer may take a route down.
-const daemon = await startDaemon()
-const upstream = await httpUpstream('named')
-t.teardown(async () => {
-  await daemon.close()
-  await upstream.close()
-})
-const port = String(upstream.port)
+const { daemon, port } = await startWithUpstream('named')
 
 t.test('an unresolvable service is accepted and answers 503 while the others keep working', async (t) => {
   t.equal((await daemon.call('reconfigure', { serviceName: 'ok', servicePath: '/ok', port, outboundHostname: '127.0.0.1' })).status, 200)

@@ -1,17 +1,10 @@
 import { Agent, request } from 'node:http'
 import t from 'tap'
-import { startDaemon } from '../helpers/daemon.js'
-import { httpUpstream } from '../helpers/net.js'
+import { startWithUpstream } from '../helpers/daemon.js'
 
 // Clients keep requesting one route while 100 other services are added and removed (each a
 // reload): no request may fail, on new connections or on kept-alive ones.
-const daemon = await startDaemon()
-const upstream = await httpUpstream('steady')
-t.teardown(async () => {
-  await daemon.close()
-  await upstream.close()
-})
-const port = String(upstream.port)
+const { daemon, port } = await startWithUpstream('steady')
 
 function get(agent: Agent | false): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -5,7 +5,8 @@ import { pino } from 'pino'
 import { createDaemon } from '../../src/daemon.js'
 import type { ConfigApplier } from '../../src/haproxy/apply.js'
 import { loadSettings, type Settings } from '../../src/settings.js'
-import { freePort, httpGet, type HttpReply } from './net.js'
+import tap from 'tap'
+import { freePort, httpGet, httpUpstream, type HttpReply } from './net.js'
 
 export interface TestDaemon {
   /** The port `frontend services` binds (DEFAULT_PORTS). */
@@ -87,4 +88,18 @@ export async function startDaemon(env: Record<string, string> = {}, options: Sta
       if (!keepConfig) await rm(configDir, { recursive: true, force: true })
     },
   }
+}
+
+/**
+ * The set-up most end-to-end files share: a daemon and one HTTP upstream named `name`, both
+ * stopped when the test file ends.
+ */
+export async function startWithUpstream(name: string, env: Record<string, string> = {}) {
+  const daemon = await startDaemon(env)
+  const upstream = await httpUpstream(name)
+  tap.teardown(async () => {
+    await daemon.close()
+    await upstream.close()
+  })
+  return { daemon, upstream, port: String(upstream.port) }
 }
