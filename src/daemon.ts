@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import { buildApp } from './app.js'
 import { CertificateWatcher, scanCertificateFolders } from './certs/folders.js'
 import { ConfigApplier } from './haproxy/apply.js'
+import { SyslogRelay } from './haproxy/syslog.js'
 import { createMetrics } from './metrics/index.js'
 import { parseChange, parseOptions } from './service/params.js'
 import type { Settings } from './settings.js'
@@ -21,6 +22,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
   const distributor = new Distributor(settings, logger.child({ component: 'distribute' }))
   const certLog = logger.child({ component: 'certs' })
   const certWatcher = new CertificateWatcher(settings, applier, certLog)
+  const relay = settings.DEBUG ? new SyslogRelay(settings.DEBUG_LOG_ADDRESS, logger.child({ component: 'haproxy' })) : undefined
   const app = buildApp({ settings, applier, metrics, logger, listener, distributor })
   return {
     app,
@@ -34,9 +36,17 @@ export function createDaemon(settings: Settings, logger: Logger) {
      * listener in the background.
      */
     async start(): Promise<void> {
+      // DEBUG: listen before HAProxy starts sending.
+      await relay?.start()
       const saved = await store.load((params) => parseChange(params, parseOptions(settings)))
       const folders = await scanCertificateFolders(settings, certLog)
-      await applier.start([{ kind: 'cert-scan', files: folders }, ...saved])
+      // DFP_SERVICE_* services (checked when the settings were read) replace their saved copies;
+      // saved env services the environment no longer defines are dropped.
+      const fromEnv = settings.ENV_SERVICES.map(({ params }) => ({ ...parseChange(params, parseOptions(settings)), source: 'env' as const, params }))
+      const envNames = new Set(fromEnv.map((change) => (change.kind === 'put' ? change.service.serviceName : change.serviceName)))
+      const kept = saved.filter((change) => !(change.kind === 'put' && change.source === 'env' && !envNames.has(change.service.serviceName)))
+      if (fromEnv.length) logger.info({ services: [...envNames] }, 'services defined in the environment')
+      await applier.start([{ kind: 'cert-scan', files: folders }, ...kept, ...fromEnv])
       certWatcher.start()
       listener.start()
     },
@@ -46,6 +56,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
       await certWatcher.stop()
       await app.close()
       await applier.close({ hard })
+      await relay?.stop()
     },
   }
 }

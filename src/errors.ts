@@ -39,6 +39,9 @@ export const errors = {
   /** The validated configuration could not be made live (for example a port already in use). */
   reloadFailed: (detail: string, service?: string) =>
     new DfpError('DFP_RELOAD_FAILED', 500, `HAProxy could not load the new configuration: ${detail}`, service),
+  /** SKIP_ADDRESS_VALIDATION=false and the service's host does not resolve (yet). */
+  addressUnresolved: (param: string, host: string, reason: string, service: string) =>
+    new DfpError('DFP_ADDRESS_UNRESOLVED', 503, `${param}: ${host} does not resolve (${reason}); SKIP_ADDRESS_VALIDATION=false asks for a name that resolves`, service),
   shuttingDown: () => new DfpError('DFP_SHUTTING_DOWN', 503, 'The proxy is shutting down'),
   /** `/reload?fromListener=true` could not reach every listener (failures joined as the original did). */
   listenerUnreachable: (failures: string[]) => new DfpError('DFP_LISTENER_UNREACHABLE', 500, failures.join(' ,')),

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { isIP } from 'node:net'
-import { parseUsers } from './service/params.js'
+import { parseChange, parseOptions, parseUsers } from './service/params.js'
 import { listenerUrl } from './swarm/address.js'
 
 /** Folder of the project (one level above `src/` and `dist/`). */
@@ -16,6 +16,8 @@ const integer = (min: number, max: number) =>
   z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().min(min).max(max))
 const port = integer(1, 65535)
 const nonEmpty = text.min(1, 'must not be empty')
+const envName = nonEmpty.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name')
+const compressionAlgos = ['identity', 'gzip', 'deflate', 'raw-deflate']
 // strconv.ParseBool forms, as the original read these variables.
 const boolean = z
   .string()
@@ -105,6 +107,41 @@ const variables = {
   REPEAT_RELOAD: { default: 'false', schema: boolean },
   RELOAD_ATTEMPTS: { default: '5', schema: integer(1, 1000) },
   SERVICE_NAME: { default: 'proxy', schema: nonEmpty.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a service name') },
+  // Statistics page (inventory §5.6): *_ENV name the variables (or dfp_<name> secrets) that hold
+  // the values; stats are on when both user and password are set.
+  STATS_USER_ENV: { default: 'STATS_USER', schema: envName },
+  STATS_PASS_ENV: { default: 'STATS_PASS', schema: envName },
+  STATS_URI_ENV: { default: 'STATS_URI', schema: envName },
+  STATS_PORT: { default: '', schema: z.union([z.literal(''), port]) },
+  CAPTURE_REQUEST_HEADER: {
+    default: '',
+    schema: text.refine(
+      (value) => commaItems(value).every((item) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+:\d{1,5}$/.test(item) && Number(item.split(':')[1]) > 0),
+      'must be a comma list of header:length entries, e.g. X-Request-Id:36',
+    ),
+  },
+  COMPRESSION_ALGO: {
+    default: '',
+    schema: text.refine((value) => value.split(/\s+/).filter(Boolean).every((algo) => compressionAlgos.includes(algo)), `must be a space-separated list of ${compressionAlgos.join(', ')}`),
+  },
+  COMPRESSION_TYPE: { default: '', schema: text.regex(/^[\w.+\/*; =-]*$/, 'must be a space-separated list of MIME types') },
+  CHECK_RESOLVERS: { default: 'false', schema: boolean },
+  DO_NOT_RESOLVE_ADDR: { default: 'false', schema: boolean },
+  TERMINATE_ON_RELOAD: { default: 'false', schema: boolean },
+  // Only the exact value `false` turns the DNS check of a reconfigured service on (inventory §4).
+  SKIP_ADDRESS_VALIDATION: { default: 'true', schema: z.string().transform((v) => v.toLowerCase() !== 'false') },
+  PROXY_INSTANCE_NAME: { default: 'docker-flow', schema: text },
+  FILTER_PROXY_INSTANCE_NAME: { default: 'false', schema: boolean },
+  DEFAULT_PROTOCOL: { default: 'http', schema: z.enum(['http', 'tcp']) },
+  DEBUG: { default: 'false', schema: boolean },
+  DEBUG_ERRORS_ONLY: { default: 'false', schema: boolean },
+  DEBUG_HTTP_FORMAT: { default: '', schema: text },
+  DEBUG_TCP_FORMAT: { default: '', schema: text },
+  DEBUG_LOG_ADDRESS: {
+    default: '127.0.0.1:1514',
+    schema: nonEmpty.refine((v) => /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/.test(v) && isIP(v.split(':')[0] ?? '') === 4, 'must be IPv4:port'),
+  },
+  DISPLAY_CONFIG_ON_ERROR: { default: 'false', schema: boolean },
   DNS_SERVERS: {
     default: '',
     schema: text.refine((value) => commaItems(value).every(isDnsServer), 'must be a comma list of IP or IP:port (IPv6 as [IP]:port)'),
@@ -112,8 +149,21 @@ const variables = {
 } as const satisfies Record<string, { default: string; schema: z.ZodType }>
 
 type Variables = typeof variables
+/** A service defined by `DFP_SERVICE[_N]_*` variables, as reconfigure parameters (inventory §3.7). */
+export interface EnvService {
+  /** `DFP_SERVICE` or `DFP_SERVICE_<N>`, for messages. */
+  prefix: string
+  params: Record<string, string>
+}
 export type Settings = Readonly<
-  { [K in keyof Variables]: z.output<Variables[K]['schema']> } & { SECRETS_DIR: string }
+  { [K in keyof Variables]: z.output<Variables[K]['schema']> } & {
+    SECRETS_DIR: string
+    /** Values of the variables STATS_USER_ENV, STATS_PASS_ENV and STATS_URI_ENV name. */
+    STATS_USER: string
+    STATS_PASS: string
+    STATS_URI: string
+    ENV_SERVICES: readonly EnvService[]
+  }
 >
 export const variableNames = Object.keys(variables) as (keyof Variables)[]
 
@@ -149,5 +199,75 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     else problems.push(`${name} ${parsed.error.issues.map((i) => i.message).join(', ')} (got ${JSON.stringify(raw)})`)
   }
   if (problems.length) throw new SettingsError(problems)
+  Object.assign(out, statsValues(out as Record<string, string>, env, secretsDir, problems))
+  out.ENV_SERVICES = envServices(env, out.DEFAULT_PROTOCOL as string, problems)
+  // An env service is checked as a request would be, so a bad one stops the start with its name.
+  for (const { prefix, params } of out.ENV_SERVICES as EnvService[]) {
+    try {
+      parseChange(params, parseOptions(out as unknown as Settings))
+    } catch (err) {
+      problems.push(`${prefix}: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
+  if (problems.length) throw new SettingsError(problems)
   return Object.freeze(out) as Settings
+}
+
+/** Reads a variable as the original read most: its secret first, then a non-empty value. */
+const secretOrEnv = (secretsDir: string, env: NodeJS.ProcessEnv, name: string) => readSecret(secretsDir, name) ?? env[name] ?? ''
+
+/** STATS_USER/PASS/URI through the names STATS_*_ENV give (inventory §4). */
+function statsValues(settings: Record<string, string>, env: NodeJS.ProcessEnv, secretsDir: string, problems: string[]) {
+  const read = (indirection: string) => {
+    const name = settings[indirection] as string
+    return { name, value: secretOrEnv(secretsDir, env, name) }
+  }
+  const user = read('STATS_USER_ENV')
+  const pass = read('STATS_PASS_ENV')
+  const uri = read('STATS_URI_ENV')
+  if (!/^[^\s:\x00-\x1f\x7f]*$/.test(user.value)) problems.push(`${user.name} must not contain blanks, ':' or control characters`)
+  if (!/^[^\s\x00-\x1f\x7f]*$/.test(pass.value)) problems.push(`${pass.name} must not contain blanks or control characters`)
+  if (uri.value !== '' && !/^\/[^\s\x00-\x1f\x7f]*$/.test(uri.value)) problems.push(`${uri.name} must be a path starting with / and without blanks (got ${JSON.stringify(uri.value)})`)
+  return { STATS_USER: user.value, STATS_PASS: pass.value, STATS_URI: uri.value || '/admin?stats' }
+}
+
+/** `SERVICE_PATH` → `servicePath`, `PORT_2` → `port.2`, `DISCOVERYTYPE` → `discoveryType`. */
+function envParamName(field: string): string {
+  const indexed = /^(.+)_(\d+)$/.exec(field)
+  const base = indexed ? indexed[1]! : field
+  const special: Record<string, string> = { DISCOVERYTYPE: 'discoveryType' }
+  const name = special[base] ?? base.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())
+  return indexed ? `${name}.${indexed[2]}` : name
+}
+
+/**
+ * Services defined in the environment: `DFP_SERVICE_<FIELD>` and `DFP_SERVICE_<N>_<FIELD>`, each
+ * group with a SERVICE_NAME. Every numbered group is read, gaps or not; indexed fields
+ * (`_PORT_2`) are destinations as `port.2` is in a request (the original gave all of them index 0: D20).
+ */
+function envServices(env: NodeJS.ProcessEnv, defaultProtocol: string, problems: string[]): EnvService[] {
+  const groups = new Map<string, Record<string, string>>()
+  for (const [key, value] of Object.entries(env)) {
+    const match = /^DFP_SERVICE(?:_(\d+))?_([A-Z][A-Z0-9_]*)$/.exec(key)
+    if (!match || value === undefined) continue
+    const prefix = match[1] ? `DFP_SERVICE_${match[1]}` : 'DFP_SERVICE'
+    const params = groups.get(prefix) ?? {}
+    params[envParamName(match[2]!)] = value
+    groups.set(prefix, params)
+  }
+  const order = (prefix: string) => (prefix === 'DFP_SERVICE' ? 0 : Number(prefix.slice('DFP_SERVICE_'.length)))
+  const services: EnvService[] = []
+  for (const prefix of [...groups.keys()].sort((a, b) => order(a) - order(b))) {
+    const params = groups.get(prefix)!
+    if (!params.serviceName) {
+      problems.push(`${prefix}_* variables are set but ${prefix}_SERVICE_NAME is not`)
+      continue
+    }
+    // The original read REPLICAS=0 as "add anyway"; a defined service is never a removal.
+    if (params.replicas === '0') delete params.replicas
+    // DEFAULT_PROTOCOL is the reqMode of env services that name none (inventory §4).
+    params.reqMode ??= defaultProtocol
+    services.push({ prefix, params })
+  }
+  return services
 }

@@ -53,6 +53,7 @@ export class ConfigApplier {
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
       runDir: settings.CONFIG_DIR,
       reloadTimeoutMs: settings.RELOAD_TIMEOUT * 1000,
+      terminateOnReload: settings.TERMINATE_ON_RELOAD,
       log: log.child({ component: 'haproxy' }),
     })
   }
@@ -237,6 +238,8 @@ export class ConfigApplier {
     if (text === this.live) return { ok: true }
     await this.writeArtefacts(state)
     const result = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, text)
+    // DISPLAY_CONFIG_ON_ERROR: the refused candidate goes to the log, whole, for debugging.
+    if (!result.ok && this.settings.DISPLAY_CONFIG_ON_ERROR) this.log.warn({ error: result.error, config: text }, 'configuration refused by haproxy')
     return result.ok ? result : { ...result, systemic: false }
   }
 

@@ -15,6 +15,8 @@ export interface MasterOptions {
   runDir: string
   /** Longest wait for a reload to be served, in ms. */
   reloadTimeoutMs: number
+  /** TERMINATE_ON_RELOAD: the previous worker is stopped at once, cutting its connections (`-st`). */
+  terminateOnReload?: boolean
   log: Logger
 }
 
@@ -79,7 +81,16 @@ export class HaproxyMaster {
     const before = await this.workerInfo()
     const cursor = this.seq
     this.signalReload()
-    return this.confirm(version, before?.pid, cursor, true)
+    const result = await this.confirm(version, before?.pid, cursor, true)
+    if (result.ok && this.options.terminateOnReload && before?.pid) {
+      // SIGTERM makes a worker stop now instead of finishing its connections (management.txt §4).
+      try {
+        process.kill(before.pid, 'SIGTERM')
+      } catch {
+        // it already finished
+      }
+    }
+    return result
   }
 
   /** Allows a start again after `stop` (the daemon's own start-up fallback). */

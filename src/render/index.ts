@@ -42,6 +42,18 @@ export type RenderSettings = Pick<
   | 'CA_FILE'
   | 'USERS'
   | 'USERS_PASS_ENCRYPTED'
+  | 'STATS_USER'
+  | 'STATS_PASS'
+  | 'STATS_URI'
+  | 'STATS_PORT'
+  | 'CAPTURE_REQUEST_HEADER'
+  | 'COMPRESSION_ALGO'
+  | 'COMPRESSION_TYPE'
+  | 'DEBUG'
+  | 'DEBUG_ERRORS_ONLY'
+  | 'DEBUG_HTTP_FORMAT'
+  | 'DEBUG_TCP_FORMAT'
+  | 'DEBUG_LOG_ADDRESS'
 >
 
 // Values are data, never template source, and are not HTML-escaped: they reach HAProxy as given.
@@ -227,7 +239,7 @@ function authLines(service: Service, dest: Destination, hasGlobalUsers: boolean)
   return [`acl ${list}Acl http_auth(${list})`, `http-request auth realm ${realm} if !${list}Acl`, 'http-request del-header Authorization']
 }
 
-function renderBackends(service: Service, hasGlobalUsers: boolean): string {
+function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolean): string {
   const userlist = service.users.length > 0 ? templates.userlist({ name: `${service.serviceName}Users`, users: userLines(service.users) }) : ''
   return userlist + service.destinations
     .filter((dest) => dest.port !== '')
@@ -249,6 +261,7 @@ function renderBackends(service: Service, hasGlobalUsers: boolean): string {
         httpsOnly: dest.httpsOnly,
         redirectCode: redirectCode(dest),
         connectionMode: service.connectionMode,
+        debug,
         headers: service.headers,
         allowedMethods: dest.allowedMethods.join(' '),
         deniedMethods: dest.deniedMethods.join(' '),
@@ -280,10 +293,27 @@ function renderTcpFrontends(services: Service[], settings: RenderSettings): stri
     .sort((a, b) => a - b)
     .map((srcPort) => {
       const first = firstOnPort.get(srcPort)
-      return templates.frontendTcp({ srcPort, routes: byPort.get(srcPort), timeoutClient: first?.timeoutClient, clitcpka: first?.clitcpka })
+      return templates.frontendTcp({ srcPort, routes: byPort.get(srcPort), timeoutClient: first?.timeoutClient, clitcpka: first?.clitcpka, debug: debugOptions(settings) })
     })
     .join('')
 }
+
+/**
+ * The statistics page (inventory §5.6), on when STATS_USER and STATS_PASS are both set (`none`
+ * for either: no credentials). With STATS_PORT (other than 80) it has a frontend of its own;
+ * otherwise it answers on `frontend services`. The original put these lines in `defaults`, which
+ * turned the page on in every proxy; here only where it is served.
+ */
+function statsLines(settings: RenderSettings): string[] {
+  if (!settings.STATS_USER || !settings.STATS_PASS) return []
+  const auth = settings.STATS_USER === 'none' || settings.STATS_PASS === 'none' ? [] : [`stats auth ${settings.STATS_USER}:${settings.STATS_PASS}`]
+  return ['stats enable', 'stats refresh 30s', 'stats realm Strictly\\ Private', `stats uri ${settings.STATS_URI}`, ...auth]
+}
+const ownStatsPort = (settings: RenderSettings) => settings.STATS_PORT !== '' && settings.STATS_PORT !== 80
+
+/** DEBUG: HAProxy sends request logs to the daemon's syslog receiver (src/haproxy/syslog.ts). */
+const debugOptions = (settings: RenderSettings) =>
+  settings.DEBUG ? { address: settings.DEBUG_LOG_ADDRESS, httpFormat: settings.DEBUG_HTTP_FORMAT, tcpFormat: settings.DEBUG_TCP_FORMAT } : undefined
 
 /**
  * The whole haproxy.cfg for a state: a pure function (no I/O, clock or randomness), so the same
@@ -307,6 +337,10 @@ export function render(state: RenderState, settings: RenderSettings): string {
       sslBindOptions: settings.SSL_BIND_OPTIONS,
       sslBindCiphers: settings.SSL_BIND_CIPHERS,
       resolvers: commaList(settings.RESOLVERS),
+      debug: debugOptions(settings),
+      dontLogNormal: !settings.DEBUG || settings.DEBUG_ERRORS_ONLY,
+      compression: settings.COMPRESSION_ALGO ? { algo: settings.COMPRESSION_ALGO, type: settings.COMPRESSION_TYPE } : undefined,
+      statsFrontend: ownStatsPort(settings) && statsLines(settings).length ? { port: settings.STATS_PORT, lines: statsLines(settings) } : undefined,
       connectionMode: settings.CONNECTION_MODE,
       errorCodes: ERROR_CODES,
       errorfilesDir: settings.ERRORFILES_DIR,
@@ -328,10 +362,17 @@ export function render(state: RenderState, settings: RenderSettings): string {
       defaultReqMode: settings.DEFAULT_REQ_MODE,
       forwardFor: settings.DEFAULT_REQ_MODE === 'http',
       extraFrontend: commaList(settings.EXTRA_FRONTEND),
+      debug: debugOptions(settings),
+      captures: commaList(settings.CAPTURE_REQUEST_HEADER).map((entry) => {
+        const [name, length] = entry.split(':')
+        return { name, length }
+      }),
+      // A stats page in a tcp frontend would only draw a warning: it needs http mode.
+      stats: !ownStatsPort(settings) && settings.DEFAULT_REQ_MODE === 'http' ? statsLines(settings) : [],
       services: services.map((s) => serviceFrontend(s, settings)),
     }),
     renderTcpFrontends(services, settings),
-    ...[...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => renderBackends(s, globalUsers.length > 0)),
+    ...[...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => renderBackends(s, globalUsers.length > 0, settings.DEBUG)),
   ].join('')
   // The crt-list is part of what HAProxy loads, so it is part of the version.
   const version = createHash('sha256').update(body).update(crtList).digest('hex').slice(0, 16)

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
 import type { ConfigApplier } from '../haproxy/apply.js'
+import { forThisInstance, checkAddress } from '../service/instance.js'
 import { parseChange, parseOptions } from '../service/params.js'
 import type { Settings } from '../settings.js'
 import type { Change } from '../state/registry.js'
@@ -67,8 +68,12 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
 
   app.all('/reconfigure', async (request, reply) => {
     const params = requestParams(request)
+    if (!forThisInstance(params, settings)) {
+      return ok(`Ignored: proxyInstanceName ${JSON.stringify(params.proxyInstanceName ?? '')} is not ${JSON.stringify(settings.PROXY_INSTANCE_NAME)}`, params.serviceName)
+    }
     const change = parseChange(params, parseOptions(settings))
     if (change.kind === 'remove') return applyEverywhere('reconfigure', params, change, reply, ok('replicas=0: the service was removed', change.serviceName))
+    await checkAddress(change.service, settings)
     // serviceCert: the service's certificate, named after its first domain (or the service).
     const certs: Change[] = []
     let warning = ''

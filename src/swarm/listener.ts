@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { ConfigApplier } from '../haproxy/apply.js'
+import { forThisInstance } from '../service/instance.js'
 import { parseChange, parseOptions } from '../service/params.js'
 import type { Settings } from '../settings.js'
 import { type Change, changedService } from '../state/registry.js'
@@ -119,6 +120,7 @@ export class ListenerSync {
     const reported = new Set<string>()
     for (const item of body) {
       const params = flatStrings(item)
+      if (!forThisInstance(params, this.settings)) continue
       if (params.serviceName) reported.add(params.serviceName)
       try {
         const change = parseChange(params, parseOptions(this.settings))
