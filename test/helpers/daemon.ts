@@ -34,6 +34,8 @@ export interface StartOptions {
   /** Address and port of the API; 127.0.0.1 and a free port otherwise. */
   apiHost?: string
   apiPort?: number
+  /** Collects every log line of the daemon (debug level and up), parsed. */
+  logLines?: Array<Record<string, unknown>>
 }
 
 /**
@@ -58,7 +60,10 @@ export async function startDaemon(env: Record<string, string> = {}, options: Sta
     PATH: process.env.PATH,
     ...env,
   })
-  const logger = pino({ level: process.env.DFP_TEST_LOG ?? 'silent' })
+  const lines = options.logLines
+  const logger = lines
+    ? pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
+    : pino({ level: process.env.DFP_TEST_LOG ?? 'silent' })
   const daemon = createDaemon(settings, logger)
   await daemon.start()
   await daemon.app.listen({ host: apiHost, port: options.apiPort ?? 0 })

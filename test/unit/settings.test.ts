@@ -76,3 +76,61 @@ t.test('the daemon refuses to start with bad settings and says why', async (t) =
   t.match(result.stderr, /TIMEOUT_CONNECT must be a whole number of seconds/)
   t.equal(result.stderr.trim().split('\n').length, 1, 'one message')
 })
+
+t.test('CAPTURE_REQUEST_HEADER entries without a length are a start error, not a crash (D17)', async (t) => {
+  t.throws(() => loadSettings({ SECRETS_DIR: secrets, CAPTURE_REQUEST_HEADER: 'X-Id:20,User-Agent' }), { message: /CAPTURE_REQUEST_HEADER must be a comma list of header:length/ })
+  t.throws(() => loadSettings({ SECRETS_DIR: secrets, CAPTURE_REQUEST_HEADER: 'X Id:20' }), { name: 'Error', message: /CAPTURE_REQUEST_HEADER/ })
+  t.equal(loadSettings({ SECRETS_DIR: secrets, CAPTURE_REQUEST_HEADER: 'X-Id:20, Host:30' }).CAPTURE_REQUEST_HEADER, 'X-Id:20, Host:30')
+})
+
+t.test('stats values come through the variables STATS_*_ENV name, secrets first', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'dfp-stats-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'dfp_ops_pass'), 'from-secret\n')
+  const settings = loadSettings({ SECRETS_DIR: dir, STATS_USER_ENV: 'OPS_USER', STATS_PASS_ENV: 'OPS_PASS', OPS_USER: 'ops', OPS_PASS: 'ignored' })
+  t.match(settings, { STATS_USER: 'ops', STATS_PASS: 'from-secret', STATS_URI: '/admin?stats' })
+  t.throws(() => loadSettings({ SECRETS_DIR: dir, STATS_USER: 'a:b', STATS_PASS: 'x' }), { message: /STATS_USER must not contain blanks, ':'/ })
+  t.throws(() => loadSettings({ SECRETS_DIR: dir, STATS_URI: 'stats' }), { message: /STATS_URI must be a path/ })
+  t.throws(() => loadSettings({ SECRETS_DIR: dir, STATS_PORT: 'eighty' }), { message: /STATS_PORT/ })
+})
+
+t.test('COMPRESSION_ALGO accepts HAProxy algorithms only', async (t) => {
+  t.equal(loadSettings({ SECRETS_DIR: secrets, COMPRESSION_ALGO: 'gzip deflate' }).COMPRESSION_ALGO, 'gzip deflate')
+  t.throws(() => loadSettings({ SECRETS_DIR: secrets, COMPRESSION_ALGO: 'brotli' }), { message: /COMPRESSION_ALGO must be a space-separated list of identity, gzip, deflate, raw-deflate/ })
+})
+
+t.test('SKIP_ADDRESS_VALIDATION: only the value false turns the check on', async (t) => {
+  t.equal(loadSettings({ SECRETS_DIR: secrets }).SKIP_ADDRESS_VALIDATION, true)
+  t.equal(loadSettings({ SECRETS_DIR: secrets, SKIP_ADDRESS_VALIDATION: 'FALSE' }).SKIP_ADDRESS_VALIDATION, false)
+  t.equal(loadSettings({ SECRETS_DIR: secrets, SKIP_ADDRESS_VALIDATION: '0' }).SKIP_ADDRESS_VALIDATION, true)
+})
+
+t.test('DFP_SERVICE_* variables become reconfigure parameters (inventory §3.7)', async (t) => {
+  const settings = loadSettings({
+    SECRETS_DIR: secrets,
+    DEFAULT_PROTOCOL: 'tcp',
+    DFP_SERVICE_SERVICE_NAME: 'db',
+    DFP_SERVICE_PORT: '5432',
+    DFP_SERVICE_SRC_PORT: '5432',
+    DFP_SERVICE_3_SERVICE_NAME: 'web',
+    DFP_SERVICE_3_REQ_MODE: 'http',
+    DFP_SERVICE_3_SERVICE_PATH_1: '/a',
+    DFP_SERVICE_3_PORT_1: '80',
+    DFP_SERVICE_3_SERVICE_DOMAIN_ALGO: 'hdr_dom(host)',
+    DFP_SERVICE_3_DISCOVERYTYPE: 'DNS',
+    DFP_SERVICE_3_REPLICAS: '0',
+  })
+  t.same(settings.ENV_SERVICES, [
+    { prefix: 'DFP_SERVICE', params: { serviceName: 'db', port: '5432', srcPort: '5432', reqMode: 'tcp' } },
+    {
+      prefix: 'DFP_SERVICE_3',
+      params: { serviceName: 'web', reqMode: 'http', 'servicePath.1': '/a', 'port.1': '80', serviceDomainAlgo: 'hdr_dom(host)', discoveryType: 'DNS' },
+    },
+  ])
+})
+
+t.test('a bad DFP_SERVICE_* definition stops the start, naming its prefix', async (t) => {
+  t.throws(() => loadSettings({ SECRETS_DIR: secrets, DFP_SERVICE_2_SERVICE_PATH: '/x' }), { message: /DFP_SERVICE_2_\* variables are set but DFP_SERVICE_2_SERVICE_NAME is not/ })
+  t.throws(() => loadSettings({ SECRETS_DIR: secrets, DFP_SERVICE_1_SERVICE_NAME: 'x', DFP_SERVICE_1_PORT: '80' }), { message: /DFP_SERVICE_1: When using reqMode http, servicePath or serviceDomain are mandatory/ })
+  t.throws(() => loadSettings({ SECRETS_DIR: secrets, DFP_SERVICE_SERVICE_NAME: 'x', DFP_SERVICE_SERVICE_PATH: '/x', DFP_SERVICE_PORT: 'http' }), { message: /DFP_SERVICE: port/ })
+})
