@@ -45,6 +45,31 @@ t.test('services render as the golden file, and haproxy accepts it', async (t) =
   t.same(await validateConfig('haproxy', dir, checked), { ok: true })
 })
 
+t.test('global settings render as the golden file (stats port, DEBUG, captures, compression), and haproxy accepts it', async (t) => {
+  const withSettings = loadSettings({
+    CONFIG_DIR: '/cfg',
+    ERRORFILES_DIR: '/errorfiles',
+    SECRETS_DIR: '/nonexistent',
+    STATS_USER: 'admin',
+    STATS_PASS: 'pa$$',
+    STATS_PORT: '9000',
+    DEBUG: 'true',
+    DEBUG_ERRORS_ONLY: 'true',
+    DEBUG_HTTP_FORMAT: '%ci:%cp\\ %r',
+    DEBUG_TCP_FORMAT: '%ci\\ %b',
+    CAPTURE_REQUEST_HEADER: 'X-Request-Id:36,User-Agent:64',
+    COMPRESSION_ALGO: 'gzip',
+    COMPRESSION_TYPE: 'text/html text/plain',
+  })
+  const chosen = [services[0] as string, 'serviceName=postgres&reqMode=tcp&srcPort=5432&port=5432']
+  const text = render(state(...chosen), withSettings)
+  t.equal(text, golden('settings', text))
+  const dir = mkdtempSync(join(tmpdir(), 'dfp-golden-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const checked = render(state(...chosen), { ...withSettings, ERRORFILES_DIR: join(import.meta.dirname, '..', '..', 'haproxy', 'errorfiles'), CONFIG_DIR: dir })
+  t.same(await validateConfig('haproxy', dir, checked), { ok: true })
+})
+
 t.test('the empty state renders as the golden file', async (t) => {
   const text = render(ServiceState.empty(), settings)
   t.equal(text, golden('empty', text))
