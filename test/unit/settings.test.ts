@@ -134,3 +134,10 @@ t.test('a bad DFP_SERVICE_* definition stops the start, naming its prefix', asyn
   t.throws(() => loadSettings({ SECRETS_DIR: secrets, DFP_SERVICE_1_SERVICE_NAME: 'x', DFP_SERVICE_1_PORT: '80' }), { message: /DFP_SERVICE_1: When using reqMode http, servicePath or serviceDomain are mandatory/ })
   t.throws(() => loadSettings({ SECRETS_DIR: secrets, DFP_SERVICE_SERVICE_NAME: 'x', DFP_SERVICE_SERVICE_PATH: '/x', DFP_SERVICE_PORT: 'http' }), { message: /DFP_SERVICE: port/ })
 })
+
+t.test('SEPARATOR and SERVICE_DOMAIN_ALGO left empty keep their defaults (D19)', async (t) => {
+  // The original split lists per character with an empty SEPARATOR and wrote an ACL with no fetch.
+  const settings = loadSettings({ SECRETS_DIR: secrets, SEPARATOR: '', SERVICE_DOMAIN_ALGO: '' })
+  t.equal(settings.SEPARATOR, ',')
+  t.equal(settings.SERVICE_DOMAIN_ALGO, 'hdr_beg(host)')
+})
