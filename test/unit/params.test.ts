@@ -20,6 +20,8 @@ t.test('one non-indexed destination with defaults', async (t) => {
     aclName: 'go-demo',
     isDefaultBackend: false,
     redirectWhenHttpProto: false,
+    redirectUnlessHttpsProto: false,
+    checkResolvers: false,
     headers: { addReqHeader: [], setReqHeader: [], addResHeader: [], setResHeader: [], delReqHeader: [], delResHeader: [] },
     users: [],
     destinations: [
@@ -40,6 +42,10 @@ t.test('one non-indexed destination with defaults', async (t) => {
         sslVerifyNone: false,
         clitcpka: false,
         checkTcp: false,
+        serviceHeader: [],
+        userAgent: [],
+        redirectFromDomain: [],
+        verifyClientSsl: false,
       },
     ],
   })
