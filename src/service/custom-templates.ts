@@ -1,5 +1,5 @@
 import { readFileSync, realpathSync } from 'node:fs'
-import { isAbsolute, join, sep } from 'node:path'
+import { resolve, sep } from 'node:path'
 import Handlebars from 'handlebars'
 import type { Service } from './types.js'
 
@@ -20,12 +20,15 @@ export function renderCustomTemplate(path: string, templatesDir: string | undefi
   } catch {
     return { ok: false, problem: `TEMPLATES_DIR ${templatesDir} does not exist` }
   }
+  // Refused before looking at the file, so answers tell nothing about files outside the folder.
+  const outside = { ok: false as const, problem: `${JSON.stringify(path)} is outside TEMPLATES_DIR` }
+  if (!resolve(templatesDir, path).startsWith(resolve(templatesDir) + sep)) return outside
   try {
-    file = realpathSync(isAbsolute(path) ? path : join(templatesDir, path))
+    file = realpathSync(resolve(templatesDir, path))
   } catch {
     return { ok: false, problem: `no file ${JSON.stringify(path)} in TEMPLATES_DIR` }
   }
-  if (!file.startsWith(folder + sep)) return { ok: false, problem: `${JSON.stringify(path)} is outside TEMPLATES_DIR` }
+  if (!file.startsWith(folder + sep)) return outside
   let source: string
   try {
     source = readFileSync(file, 'utf8')
