@@ -84,3 +84,29 @@ t.test('an sni service on the TLS port takes the port over: every connection pas
   await daemon.call('remove', { serviceName: 'pass' })
   t.same(await overTls('/web'), { status: 200, name: 'secure' }, 'frontend services binds the port again')
 })
+
+t.test('verifyClientSsl: only clients with a certificate signed by CA_FILE pass', async (t) => {
+  const client = makeCertificate('client.test')
+  const caFile = join(folder, '..', `${Date.now()}-ca.pem`)
+  await writeFile(caFile, client.slice(0, client.indexOf('-----END CERTIFICATE-----') + 26))
+  t.teardown(() => rm(caFile, { force: true }))
+  const tlsPort2 = await freePort()
+  const checked = await startDaemon({ CERTS_DIR: folder, DEFAULT_PORTS: `${tlsPort2}:ssl`, CA_FILE: caFile })
+  t.teardown(() => checked.close())
+  const reply = await checked.call('reconfigure', { serviceName: 'certs', servicePath: '/certs', port: String(plain.port), verifyClientSsl: 'true', outboundHostname: '127.0.0.1' })
+  t.equal(reply.status, 200, reply.body)
+  const status = (withCertificate: boolean) =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpsGetRaw(
+        { host: '127.0.0.1', port: tlsPort2, path: '/certs', servername: 'proxy.test', rejectUnauthorized: false, agent: false, timeout: 5000, ...(withCertificate ? { cert: client, key: client } : {}) },
+        (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode ?? 0))
+        },
+      )
+      req.on('timeout', () => req.destroy(new Error('HTTPS request timed out')))
+      req.on('error', reject)
+    })
+  t.equal(await status(true), 200)
+  t.equal(await status(false), 403)
+})
