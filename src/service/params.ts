@@ -344,6 +344,7 @@ function checkCombinations(service: Service, params: ParamReader): void {
       if (dest.httpsPort !== undefined) throw params.invalid(`httpsPort${suffix}`, 'applies to reqMode http only')
       if (dest.serviceHeader.length > 0) throw params.invalid(`serviceHeader${suffix}`, 'applies to reqMode http only')
       if (dest.userAgent.length > 0) throw params.invalid(`userAgent${suffix}`, 'applies to reqMode http only')
+      if (dest.redirectFromDomain.length > 0) throw params.invalid(`redirectFromDomain${suffix}`, 'applies to reqMode http only')
     }
     if (dest.serviceGroup !== undefined && dest.reqMode !== 'tcp') throw params.invalid(`serviceGroup${suffix}`, 'applies to reqMode tcp only')
   }

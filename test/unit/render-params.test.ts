@@ -166,6 +166,7 @@ t.test('bad values of the new parameters are refused with 400 naming them', asyn
     ['serviceName=s&reqMode=tcp&srcPort=1&port=1&serviceGroup=a b', /^serviceGroup: must start with a letter/],
     ['serviceName=s&reqMode=tcp&srcPort=1&port=1&serviceGroup=g&balanceGroup=round robin', /^balanceGroup: must be an HAProxy balance algorithm/],
     ['serviceName=s&reqMode=sni&srcPort=1&port=1&servicePath=a.io&httpsPort=2', /^httpsPort: applies to reqMode http only/],
+    ['serviceName=s&reqMode=tcp&srcPort=1&port=1&serviceDomain=a.io&redirectFromDomain=b.io', /^redirectFromDomain: applies to reqMode http only/],
     [`${base}&verifyClientSsl=maybe`, /^verifyClientSsl: must be true or false/],
     [`${base}&checkResolvers=2`, /^checkResolvers: must be true or false/],
     [`${base}&proxyInstanceName=a b`, /^proxyInstanceName: must not contain spaces/],
@@ -181,4 +182,11 @@ t.test('stored fields: proxyInstanceName, userDef, httpsPort defaults; serviceCo
   const both = parse('serviceName=b&servicePath=/b&httpsPort.1=8443&port.1=80')
   t.match(both.destinations[0], { httpsPort: 8443, srcPort: 80, srcHttpsPort: 443 })
   t.equal(parse('serviceName=h&servicePath.1=/h&httpsPort.1=9443').destinations.length, 1, 'httpsPort.N alone creates destination N')
+})
+
+t.test('checkResolvers adds health checks per service, whatever the others do (D8)', async (t) => {
+  const text = render(state('serviceName=checked&servicePath=/c&port=1&checkResolvers=true', 'serviceName=unchecked&servicePath=/u&port=2', 'serviceName=ip&servicePath=/i&port=3&checkResolvers=true&outboundHostname=10.0.0.1'), settings)
+  t.match(text, '    server checked checked:1 check resolvers docker\n')
+  t.match(text, '    server unchecked unchecked:2 resolvers docker\n')
+  t.match(text, '    server ip 10.0.0.1:3 check\n')
 })
