@@ -346,6 +346,7 @@ function checkCombinations(service: Service, params: ParamReader): void {
       if (dest.userAgent.length > 0) throw params.invalid(`userAgent${suffix}`, 'applies to reqMode http only')
       if (dest.redirectFromDomain.length > 0) throw params.invalid(`redirectFromDomain${suffix}`, 'applies to reqMode http only')
     }
+    if (dest.reqMode === 'sni' && dest.servicePath.length === 0) throw params.invalid(`servicePath${suffix}`, 'reqMode sni needs the server names to match (servicePath or serviceDomain)')
     if (dest.serviceGroup !== undefined && dest.reqMode !== 'tcp') throw params.invalid(`serviceGroup${suffix}`, 'applies to reqMode tcp only')
   }
   if (service.compressionType !== undefined && service.compressionAlgo === undefined) {

@@ -167,6 +167,7 @@ t.test('bad values of the new parameters are refused with 400 naming them', asyn
     ['serviceName=s&reqMode=tcp&srcPort=1&port=1&serviceGroup=g&balanceGroup=round robin', /^balanceGroup: must be an HAProxy balance algorithm/],
     ['serviceName=s&reqMode=sni&srcPort=1&port=1&servicePath=a.io&httpsPort=2', /^httpsPort: applies to reqMode http only/],
     ['serviceName=s&reqMode=tcp&srcPort=1&port=1&serviceDomain=a.io&redirectFromDomain=b.io', /^redirectFromDomain: applies to reqMode http only/],
+    ['serviceName=s&reqMode=sni&srcPort=1&port=1', /^servicePath: reqMode sni needs the server names to match/],
     [`${base}&verifyClientSsl=maybe`, /^verifyClientSsl: must be true or false/],
     [`${base}&checkResolvers=2`, /^checkResolvers: must be true or false/],
     [`${base}&proxyInstanceName=a b`, /^proxyInstanceName: must not contain spaces/],
