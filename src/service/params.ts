@@ -384,7 +384,8 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
     ...optional('compressionType', params.parsed('compressionType', mimeTypes)),
     checkResolvers: params.parsed('checkResolvers', boolSchema) ?? false,
     ...optional('discoveryType', discoveryType),
-    ...optional('replicas', replicas === undefined || replicas === 0 ? undefined : replicas),
+    // Only server-templates use the count; elsewhere it would make equal services differ.
+    ...optional('replicas', replicas === undefined || replicas === 0 || (discoveryType === undefined && sessionType === undefined) ? undefined : replicas),
     ...optional('sessionType', sessionType),
     ...optionalWord(params, 'proxyInstanceName', 'proxyInstanceName'),
     ...optional('userDef', userDef || undefined),

@@ -98,7 +98,7 @@ export interface Service {
   checkResolvers: boolean
   /** `DNS`: one `server-template` on the host, with `replicas` slots. */
   discoveryType?: 'DNS'
-  /** Slots of the server-template (DNS discovery, sticky sessions); absent: a default. */
+  /** Slots of the server-template (DNS discovery, sticky sessions; kept only with those); absent: a default. */
   replicas?: number
   /** `sticky-server`: a cookie binds each client to one task. */
   sessionType?: 'sticky-server'
