@@ -65,6 +65,8 @@ const templates = {
   global: load('global'),
   frontendServices: load('frontend-services'),
   frontendTcp: load('frontend-tcp'),
+  frontendSni: load('frontend-sni'),
+  listenTcpGroup: load('listen-tcp-group'),
   backendHttp: load('backend-http'),
   backendTcp: load('backend-tcp'),
   userlist: load('userlist'),
@@ -137,14 +139,27 @@ const byteCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 /** Names of inventory §5.8: the acl name, port and index are concatenated without separator. */
 const names = (service: Service, dest: Destination) => {
   const id = `${service.aclName}${dest.port}_${dest.index}`
+  const httpsId = `${service.aclName}${dest.httpsPort}_${dest.index}`
   return {
     backend: `${service.aclName}-be${dest.port}_${dest.index}`,
+    httpsBackend: `https-${service.aclName}-be${dest.httpsPort}_${dest.index}`,
     url: `url_${id}`,
     urlExclude: `url_exclude_${id}`,
     domain: `domain_${id}`,
+    urlHttps: `url_https_${httpsId}`,
+    urlExcludeHttps: `url_exclude_https_${httpsId}`,
+    domainHttps: `domain_https_${httpsId}`,
     srcPort: `srcPort_${service.aclName}${dest.srcPort}_${dest.index}`,
+    srcHttpsPort: `srcHttpsPort_${service.aclName}${dest.srcHttpsPort}_${dest.index}`,
+    /** `user_agent_<acl>_<agents, every run of other characters as "_">_<index>`. */
+    userAgent: `user_agent_${service.aclName}_${dest.userAgent.join('_').replace(/[^A-Za-z0-9]+/g, '_')}_${dest.index}`,
+    /** SNI ACLs are numbered by the destination's position (1-based) in its service. */
+    sni: `sni_${service.aclName}${dest.port}-${service.destinations.indexOf(dest) + 1}`,
   }
 }
+
+/** A TCP-group member gets a server in `listen tcpListen_…`, no frontend and no backend. */
+const inGroup = (dest: Destination) => dest.reqMode === 'tcp' && dest.serviceGroup !== undefined
 
 /**
  * The backend and path-ACL names a service's destinations generate. Names concatenate aclName,
@@ -152,9 +167,12 @@ const names = (service: Service, dest: Destination) => {
  * original's D3 and D18): the apply loop refuses a service whose names another one uses.
  */
 export function generatedNames(service: Service): string[] {
-  return service.destinations.filter((d) => d.port !== '').flatMap((d) => {
+  return service.destinations.flatMap((d) => {
     const n = names(service, d)
-    return [n.backend, n.url]
+    return [
+      ...(d.port !== '' ? [n.backend, d.reqMode === 'sni' ? n.sni : n.url] : []),
+      ...(d.httpsPort !== undefined ? [n.httpsBackend, n.urlHttps] : []),
+    ]
   })
 }
 
@@ -171,58 +189,123 @@ function domainAcls(name: string, domains: string[], algo: string): string[] {
   return lines
 }
 
-/** The rules a service adds to `frontend services` (inventory §5.3 parts 1 and 4). */
+/** The lines of a custom template's output, as written (no indentation added). */
+const customLines = (text: string | undefined) => (text === undefined || text === '' ? [] : text.replace(/\n$/, '').split('\n'))
+
+/** The rules a service adds to `frontend services` (inventory §5.3 parts 1 to 4). */
 function serviceFrontend(service: Service, settings: RenderSettings) {
+  // A custom frontend template replaces the generated rules, in the same place (the original's D10).
+  if (service.customFrontend !== undefined) return { acls: [], redirects: [], useBackends: [], defaultBackend: undefined, custom: customLines(service.customFrontend) }
   const algo = service.serviceDomainAlgo ?? settings.SERVICE_DOMAIN_ALGO
   const acls: string[] = []
-  const redirects: string[] = []
+  const fromDomain: string[] = []
+  const whenHttp: string[] = []
+  const unlessHttps: string[] = []
   const useBackends: string[] = []
-  const http = service.destinations.filter((d) => d.reqMode === 'http' && d.port !== '')
+  const paths = (type: string, list: string[]) => list.map((p) => ` ${type} ${p}`).join('')
+  // serviceHeader ACLs are numbered across the whole service, so that two destinations never
+  // declare the same name (the original restarted the count in use_backend only: its D4).
+  let headerCount = 0
+  const http = service.destinations.filter((d) => d.reqMode === 'http')
   for (const dest of http) {
     const n = names(service, dest)
-    const pathMatch = dest.servicePath.map((p) => ` ${dest.pathType} ${p}`).join('')
-    acls.push(`${n.url}${pathMatch}`)
-    if (dest.servicePathExclude.length) {
-      acls.push(`${n.urlExclude}${dest.servicePathExclude.map((p) => ` ${dest.pathType} ${p}`).join('')}`)
+    const headers = dest.serviceHeader.map(([name, value]) => ({ acl: `hdr_${service.aclName}${dest.port}_${headerCount++}`, name, value }))
+    if (dest.port !== '') {
+      acls.push(`${n.url}${paths(dest.pathType, dest.servicePath)}`)
+      if (dest.servicePathExclude.length) acls.push(`${n.urlExclude}${paths(dest.pathType, dest.servicePathExclude)}`)
+      acls.push(...domainAcls(n.domain, dest.serviceDomain, algo))
+      acls.push(...headers.map((h) => `${h.acl} hdr(${h.name}) ${h.value}`))
     }
-    acls.push(...domainAcls(n.domain, dest.serviceDomain, algo))
-    if (dest.srcPort !== undefined) acls.push(`${n.srcPort} dst_port ${dest.srcPort}`)
+    if (dest.httpsPort !== undefined) {
+      acls.push(`${n.urlHttps}${paths(dest.pathType, dest.servicePath)}`)
+      if (dest.servicePathExclude.length) acls.push(`${n.urlExcludeHttps}${paths(dest.pathType, dest.servicePathExclude)}`)
+      acls.push(...domainAcls(n.domainHttps, dest.serviceDomain, algo))
+      if (dest.port === '') acls.push(...headers.map((h) => `${h.acl} hdr(${h.name}) ${h.value}`))
+    }
+    const withSrcPort = dest.srcPort !== undefined && dest.port !== ''
+    const withSrcHttpsPort = dest.srcHttpsPort !== undefined && dest.httpsPort !== undefined
+    if (withSrcPort) acls.push(`${n.srcPort} dst_port ${dest.srcPort}`)
+    if (withSrcHttpsPort) acls.push(`${n.srcHttpsPort} dst_port ${dest.srcHttpsPort}`)
+    if (dest.userAgent.length) acls.push(`${n.userAgent} hdr_sub(User-Agent) -i ${dest.userAgent.join(' ')}`)
+    for (const host of dest.redirectFromDomain) {
+      fromDomain.push(`http-request redirect code 301 prefix http://${dest.serviceDomain[0]} if { hdr_beg(host) -i ${host} }`)
+    }
+    if (dest.port === '') {
+      if (dest.httpsPort !== undefined) useBackends.push(httpsUseBackend(dest, n, headers, withSrcHttpsPort))
+      continue
+    }
+    // Parts 2 and 3 of §5.3: TLS ended in front of the proxy, which only sees X-Forwarded-Proto.
+    const matched = [
+      n.url,
+      ...(dest.servicePathExclude.length ? [`!${n.urlExclude}`] : []),
+      ...(dest.serviceDomain.length ? [n.domain] : []),
+      ...(withSrcPort ? [n.srcPort] : []),
+    ]
+    if (service.redirectWhenHttpProto) {
+      const proto = `is_${service.aclName}_http`
+      whenHttp.push(`acl ${proto} hdr(X-Forwarded-Proto) http`)
+      whenHttp.push(`http-request redirect scheme https${redirectCode(dest)} if ${proto} ${matched.join(' ')}`)
+    }
+    if (service.redirectUnlessHttpsProto) {
+      const proto = `is_${service.aclName}_https`
+      unlessHttps.push(`acl ${proto} hdr(X-Forwarded-Proto) https`)
+      unlessHttps.push(`http-request redirect scheme https${redirectCode(dest)} if !${proto} ${matched.join(' ')}`)
+    }
     const conditions = [
       n.url,
       ...(dest.servicePathExclude.length ? [`!${n.urlExclude}`] : []),
       ...(dest.serviceDomain.length ? [n.domain] : []),
-      ...(dest.srcPort !== undefined ? [n.srcPort] : []),
+      ...headers.map((h) => h.acl),
+      ...(withSrcPort ? [n.srcPort] : []),
+      ...(dest.userAgent.length ? [n.userAgent] : []),
     ]
     useBackends.push(`${n.backend} if ${conditions.join(' ')}`)
-    // Part 2 of §5.3: TLS ended in front of the proxy, which only sees X-Forwarded-Proto.
-    if (service.redirectWhenHttpProto) {
-      const proto = `is_${service.aclName}_http`
-      const matched = [
-        n.url,
-        ...(dest.servicePathExclude.length ? [`!${n.urlExclude}`] : []),
-        ...(dest.serviceDomain.length ? [n.domain] : []),
-        ...(dest.srcPort !== undefined ? [n.srcPort] : []),
-      ]
-      redirects.push(`acl ${proto} hdr(X-Forwarded-Proto) http`)
-      redirects.push(`http-request redirect scheme https${redirectCode(dest)} if ${proto} ${matched.join(' ')}`)
-    }
+    if (dest.httpsPort !== undefined) useBackends.push(httpsUseBackend(dest, n, headers, withSrcHttpsPort))
   }
   // One default_backend per service, not one per destination (the original's D9).
-  const first = http[0]
+  const first = http.find((d) => d.port !== '')
   const defaultBackend = service.isDefaultBackend && first ? names(service, first).backend : undefined
-  return { acls, redirects, useBackends, defaultBackend }
+  return { acls, redirects: [...fromDomain, ...whenHttp, ...unlessHttps], useBackends, defaultBackend, custom: [] }
+}
+
+/** `use_backend https-…` of a destination with httpsPort (requests arriving on srcHttpsPort). */
+function httpsUseBackend(dest: Destination, n: ReturnType<typeof names>, headers: Array<{ acl: string }>, withSrcHttpsPort: boolean): string {
+  const conditions = [
+    n.urlHttps,
+    ...(dest.servicePathExclude.length ? [`!${n.urlExcludeHttps}`] : []),
+    ...(dest.serviceDomain.length ? [n.domainHttps] : []),
+    ...headers.map((h) => h.acl),
+    ...(withSrcHttpsPort ? [n.srcHttpsPort] : []),
+    ...(dest.userAgent.length ? [n.userAgent] : []),
+  ]
+  return `${n.httpsBackend} if ${conditions.join(' ')}`
 }
 
 const redirectCode = (dest: Destination) => (dest.httpsRedirectCode ? ` code ${dest.httpsRedirectCode}` : '')
 
-function serverLine(service: Service, dest: Destination): string {
-  const host = dest.outboundHostname ?? service.serviceName
-  // Names are resolved again at run time through the `docker` resolvers, so a task that did not
-  // exist at load time is found later without a reload.
+/** Slots of a server-template when the request gave no `replicas` (a global service). */
+export const DEFAULT_TEMPLATE_SLOTS = 10
+
+/**
+ * The server line of a destination's backend on `port`:
+ * - sessionType=sticky-server: `server-template <svc>_ <n> tasks.<svc>:<port> check …` — every
+ *   task the `docker` resolvers return is a server, and the backend's dynamic cookie names it;
+ * - discoveryType=DNS: `server-template <svc> <n> <host>:<port> check …`;
+ * - else `server <svc> <host>:<port>[ check] …`.
+ * Names are resolved again at run time through the `docker` resolvers, so a task that did not
+ * exist at load time is found later without a reload.
+ */
+function serverLine(service: Service, dest: Destination, port: string | number): string {
+  const sticky = service.sessionType === 'sticky-server'
+  const host = dest.outboundHostname ?? (sticky ? `tasks.${service.serviceName}` : service.serviceName)
+  const address = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`
   const resolvers = isIP(host) ? '' : ' resolvers docker'
-  const check = dest.reqMode === 'tcp' && dest.checkTcp ? ' check' : ''
   const ssl = dest.sslVerifyNone ? ' ssl verify none' : ''
-  return `server ${service.serviceName} ${isIP(host) === 6 ? `[${host}]` : host}:${dest.port}${check}${resolvers}${ssl}`
+  const slots = service.replicas ?? DEFAULT_TEMPLATE_SLOTS
+  if (sticky) return `server-template ${service.serviceName}_ ${slots} ${address} check${resolvers}${ssl}`
+  if (service.discoveryType === 'DNS') return `server-template ${service.serviceName} ${slots} ${address} check${resolvers}${ssl}`
+  const check = (dest.reqMode !== 'http' && dest.checkTcp) || service.checkResolvers ? ' check' : ''
+  return `server ${service.serviceName} ${address}${check}${resolvers}${ssl}`
 }
 
 const userLines = (users: User[]) => users.map((u) => `user ${u.name} ${u.encrypted ? 'password' : 'insecure-password'} ${u.password}`)
@@ -240,62 +323,164 @@ function authLines(service: Service, dest: Destination, hasGlobalUsers: boolean)
 }
 
 function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolean): string {
+  // A custom backend template replaces the generated backends (and userlist) of the service.
+  if (service.customBackend !== undefined) return service.customBackend === '' ? '' : `\n${service.customBackend}`
   const userlist = service.users.length > 0 ? templates.userlist({ name: `${service.serviceName}Users`, users: userLines(service.users) }) : ''
-  return userlist + service.destinations
-    .filter((dest) => dest.port !== '')
-    .map((dest) => {
-      const common = {
+  const withPort = service.destinations.filter((dest) => dest.port !== '' && !inGroup(dest))
+  const http = (dest: Destination, https: boolean) => {
+    const port = https ? (dest.httpsPort as number) : dest.port
+    const rewrites = [...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? '']] : []), ...dest.reqPathSearchReplace]
+    return templates.backendHttp({
+      name: https ? names(service, dest).httpsBackend : names(service, dest).backend,
+      timeoutServer: dest.timeoutServer,
+      timeoutTunnel: dest.timeoutTunnel,
+      server: serverLine(service, dest, port),
+      rewrites,
+      // The HTTPS-port backend serves requests that came over TLS: no redirect, no denyHttp.
+      httpsOnly: !https && dest.httpsOnly,
+      redirectCode: redirectCode(dest),
+      connectionMode: service.connectionMode,
+      debug,
+      compressionAlgo: service.compressionAlgo,
+      compressionType: service.compressionType,
+      headers: service.headers,
+      clientCertAcl: dest.verifyClientSsl ? `valid_client_cert_${service.serviceName}${port}` : undefined,
+      allowedMethods: dest.allowedMethods.join(' '),
+      deniedMethods: dest.deniedMethods.join(' '),
+      denyHttp: !https && dest.denyHttp,
+      stickyCookie: service.sessionType === 'sticky-server' ? service.serviceName : undefined,
+      auth: authLines(service, dest, hasGlobalUsers),
+      backendExtra: service.backendExtra,
+    })
+  }
+  const backends = withPort.map((dest) => {
+    if (dest.reqMode !== 'http') {
+      return templates.backendTcp({
         name: names(service, dest).backend,
         timeoutServer: dest.timeoutServer,
         timeoutTunnel: dest.timeoutTunnel,
-        server: serverLine(service, dest),
-      }
-      if (dest.reqMode === 'tcp') return templates.backendTcp({ ...common, checkTcp: dest.checkTcp, backendExtra: service.backendExtra })
-      const rewrites = [
-        ...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? '']] : []),
-        ...dest.reqPathSearchReplace,
-      ]
-      return templates.backendHttp({
-        ...common,
-        rewrites,
-        httpsOnly: dest.httpsOnly,
-        redirectCode: redirectCode(dest),
-        connectionMode: service.connectionMode,
-        debug,
-        headers: service.headers,
-        allowedMethods: dest.allowedMethods.join(' '),
-        deniedMethods: dest.deniedMethods.join(' '),
-        denyHttp: dest.denyHttp,
-        auth: authLines(service, dest, hasGlobalUsers),
+        server: serverLine(service, dest, dest.port),
+        checkTcp: dest.checkTcp,
         backendExtra: service.backendExtra,
+      })
+    }
+    return http(dest, false)
+  })
+  // HTTPS-port backends come after all the others (inventory §5.6).
+  const httpsBackends = service.destinations.filter((dest) => dest.reqMode === 'http' && dest.httpsPort !== undefined).map((dest) => http(dest, true))
+  return userlist + [...backends, ...httpsBackends].join('')
+}
+
+/** The first destination (in frontend order) on each source port sets its frontend's options (§5.5). */
+function bySrcPort<T>(services: Service[], select: (dest: Destination) => boolean, route: (service: Service, dest: Destination) => T) {
+  const byPort = new Map<number, { first: Destination; routes: T[] }>()
+  for (const service of services) {
+    for (const dest of service.destinations) {
+      if (!select(dest) || dest.srcPort === undefined) continue
+      const entry = byPort.get(dest.srcPort) ?? { first: dest, routes: [] }
+      entry.routes.push(route(service, dest))
+      byPort.set(dest.srcPort, entry)
+    }
+  }
+  return [...byPort.entries()].sort(([a], [b]) => a - b)
+}
+
+/** One `tcpFE_<srcPort>` frontend per source port, sorted by port (fixes the original's D7). */
+function renderTcpFrontends(services: Service[], settings: RenderSettings): string {
+  const ports = bySrcPort(
+    services,
+    (dest) => dest.reqMode === 'tcp' && !inGroup(dest),
+    (service, dest) => {
+      const n = names(service, dest)
+      const acls = domainAcls(n.domain, dest.serviceDomain, service.serviceDomainAlgo ?? settings.SERVICE_DOMAIN_ALGO)
+      return acls.length ? { backend: n.backend, domainAcls: acls, domainAclName: n.domain } : { backend: n.backend, domainAcls: [] }
+    },
+  )
+  return ports
+    .map(([srcPort, { first, routes }]) => templates.frontendTcp({ srcPort, routes, timeoutClient: first.timeoutClient, clitcpka: first.clitcpka, debug: debugOptions(settings) }))
+    .join('')
+}
+
+/**
+ * One `frontend service_<srcPort>` per source port of sni destinations, sorted by port: TLS
+ * passes through, routed on the server name of the ClientHello. `use_backend` names the backend
+ * by aclName, as the backend is named (the original used serviceName: its D2).
+ */
+function renderSniFrontends(services: Service[], settings: RenderSettings): string {
+  const ports = bySrcPort(
+    services,
+    (dest) => dest.reqMode === 'sni',
+    (service, dest) => {
+      const n = names(service, dest)
+      const srcPortAcl = dest.srcPort !== undefined
+      return [
+        `acl ${n.sni}${dest.servicePath.map((p) => ` ${dest.pathType} ${p}`).join('')}`,
+        ...(srcPortAcl ? [`acl ${n.srcPort} dst_port ${dest.srcPort}`] : []),
+        `use_backend ${n.backend} if ${n.sni}${srcPortAcl ? ` ${n.srcPort}` : ''}`,
+      ]
+    },
+  )
+  return ports
+    .map(([srcPort, { first, routes }]) => templates.frontendSni({ srcPort, rules: routes.flat(), timeoutClient: first.timeoutClient, clitcpka: first.clitcpka, debug: settings.DEBUG }))
+    .join('')
+}
+
+/**
+ * One `listen tcpListen_<group>_<srcPort>` per TCP group, groups by name: its first member (in
+ * frontend order) gives the port and options, every member destination a server. Members'
+ * backendExtra lines go into the listen section (the original appended them to whatever section
+ * came before: its D11).
+ */
+function renderTcpGroups(services: Service[], settings: RenderSettings): string {
+  const groups = new Map<string, Array<{ service: Service; dest: Destination }>>()
+  for (const service of services) {
+    for (const dest of service.destinations) {
+      if (!inGroup(dest)) continue
+      const members = groups.get(dest.serviceGroup as string) ?? []
+      members.push({ service, dest })
+      groups.set(dest.serviceGroup as string, members)
+    }
+  }
+  return [...groups.keys()]
+    .sort(byteCompare)
+    .map((group) => {
+      const members = groups.get(group) ?? []
+      const { dest: target } = members[0] as { dest: Destination }
+      const servers = members.map(({ service, dest }) => {
+        const host = dest.outboundHostname ?? service.serviceName
+        const check = dest.checkTcp ? ' check' : ''
+        const resolvers = isIP(host) ? '' : ' resolvers docker'
+        return `server ${group}-${service.serviceName}${dest.port}_${dest.index} ${isIP(host) === 6 ? `[${host}]` : host}:${dest.port}${check}${resolvers}`
+      })
+      const extra = [...new Set(members.flatMap(({ service }) => (service.backendExtra ? [service.backendExtra] : [])))]
+      return templates.listenTcpGroup({
+        debug: settings.DEBUG,
+        group,
+        srcPort: target.srcPort,
+        clitcpka: target.clitcpka,
+        checkTcp: target.checkTcp,
+        timeoutClient: target.timeoutClient,
+        timeoutServer: target.timeoutServer,
+        timeoutTunnel: target.timeoutTunnel,
+        balance: target.balanceGroup,
+        servers,
+        extra,
       })
     })
     .join('')
 }
 
-/** One `tcpFE_<srcPort>` frontend per source port, sorted by port (fixes the original's D7). */
-function renderTcpFrontends(services: Service[], settings: RenderSettings): string {
-  const byPort = new Map<number, Array<{ backend: string; domainAcls: string[]; domainAclName?: string }>>()
-  // The first destination on a port (in frontend order) sets the frontend's options (§5.5).
-  const firstOnPort = new Map<number, Destination>()
+/** Ports a tcp, sni or TCP-group section binds. */
+function tcpPorts(services: Service[]): Map<number, string> {
+  const ports = new Map<number, string>()
   for (const service of services) {
     for (const dest of service.destinations) {
-      if (dest.reqMode !== 'tcp' || dest.srcPort === undefined) continue
-      const n = names(service, dest)
-      if (!firstOnPort.has(dest.srcPort)) firstOnPort.set(dest.srcPort, dest)
-      const routes = byPort.get(dest.srcPort) ?? []
-      const acls = domainAcls(n.domain, dest.serviceDomain, service.serviceDomainAlgo ?? settings.SERVICE_DOMAIN_ALGO)
-      routes.push(acls.length ? { backend: n.backend, domainAcls: acls, domainAclName: n.domain } : { backend: n.backend, domainAcls: [] })
-      byPort.set(dest.srcPort, routes)
+      if (dest.srcPort === undefined || dest.reqMode === 'http' || ports.has(dest.srcPort)) continue
+      const section = dest.reqMode === 'sni' ? `frontend service_${dest.srcPort}` : inGroup(dest) ? `listen tcpListen_${dest.serviceGroup}_${dest.srcPort}` : `frontend tcpFE_${dest.srcPort}`
+      ports.set(dest.srcPort, section)
     }
   }
-  return [...byPort.keys()]
-    .sort((a, b) => a - b)
-    .map((srcPort) => {
-      const first = firstOnPort.get(srcPort)
-      return templates.frontendTcp({ srcPort, routes: byPort.get(srcPort), timeoutClient: first?.timeoutClient, clitcpka: first?.clitcpka, debug: debugOptions(settings) })
-    })
-    .join('')
+  return ports
 }
 
 /**
@@ -329,6 +514,10 @@ export function render(state: RenderState, settings: RenderSettings): string {
   const crtList = renderCrtList(state, settings)
   const globalUsers = parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users
   const ssl = sslBindOptions(crtList !== '', settings)
+  // A port a tcp, sni or TCP-group section binds is left to it: binding it twice would let the
+  // kernel split connections between two frontends (the original's D12).
+  const tcpBound = tcpPorts(services)
+  const takenBy = (entry: string) => tcpBound.get(Number(/^\d+/.exec(entry)?.[0]))
   const body = [
     templates.global({
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
@@ -357,8 +546,9 @@ export function render(state: RenderState, settings: RenderSettings): string {
     globalUsers.length > 0 ? templates.userlist({ name: 'defaultUsers', users: userLines(globalUsers) }) : '',
     templates.frontendServices({
       // TLS binds need a certificate; until one is loaded they stay unbound (the original's D13).
-      binds: bindHttp ? ports.filter((p) => ssl || !p.includes(':ssl')).map((p) => p.replace(':ssl', ssl ?? '')) : [],
-      unboundPorts: bindHttp && !ssl ? ports.filter((p) => p.includes(':ssl')) : [],
+      binds: bindHttp ? ports.filter((p) => (ssl || !p.includes(':ssl')) && !takenBy(p)).map((p) => p.replace(':ssl', ssl ?? '')) : [],
+      unboundPorts: bindHttp && !ssl ? ports.filter((p) => p.includes(':ssl') && !takenBy(p)) : [],
+      takenPorts: bindHttp ? ports.flatMap((p) => (takenBy(p) ? [`${p} is not bound: ${takenBy(p)} binds its port`] : [])) : [],
       defaultReqMode: settings.DEFAULT_REQ_MODE,
       forwardFor: settings.DEFAULT_REQ_MODE === 'http',
       extraFrontend: commaList(settings.EXTRA_FRONTEND),
@@ -372,6 +562,8 @@ export function render(state: RenderState, settings: RenderSettings): string {
       services: services.map((s) => serviceFrontend(s, settings)),
     }),
     renderTcpFrontends(services, settings),
+    renderSniFrontends(services, settings),
+    renderTcpGroups(services, settings),
     ...[...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => renderBackends(s, globalUsers.length > 0, settings.DEBUG)),
   ].join('')
   // The crt-list is part of what HAProxy loads, so it is part of the version.

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { renderCustomTemplate } from './custom-templates.js'
 import { z } from 'zod'
 import { errors } from '../errors.js'
 import type { Settings } from '../settings.js'
@@ -19,14 +20,22 @@ export interface ParseOptions {
   secretsDir?: string
   /** USERS: passwords for `users` entries given without one. */
   globalUsers?: User[]
+  /** TEMPLATES_DIR, the only folder `templateFePath`/`templateBePath` are read from. */
+  templatesDir?: string
+  /** CHECK_RESOLVERS: checkResolvers of services that do not give it (theirs wins: D8). */
+  checkResolvers?: boolean
 }
 
 /** The parse options the settings give. */
-export const parseOptions = (settings: Pick<Settings, 'SEPARATOR' | 'HTTPS_ONLY' | 'SECRETS_DIR' | 'USERS' | 'USERS_PASS_ENCRYPTED'>): ParseOptions => ({
+export const parseOptions = (
+  settings: Pick<Settings, 'SEPARATOR' | 'HTTPS_ONLY' | 'SECRETS_DIR' | 'USERS' | 'USERS_PASS_ENCRYPTED' | 'TEMPLATES_DIR' | 'CHECK_RESOLVERS'>,
+): ParseOptions => ({
   separator: settings.SEPARATOR,
   httpsOnly: settings.HTTPS_ONLY,
   secretsDir: settings.SECRETS_DIR,
   globalUsers: parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users,
+  templatesDir: settings.TEMPLATES_DIR,
+  checkResolvers: settings.CHECK_RESOLVERS,
 })
 
 export const MAX_DESTINATIONS = 10
@@ -48,7 +57,7 @@ const portSchema = z
   .regex(/^\d{1,5}$/, 'must be a port number')
   .refine((v) => +v >= 1 && +v <= 65535, 'must be between 1 and 65535')
   .transform((v) => String(Number(v)))
-const reqModeSchema = z.string().transform((v) => v.toLowerCase()).pipe(z.enum(['http', 'tcp'], 'must be http or tcp'))
+const reqModeSchema = z.string().transform((v) => v.toLowerCase()).pipe(z.enum(['http', 'tcp', 'sni'], 'must be http, tcp or sni'))
 // strconv.ParseBool forms plus gorilla/schema's "on", as the original accepted.
 const boolSchema = z
   .string()
@@ -57,6 +66,20 @@ const boolSchema = z
   .transform((v) => ['1', 't', 'true', 'on'].includes(v))
 
 const redirectCodeSchema = z.enum(['301', '302', '303', '307', '308'], 'must be 301, 302, 303, 307 or 308')
+// HAProxy's compression algorithms (configuration.txt 4.2 "compression").
+const compressionAlgoSchema = z
+  .string()
+  .transform((v) => v.split(/[\s,]+/).filter((a) => a !== ''))
+  .pipe(z.array(z.enum(['identity', 'gzip', 'deflate', 'raw-deflate'], 'must be identity, gzip, deflate or raw-deflate')).min(1, 'must name an algorithm'))
+  .transform((algos) => algos.join(' '))
+// A MIME type (RFC 9110 §8.3.1: type "/" subtype, tokens).
+const mimeTypes = z
+  .string()
+  .transform((v) => v.split(/[\s,]+/).filter((t) => t !== ''))
+  .pipe(z.array(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+\/[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be MIME types such as text/html')).min(1, 'must name a MIME type'))
+  .transform((types) => types.join(' '))
+const groupNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"')
+const balanceSchema = z.string().regex(/^[a-z][a-z_-]*(\([^\s()]*\))?$/, 'must be an HAProxy balance algorithm such as roundrobin, leastconn or source')
 const connectionModeSchema = z.enum(['http-keep-alive', 'http-server-close', 'httpclose'], 'must be http-keep-alive, http-server-close or httpclose')
 
 /** Reads values from one source, refusing values that cannot be written into haproxy.cfg. */
@@ -124,7 +147,7 @@ class ParamReader {
 }
 
 /** Parameters whose presence with suffix `.N` creates destination N (inventory §3.2). */
-const destinationKeys = ['servicePath', 'port', 'serviceDomain'] as const
+const destinationKeys = ['servicePath', 'port', 'serviceDomain', 'httpsPort'] as const
 
 /**
  * Reads destination fields: `name.N` when present, else the non-indexed `name` (the fallback
@@ -132,9 +155,16 @@ const destinationKeys = ['servicePath', 'port', 'serviceDomain'] as const
  */
 function readDestination(params: ParamReader, index: number, options: ParseOptions): Destination {
   const key = (name: string) => (index > 0 && params.has(`${name}.${index}`) ? `${name}.${index}` : name)
-  const srcPort = params.parsed(key('srcPort'), portSchema)
+  const reqMode = (params.parsed(key('reqMode'), reqModeSchema) ?? 'http') as ReqMode
+  const httpsPort = params.parsed(key('httpsPort'), portSchema)
+  // httpsPort makes srcPort default to 80 and srcHttpsPort to 443 (inventory §3.2).
+  const srcPort = params.parsed(key('srcPort'), portSchema) ?? (httpsPort === undefined ? undefined : '80')
+  const srcHttpsPort = params.parsed(key('srcHttpsPort'), portSchema) ?? (httpsPort === undefined ? undefined : '443')
   const servicePath = params.list(key('servicePath'))
   const serviceDomain = params.list(key('serviceDomain'))
+  const serviceGroup = params.parsed(key('serviceGroup'), groupNameSchema)
+  const balanceGroup = params.parsed(key('balanceGroup'), balanceSchema)
+  const userDef = params.text(key('userDef'))
   const rewriteKey = key('reqPathSearchReplace')
   const reqPathSearchReplace = params
     .text(rewriteKey)
@@ -147,12 +177,14 @@ function readDestination(params: ParamReader, index: number, options: ParseOptio
     })
   return {
     index,
-    reqMode: (params.parsed(key('reqMode'), reqModeSchema) ?? 'http') as ReqMode,
+    reqMode,
     port: params.parsed(key('port'), portSchema) ?? '',
     ...(srcPort === undefined ? {} : { srcPort: Number(srcPort) }),
-    // A domain without a path routes every path of that domain (inventory §3.2).
-    servicePath: servicePath.length === 0 && serviceDomain.length > 0 ? ['/'] : servicePath,
-    pathType: params.text(key('pathType')).trim() || 'path_beg',
+    // A domain without a path routes every path of that domain (inventory §3.2); an sni
+    // destination matches its domains as server names instead.
+    servicePath: servicePath.length === 0 && serviceDomain.length > 0 ? (reqMode === 'sni' ? serviceDomain : ['/']) : servicePath,
+    // For sni the original's path_beg default matched nothing useful: match the server name.
+    pathType: params.text(key('pathType')).trim() || (reqMode === 'sni' ? 'req_ssl_sni -i' : 'path_beg'),
     servicePathExclude: params.list(key('servicePathExclude')),
     serviceDomain,
     ...optionalWord(params, key('outboundHostname'), 'outboundHostname'),
@@ -169,7 +201,38 @@ function readDestination(params: ParamReader, index: number, options: ParseOptio
     ...optionalWord(params, key('timeoutClient'), 'timeoutClient'),
     clitcpka: params.parsed(key('clitcpka'), boolSchema) ?? false,
     checkTcp: params.parsed(key('checkTcp'), boolSchema) ?? false,
+    ...(httpsPort === undefined ? {} : { httpsPort: Number(httpsPort) }),
+    ...(srcHttpsPort === undefined ? {} : { srcHttpsPort: Number(srcHttpsPort) }),
+    serviceHeader: serviceHeaders(params, key('serviceHeader')),
+    userAgent: params.list(key('userAgent')),
+    redirectFromDomain: params.list(key('redirectFromDomain')),
+    verifyClientSsl: params.parsed(key('verifyClientSsl'), boolSchema) ?? false,
+    ...optional('serviceGroup', serviceGroup),
+    ...optional('balanceGroup', balanceGroup),
+    ...optional('userDef', userDef || undefined),
   }
+}
+
+// RFC 9110 §5.1: a field name is a token.
+const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+
+/**
+ * `serviceHeader`: SEPARATOR-delimited `Name:value` pairs (split at the first `:`; blanks around
+ * name and value are dropped), sorted by name as the original iterated them.
+ */
+function serviceHeaders(params: ParamReader, name: string): Array<[string, string]> {
+  const pairs = new Map<string, string>()
+  for (const item of params.text(name).split(params.separator)) {
+    if (item.trim() === '') continue
+    const colon = item.indexOf(':')
+    const header = colon === -1 ? '' : item.slice(0, colon).trim()
+    const value = colon === -1 ? '' : item.slice(colon + 1).trim()
+    if (!headerName.test(header) || value === '') throw params.invalid(name, `${JSON.stringify(item)} must be "Header:value"`)
+    if (wordBreakers.test(value)) throw params.invalid(name, `the value of ${header} must not contain spaces or "#"`)
+    if (pairs.has(header)) throw params.invalid(name, `${header} is given twice`)
+    pairs.set(header, value)
+  }
+  return [...pairs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
 }
 
 // userlist entries are `user <name> (insecure-)password <password>`: both are single words.
@@ -269,7 +332,30 @@ function checkRoutable(service: Service): void {
     } else if (dest.srcPort === undefined || dest.port === '') {
       throw errors.tcpWithoutPorts(service.serviceName)
     }
-    if (dest.port === '') throw errors.portMissing(service.serviceName)
+    // A destination may serve HTTPS requests only (httpsPort without port).
+    if (dest.port === '' && dest.httpsPort === undefined) throw errors.portMissing(service.serviceName)
+  }
+}
+
+/** Checks between parameters that the schemas of each cannot see. */
+function checkCombinations(service: Service, params: ParamReader): void {
+  for (const dest of service.destinations) {
+    const suffix = dest.index > 0 ? `.${dest.index}` : ''
+    // The original wrote a truncated frontend block here (its D16).
+    if (dest.redirectFromDomain.length > 0 && dest.serviceDomain.length === 0) {
+      throw params.invalid(`redirectFromDomain${suffix}`, 'needs serviceDomain: its first domain is where the redirect goes')
+    }
+    if (dest.reqMode !== 'http') {
+      if (dest.httpsPort !== undefined) throw params.invalid(`httpsPort${suffix}`, 'applies to reqMode http only')
+      if (dest.serviceHeader.length > 0) throw params.invalid(`serviceHeader${suffix}`, 'applies to reqMode http only')
+      if (dest.userAgent.length > 0) throw params.invalid(`userAgent${suffix}`, 'applies to reqMode http only')
+      if (dest.redirectFromDomain.length > 0) throw params.invalid(`redirectFromDomain${suffix}`, 'applies to reqMode http only')
+    }
+    if (dest.reqMode === 'sni' && dest.servicePath.length === 0) throw params.invalid(`servicePath${suffix}`, 'reqMode sni needs the server names to match (servicePath or serviceDomain)')
+    if (dest.serviceGroup !== undefined && dest.reqMode !== 'tcp') throw params.invalid(`serviceGroup${suffix}`, 'applies to reqMode tcp only')
+  }
+  if (service.compressionType !== undefined && service.compressionAlgo === undefined) {
+    throw params.invalid('compressionType', 'needs compressionAlgo')
   }
 }
 
@@ -288,12 +374,26 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
   const matchAll = params.parsed('serviceDomainMatchAll', boolSchema) ?? false
   const serviceDomainAlgo = params.word('serviceDomainAlgo') || (matchAll ? 'hdr_dom(host)' : '')
   const reqPathSearch = params.text('reqPathSearch')
+  const discoveryType = params.parsed('discoveryType', z.string().transform((v) => v.toUpperCase()).pipe(z.enum(['DNS'], 'must be DNS (or absent)')))
+  const replicas = params.parsed('replicas', z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().max(10_000, 'must be at most 10000')))
+  const sessionType = params.parsed('sessionType', z.enum(['sticky-server'], 'must be sticky-server'))
+  const userDef = params.text('userDef')
   const service: Service = {
     serviceName,
     aclName: params.parsed('aclName', serviceNameSchema) ?? serviceName,
     ...(serviceDomainAlgo === '' ? {} : { serviceDomainAlgo }),
     isDefaultBackend: params.parsed('isDefaultBackend', boolSchema) ?? false,
     redirectWhenHttpProto: params.parsed('redirectWhenHttpProto', boolSchema) ?? false,
+    redirectUnlessHttpsProto: params.parsed('redirectUnlessHttpsProto', boolSchema) ?? false,
+    ...optional('compressionAlgo', params.parsed('compressionAlgo', compressionAlgoSchema)),
+    ...optional('compressionType', params.parsed('compressionType', mimeTypes)),
+    checkResolvers: params.parsed('checkResolvers', boolSchema) ?? options.checkResolvers ?? false,
+    ...optional('discoveryType', discoveryType),
+    // Only server-templates use the count; elsewhere it would make equal services differ.
+    ...optional('replicas', replicas === undefined || replicas === 0 || (discoveryType === undefined && sessionType === undefined) ? undefined : replicas),
+    ...optional('sessionType', sessionType),
+    ...optionalWord(params, 'proxyInstanceName', 'proxyInstanceName'),
+    ...optional('userDef', userDef || undefined),
     ...(reqPathSearch === '' ? {} : { reqPathSearch, reqPathReplace: params.text('reqPathReplace') }),
     headers: {
       // addHeader and setHeader are the original's deprecated names.
@@ -310,7 +410,17 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
     destinations: readDestinations(params, options),
   }
   checkRoutable(service)
-  return service
+  checkCombinations(service, params)
+  // Custom templates see the service as parsed so far; their output replaces generated text.
+  const custom: Partial<Pick<Service, 'customFrontend' | 'customBackend'>> = {}
+  for (const [name, field] of [['templateFePath', 'customFrontend'], ['templateBePath', 'customBackend']] as const) {
+    const path = params.text(name)
+    if (path === '') continue
+    const rendered = renderCustomTemplate(path, options.templatesDir, service)
+    if (!rendered.ok) throw params.invalid(name, rendered.problem)
+    custom[field] = rendered.text
+  }
+  return { ...service, ...custom }
 }
 
 /** Parameters that steer a request rather than describe the service; they are not saved. */

@@ -1,5 +1,8 @@
-/** How a destination is routed: rules in `frontend services`, or its own `tcpFE_<srcPort>`. */
-export type ReqMode = 'http' | 'tcp'
+/**
+ * How a destination is routed: rules in `frontend services` (http), its own `tcpFE_<srcPort>` or
+ * TCP group (tcp), or by TLS server name in `frontend service_<srcPort>` (sni).
+ */
+export type ReqMode = 'http' | 'tcp' | 'sni'
 
 /** One route of a service (inventory §3.4). `index` is N of `param.N`, 0 when not indexed. */
 export interface Destination {
@@ -39,6 +42,24 @@ export interface Destination {
   clitcpka: boolean
   /** tcp: health checks (`option tcp-check`, ` check` on the server). */
   checkTcp: boolean
+  /** http: a second backend `https-<aclName>-be<httpsPort>_<index>` for requests on srcHttpsPort. */
+  httpsPort?: number
+  /** http: the port HTTPS requests arrive on (443 when httpsPort is set). */
+  srcHttpsPort?: number
+  /** http: `Header:value` pairs that must all match, sorted by header name. */
+  serviceHeader: Array<[name: string, value: string]>
+  /** http: substrings of User-Agent; one must match. */
+  userAgent: string[]
+  /** Hosts redirected (301) to the first serviceDomain. */
+  redirectFromDomain: string[]
+  /** http: only clients with a valid certificate (CA_FILE) pass. */
+  verifyClientSsl: boolean
+  /** tcp: member of the TCP group `listen tcpListen_<serviceGroup>_<srcPort>` instead of a tcpFE. */
+  serviceGroup?: string
+  /** tcp group: `balance <balanceGroup>` (the first member in frontend order sets it). */
+  balanceGroup?: string
+  /** Free text for custom templates. */
+  userDef?: string
 }
 
 /** A user of an HAProxy userlist; `encrypted`: the password is a crypt(3) hash. */
@@ -68,6 +89,27 @@ export interface Service {
   isDefaultBackend: boolean
   /** Redirect to HTTPS when X-Forwarded-Proto is http (TLS ended before the proxy). */
   redirectWhenHttpProto: boolean
+  /** Redirect to HTTPS unless X-Forwarded-Proto is https. */
+  redirectUnlessHttpsProto: boolean
+  /** `compression algo` (and `compression type`) in the service's http backends. */
+  compressionAlgo?: string
+  compressionType?: string
+  /** Health checks on the servers (` check`), names resolved through `resolvers docker`. */
+  checkResolvers: boolean
+  /** `DNS`: one `server-template` on the host, with `replicas` slots. */
+  discoveryType?: 'DNS'
+  /** Slots of the server-template (DNS discovery, sticky sessions; kept only with those); absent: a default. */
+  replicas?: number
+  /** `sticky-server`: a cookie binds each client to one task. */
+  sessionType?: 'sticky-server'
+  /** The proxy instance the service is meant for (FILTER_PROXY_INSTANCE_NAME). */
+  proxyInstanceName?: string
+  /** Free text for custom templates. */
+  userDef?: string
+  /** Rendered `templateFePath`: replaces the service's generated rules in `frontend services`. */
+  customFrontend?: string
+  /** Rendered `templateBePath`: replaces the service's generated backends. */
+  customBackend?: string
   /** Deprecated single rewrite, applied before reqPathSearchReplace. */
   reqPathSearch?: string
   reqPathReplace?: string

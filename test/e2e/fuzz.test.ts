@@ -21,12 +21,16 @@ const keys = [
   'outboundHostname', 'reqPathSearchReplace', 'reqPathSearch', 'reqPathReplace', 'timeoutServer', 'timeoutTunnel',
   'isDefaultBackend', 'serviceDomainAlgo', 'aclName', 'distribute', 'replicas', 'aclCondition', 'tasks', '__proto__',
   'constructor', 'unknown', '',
+  'serviceHeader', 'userAgent', 'redirectFromDomain', 'redirectUnlessHttpsProto', 'httpsPort', 'srcHttpsPort', 'sessionType',
+  'compressionAlgo', 'compressionType', 'discoveryType', 'serviceGroup', 'balanceGroup', 'checkResolvers', 'verifyClientSsl',
+  'templateFePath', 'templateBePath', 'userDef', 'proxyInstanceName',
 ]
 const fragments = [
   '', '/', '/a', 'svc', 'svc-1', '80', '8080', '0', '65536', '-1', 'tcp', 'http', 'HTTP', 'sni', 'true', 'yes',
   '*', '*.example.com', 'a.com', 'path_reg', 'path_beg', '^/v[0-9]+/', '%zz', '%', '%0a', '%00', '%0d%0a', '%20', '#',
   '"', "'", '{{', '}}', '{{.X}}', '\\', '(', ')', ',', ':', ';', '..', '../../etc/passwd', 'é', '%F0%9F%92%A5', '%ff%fe',
   '[', ']', '&', '=', '?', '+', '127.0.0.1', '::1', 'if', 'TRUE', 'backend', 'hdr(host)', ' ',
+  'X-A:1', 'sticky-server', 'gzip', 'text/html', 'DNS', 'leastconn', 'grp',
 ]
 const value = () => {
   const roll = random()

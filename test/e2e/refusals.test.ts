@@ -25,7 +25,7 @@ t.test('each bad request gets its status and message, and nothing changes', asyn
     [{ serviceName: 'x', servicePath: '/x', port: '99999' }, 400, /^port: /],
     [{ serviceName: 'x', servicePath: '/x', port: 'http' }, 400, /^port: must be a port number/],
     [{ serviceName: 'x', servicePath: '/x', port, srcPort: 'abc' }, 400, /^srcPort: /],
-    [{ serviceName: 'x', servicePath: '/x', port, reqMode: 'udp' }, 400, /^reqMode: must be http or tcp/],
+    [{ serviceName: 'x', servicePath: '/x', port, reqMode: 'udp' }, 400, /^reqMode: must be http, tcp or sni/],
     [{ serviceName: 'x', servicePath: '/x', port, isDefaultBackend: 'maybe' }, 400, /^isDefaultBackend: must be true or false/],
     [{ serviceName: 'x', servicePath: '/x', port, reqPathSearchReplace: ',/new' }, 400, /^reqPathSearchReplace: /],
     [{ serviceName: 'x', 'servicePath.1': '/x', 'port.1': port, 'port.2': port }, 409, 'When using reqMode http, servicePath or serviceDomain are mandatory'],

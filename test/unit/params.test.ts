@@ -20,6 +20,8 @@ t.test('one non-indexed destination with defaults', async (t) => {
     aclName: 'go-demo',
     isDefaultBackend: false,
     redirectWhenHttpProto: false,
+    redirectUnlessHttpsProto: false,
+    checkResolvers: false,
     headers: { addReqHeader: [], setReqHeader: [], addResHeader: [], setResHeader: [], delReqHeader: [], delResHeader: [] },
     users: [],
     destinations: [
@@ -40,6 +42,10 @@ t.test('one non-indexed destination with defaults', async (t) => {
         sslVerifyNone: false,
         clitcpka: false,
         checkTcp: false,
+        serviceHeader: [],
+        userAgent: [],
+        redirectFromDomain: [],
+        verifyClientSsl: false,
       },
     ],
   })
@@ -147,4 +153,13 @@ t.test('users: entries, passwords from USERS for names without one, refused form
 t.test('serviceDomainMatchAll asks for hdr_dom(host) unless serviceDomainAlgo is given', async (t) => {
   t.equal(parse({ serviceName: 's', serviceDomain: 'a.com', port: '80', serviceDomainMatchAll: 'true' }).serviceDomainAlgo, 'hdr_dom(host)')
   t.equal(parse({ serviceName: 's', serviceDomain: 'a.com', port: '80', serviceDomainMatchAll: 'true', serviceDomainAlgo: 'hdr(host)' }).serviceDomainAlgo, 'hdr(host)')
+})
+
+t.test('CHECK_RESOLVERS is the default of checkResolvers; the service’s own value wins (D8)', async (t) => {
+  const base = { serviceName: 's', servicePath: '/s', port: '80' }
+  // The original overwrote every service's flag with CHECK_RESOLVERS (false in its image).
+  t.equal(parseService({ ...base, checkResolvers: 'true' }, { separator: ',', checkResolvers: false }).checkResolvers, true)
+  t.equal(parseService({ ...base, checkResolvers: 'false' }, { separator: ',', checkResolvers: true }).checkResolvers, false)
+  t.equal(parseService(base, { separator: ',', checkResolvers: true }).checkResolvers, true)
+  t.equal(parseService(base, { separator: ',' }).checkResolvers, false)
 })
