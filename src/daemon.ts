@@ -21,6 +21,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
   const distributor = new Distributor(settings, logger.child({ component: 'distribute' }))
   const certLog = logger.child({ component: 'certs' })
   const certWatcher = new CertificateWatcher(settings, applier, certLog)
+  metrics.bind({ state: () => applier.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync })
   const app = buildApp({ settings, applier, metrics, logger, listener, distributor })
   return {
     app,
