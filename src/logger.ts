@@ -39,7 +39,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     level,
     redact: { paths: redactedPaths, censor: '[redacted]' },
     serializers: {
-      req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: req.url.split('?')[0], remoteAddress: req.ip }),
+      req: (req: { method?: string; url?: string; ip?: string }) => ({ method: req.method, url: (req.url ?? '').split('?')[0], remoteAddress: req.ip }),
     },
   }
   return destination ? pino(options, destination) : pino(options)
