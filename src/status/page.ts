@@ -27,7 +27,7 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
   .servers { list-style: none; padding: 0; margin: 4px 0 0; }
   .servers li { display: flex; flex-wrap: wrap; gap: 4px 10px; padding: 2px 0; }
   .status { font-weight: 600; }
-  .up { color: var(--ok); } .down { color: var(--bad); } .other { color: var(--warn); }
+  .unknown { color: var(--muted); } .up { color: var(--ok); } .down { color: var(--bad); } .other { color: var(--warn); }
   #error { color: var(--bad); }
 </style>
 </head>
@@ -46,7 +46,8 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
     for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child))
     return node
   }
-  const health = (status) => /^(UP|OPEN|no check)/.test(status) ? 'up' : /^(DOWN|MAINT|NOLB)/.test(status) ? 'down' : 'other'
+  // "no check": HAProxy does not health-check the server, so its health is unknown.
+  const health = (status) => /^(UP|OPEN)/.test(status) ? 'up' : /^(DOWN|MAINT|NOLB)/.test(status) ? 'down' : status === 'no check' ? 'unknown' : 'other'
   const kv = (pairs) => el('dl', { class: 'kv' }, pairs.filter(([, v]) => v !== '' && v !== null).flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]))
   const ago = (iso) => iso ? Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)) + ' s ago' : 'never'
 
@@ -61,7 +62,7 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
         ? el('span', { class: reload.ok ? 'up' : 'down' }, (reload.ok ? 'ok' : 'failed') + ', ' + ago(reload.at) + ', ' + reload.ms + ' ms' + (reload.error ? ' — ' + reload.error : ''))
         : 'none since start'),
       el('span', { class: 'pill' }, 'listener: ', report.listener.addresses.length ? (report.listener.ready ? 'synced ' + ago(report.listener.lastSync) : 'not synced yet') : 'none'),
-      h.statsAvailable ? null : el('span', { class: 'pill down' }, 'HAProxy statistics unavailable: ' + (h.statsError || '')),
+      ...(h.statsAvailable ? [] : [el('span', { class: 'pill down' }, 'HAProxy statistics unavailable: ' + (h.statsError || ''))]),
     )
     const cards = report.services.map((s) => el('section', { class: 'service', 'data-service': s.serviceName },
       el('h2', {}, s.serviceName, el('span', { class: 'muted' }, 'from ' + s.source)),
