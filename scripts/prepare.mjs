@@ -2,7 +2,7 @@
 // builds, and makes sure HAProxy is there (installed with apt-get when we are root).
 // Uses only Node's own modules, since it runs before the dependencies exist.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -38,6 +38,8 @@ if (mtime(installed) < mtime(join(root, 'package-lock.json'))) {
 if (mtime(join(root, 'dist', 'main.js')) < Math.max(newest(join(root, 'src')), mtime(join(root, 'tsconfig.json')))) {
   say('building (tsc)')
   run(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'])
+  // The package's bin (`dfp`) runs as a program.
+  chmodSync(join(root, 'dist', 'cli.js'), 0o755)
 }
 
 // 3. HAProxy.

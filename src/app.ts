@@ -1,10 +1,13 @@
-import Fastify, { type FastifyError } from 'fastify'
+import Fastify, { type FastifyError, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+import { ApiAuthenticator, parseApiUsers } from './auth/api-users.js'
 import { DfpError } from './errors.js'
 import type { ConfigApplier } from './haproxy/apply.js'
-import type { Metrics } from './metrics/index.js'
+import { outcomeOf, type Metrics } from './metrics/index.js'
+import { metricsRoutes } from './routes/metrics.js'
 import { proxyRoutes } from './routes/proxy.js'
 import { nok } from './routes/responses.js'
+import { statusRoutes } from './routes/status.js'
 import type { Settings } from './settings.js'
 import type { Distributor } from './swarm/distribute.js'
 import type { ListenerSync } from './swarm/listener.js'
@@ -16,6 +19,22 @@ export interface AppOptions {
   logger: Logger
   listener: ListenerSync
   distributor: Distributor
+}
+
+const prefix = '/v1/docker-flow-proxy'
+/** Endpoints whose requests are logged and counted one by one, with their action. */
+const changeEndpoints = new Map([
+  [`${prefix}/reconfigure`, 'reconfigure'],
+  [`${prefix}/remove`, 'remove'],
+  [`${prefix}/reload`, 'reload'],
+])
+
+/** The serviceName of a request (query first, then form body, as the routes read it). */
+function serviceNameOf(request: FastifyRequest): string {
+  const query = request.query as Record<string, unknown>
+  const body = (request.body && typeof request.body === 'object' ? request.body : {}) as Record<string, unknown>
+  const value = [query.serviceName, body.serviceName].flat().find((v) => v !== undefined)
+  return value === undefined ? '' : String(value)
 }
 
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
@@ -41,18 +60,33 @@ export function buildApp({ settings, applier, metrics, logger, listener, distrib
     return reply.code(status).send(nok(error.message))
   })
 
+  // API_USERS: basic auth on the control API, except what health checks, scrapers and (unless
+  // STATUS_PUBLIC=false) people reading the status page need.
+  const auth = new ApiAuthenticator(parseApiUsers(settings.API_USERS))
+  if (auth.enabled) {
+    const open = new Set(['/metrics', `${prefix}/ping`, `${prefix}/successfulinitreload`])
+    if (settings.STATUS_PUBLIC) for (const path of [`${prefix}/status`, `${prefix}/status.json`]) open.add(path)
+    app.addHook('onRequest', auth.hook((request) => open.has(request.routeOptions.url ?? '')))
+  }
+
   app.setNotFoundHandler((request, reply) => reply.code(404).send(nok(`${request.method} ${request.url.split('?')[0]} not found`)))
 
   app.addHook('onResponse', async (request, reply) => {
     const endpoint = request.routeOptions.url ?? 'unknown'
     metrics.requests.inc({ endpoint, code: reply.statusCode })
+    // One line per change request: which service, how it ended, how long it took.
+    const action = changeEndpoints.get(endpoint)
+    if (!action) return
+    const outcome = outcomeOf(reply.statusCode)
+    if (action === 'reconfigure') metrics.reconfigureRequests.inc({ outcome })
+    if (action === 'remove') metrics.removeRequests.inc({ outcome })
+    const service = action === 'reload' ? undefined : serviceNameOf(request)
+    request.log.info({ action, service, outcome, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, `${action} ${outcome}`)
   })
 
-  app.register(proxyRoutes, { prefix: '/v1/docker-flow-proxy', settings, applier, listener, distributor })
-
-  app.get('/metrics', async (_request, reply) => {
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
-  })
+  app.register(proxyRoutes, { prefix, settings, applier, listener, distributor })
+  app.register(statusRoutes, { prefix, applier, metrics, listener })
+  app.register(metricsRoutes, { settings, applier, metrics, distributor })
 
   return app
 }

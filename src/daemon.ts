@@ -23,6 +23,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
   const certLog = logger.child({ component: 'certs' })
   const certWatcher = new CertificateWatcher(settings, applier, certLog)
   const relay = settings.DEBUG ? new SyslogRelay(settings.DEBUG_LOG_ADDRESS, logger.child({ component: 'haproxy' })) : undefined
+  metrics.bind({ state: () => applier.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync })
   const app = buildApp({ settings, applier, metrics, logger, listener, distributor })
   return {
     app,

@@ -1,6 +1,6 @@
 import closeWithGrace from 'close-with-grace'
-import { pino } from 'pino'
 import { createDaemon } from './daemon.js'
+import { createLogger } from './logger.js'
 import { loadSettings, SettingsError } from './settings.js'
 
 function readSettings() {
@@ -16,14 +16,7 @@ function readSettings() {
 }
 
 const settings = readSettings()
-const logger = pino({
-  level: settings.LOG_LEVEL,
-  redact: ['req.headers.authorization', '*.password', '*.users', '*.Users'],
-  // Query strings carry service parameters (later passwords among them): log the path only.
-  serializers: {
-    req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: req.url.split('?')[0], remoteAddress: req.ip }),
-  },
-})
+const logger = createLogger(settings.LOG_LEVEL)
 const daemon = createDaemon(settings, logger)
 
 try {

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { isIP } from 'node:net'
+import { parseApiUsers } from './auth/api-users.js'
 import { parseChange, parseOptions, parseUsers } from './service/params.js'
 import { listenerUrl } from './swarm/address.js'
 
@@ -99,6 +100,23 @@ const variables = {
   ENABLE_H2: { default: 'true', schema: boolean },
   CA_FILE: { default: '', schema: text },
 
+  /** Basic auth on the control API (off when empty): `user:password` or `user:$6$hash`, comma or newline separated. */
+  API_USERS: {
+    default: '',
+    schema: z
+      .string()
+      .regex(/^[^\x00-\x09\x0b-\x1f\x7f]*$/, 'must not contain control characters other than newlines')
+      .superRefine((value, ctx) => {
+        try {
+          parseApiUsers(value)
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message })
+        }
+      }),
+  },
+  /** With API_USERS: the status page stays readable without credentials unless false. */
+  STATUS_PUBLIC: { default: 'true', schema: boolean },
+
   LISTENER_ADDRESS: {
     default: '',
     schema: text.refine((value) => commaItems(value).every((item) => canParse(() => listenerUrl(item))), 'must be a comma list of host, host:port or http(s) URLs'),
@@ -167,6 +185,9 @@ export type Settings = Readonly<
 >
 export const variableNames = Object.keys(variables) as (keyof Variables)[]
 
+/** Variables holding credentials: their values stay out of error messages. */
+const hiddenValues = new Set<string>(['USERS', 'API_USERS'])
+
 export class SettingsError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid settings: ${problems.join('; ')}`)
@@ -196,7 +217,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     const raw = readSecret(secretsDir, name) ?? (env[name] ? env[name] : def.default)
     const parsed = (def.schema as z.ZodType).safeParse(raw)
     if (parsed.success) out[name] = parsed.data
-    else problems.push(`${name} ${parsed.error.issues.map((i) => i.message).join(', ')} (got ${JSON.stringify(raw)})`)
+    // Passwords are never echoed back.
+    else problems.push(`${name} ${parsed.error.issues.map((i) => i.message).join(', ')} (${hiddenValues.has(name) ? 'value not shown' : `got ${JSON.stringify(raw)}`})`)
   }
   if (problems.length) throw new SettingsError(problems)
   Object.assign(out, statsValues(out as Record<string, string>, env, secretsDir, problems))

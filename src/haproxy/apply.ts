@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { DfpError, errors } from '../errors.js'
 import { writeAtomic } from '../files.js'
-import type { Metrics } from '../metrics/index.js'
+import { countRuntimeChange, type Metrics } from '../metrics/index.js'
 import { certDir, configVersion, crtListPath, generatedNames, render, renderCrtList, statsSocketPath } from '../render/index.js'
 import type { Settings } from '../settings.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
@@ -240,6 +240,7 @@ export class ConfigApplier {
     const result = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, text)
     // DISPLAY_CONFIG_ON_ERROR: the refused candidate goes to the log, whole, for debugging.
     if (!result.ok && this.settings.DISPLAY_CONFIG_ON_ERROR) this.log.warn({ error: result.error, config: text }, 'configuration refused by haproxy')
+    if (!result.ok) this.metrics.validationFailures.inc()
     return result.ok ? result : { ...result, systemic: false }
   }
 
@@ -290,8 +291,10 @@ export class ConfigApplier {
         if (!/Transaction (created|updated)/.test(set)) throw new Error(set.trim())
         const commit = await sendCommand(this.master.statsSocket, `commit ssl cert ${file.loadPath}`, 10_000)
         if (!/Success!/.test(commit)) throw new Error(commit.trim())
+        countRuntimeChange(this.metrics, 'ssl-cert')
         this.log.info({ certificate: file.loadPath }, 'certificate swapped without reload')
       } catch (err) {
+        countRuntimeChange(this.metrics, 'ssl-cert', false)
         await sendCommand(this.master.statsSocket, `abort ssl cert ${file.loadPath}`).catch(() => undefined)
         this.log.warn({ certificate: file.loadPath, error: (err as Error).message }, 'runtime certificate swap failed; reloading instead')
         return false
@@ -315,17 +318,18 @@ export class ConfigApplier {
     const timer = this.metrics.reloadDuration.startTimer()
     await writeAtomic(this.configPath, text)
     const loaded = await this.master.reload(configVersion(text) ?? '')
-    timer()
+    const ms = Math.round(timer() * 1000)
+    this.metrics.recordReload(loaded.ok ? { ok: true, ms } : { ok: false, ms, error: loaded.error })
     if (loaded.ok) {
       this.state = state
       this.live = text
       this.reloadCount++
       this.metrics.reloads.inc()
-      this.log.info({ workerPid: loaded.pid, services: state.size, reloads: this.reloadCount }, 'haproxy reloaded')
+      this.log.info({ outcome: 'ok', ms, workerPid: loaded.pid, services: state.size, reloads: this.reloadCount }, 'haproxy reloaded')
       return { ok: true }
     }
     this.metrics.reloadFailures.inc()
-    this.log.error({ error: loaded.error }, 'haproxy could not load the new configuration; restoring the previous one')
+    this.log.error({ outcome: 'failed', ms, error: loaded.error }, 'haproxy could not load the new configuration; restoring the previous one')
     await this.writeArtefacts(this.state)
     await writeAtomic(this.configPath, previous)
     const restored = await this.master.reload(configVersion(previous) ?? '')

@@ -50,7 +50,7 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
       await applier.apply(changes)
       return done
     }
-    const [local, remote] = await Promise.allSettled([applier.apply(changes), distributor.send(endpoint, params, request)])
+    const [local, remote] = await Promise.allSettled([applier.apply(changes), distributor.send(endpoint, params, { ...request, authorization: reply.request.headers.authorization })])
     if (local.status === 'rejected') throw local.reason
     if (remote.status === 'rejected') {
       const message = remote.reason instanceof DistributeLookupError ? remote.reason.message : String(remote.reason)

@@ -63,9 +63,10 @@ export class Distributor {
 
   /**
    * Sends `endpoint?params&distribute=false` (with the same method and body) to every other
-   * replica; never throws for a replica.
+   * replica; never throws for a replica. `authorization` (the caller's header, API_USERS) is
+   * passed on: the replicas share the proxy service's users.
    */
-  async send(endpoint: string, params: Record<string, string>, request: { method?: string; body?: string } = {}): Promise<ReplicaOutcome[]> {
+  async send(endpoint: string, params: Record<string, string>, request: { method?: string; body?: string; authorization?: string | undefined } = {}): Promise<ReplicaOutcome[]> {
     const own = this.ownAddresses()
     const others = (await this.replicas()).filter((address) => !own.has(address))
     if (request.body !== undefined) {
@@ -74,11 +75,11 @@ export class Distributor {
       return Promise.all(others.map((address) => this.sendTo(address, `/v1/docker-flow-proxy/${endpoint}?${query}`, request)))
     }
     // Parameters as a form body: a serviceCert would not fit in a request line.
-    const form = { method: 'POST', body: new URLSearchParams(params).toString(), contentType: 'application/x-www-form-urlencoded' }
+    const form = { method: 'POST', body: new URLSearchParams(params).toString(), contentType: 'application/x-www-form-urlencoded', authorization: request.authorization }
     return Promise.all(others.map((address) => this.sendTo(address, `/v1/docker-flow-proxy/${endpoint}?distribute=false`, form)))
   }
 
-  private async sendTo(address: string, path: string, request: { method?: string; body?: string; contentType?: string }): Promise<ReplicaOutcome> {
+  private async sendTo(address: string, path: string, request: { method?: string; body?: string; contentType?: string; authorization?: string | undefined }): Promise<ReplicaOutcome> {
     const host = isIP(address) === 6 ? `[${address}]` : address
     const url = `http://${host}:${this.settings.PORT}${path}`
     // A replica answers when the change is live there, which can take up to RELOAD_TIMEOUT.
@@ -89,7 +90,11 @@ export class Distributor {
       try {
         const reply = await fetch(url, {
           method: request.method ?? 'GET',
-          ...(request.body === undefined ? {} : { body: request.body, headers: { 'content-type': request.contentType ?? 'application/x-pem-file' } }),
+          ...(request.body === undefined ? {} : { body: request.body }),
+          headers: {
+            ...(request.body === undefined ? {} : { 'content-type': request.contentType ?? 'application/x-pem-file' }),
+            ...(request.authorization ? { authorization: request.authorization } : {}),
+          },
           signal: AbortSignal.timeout(timeoutMs),
         })
         const body = await reply.text()

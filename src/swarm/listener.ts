@@ -24,6 +24,8 @@ export interface ListenerCallResult {
 export class ListenerSync {
   readonly addresses: string[]
   private initialPullApplied = false
+  /** When (ms since the epoch) the last pull was applied; undefined before the first. */
+  lastSync?: number
   private stopped = new AbortController()
   private running?: Promise<void>
 
@@ -87,6 +89,7 @@ export class ListenerSync {
         }
       }
       if (pulled) {
+        this.lastSync = Date.now()
         delay = FIRST_RETRY_MS
         failures.forEach((_, address) => failures.set(address, 0))
         if (!REPEAT_RELOAD) return

@@ -114,6 +114,15 @@ t.test('the listener pull: not ready until it answers, invalid services skipped,
   t.equal((await daemon.proxy('/pulled-b')).status, 200)
   t.same(Object.keys((await daemon.call('config', { type: 'json' })).json), ['pulled-a', 'pulled-b'])
   t.equal((await daemon.call('reconfigure', { serviceName: 'by-hand', servicePath: '/by-hand', port, outboundHostname: '127.0.0.1' })).status, 200)
+  const status = (await daemon.call('status', { type: 'json' })).json
+  t.same(
+    status.services.map((s: any) => [s.serviceName, s.source]),
+    [['by-hand', 'api'], ['pulled-a', 'listener'], ['pulled-b', 'listener']],
+    'the status page tells where each service came from',
+  )
+  t.ok(status.listener.ready && status.listener.lastSync !== null, 'and when the listener was last pulled')
+  const age = Number(/^dfp_listener_last_sync_age_seconds (\S+)$/m.exec((await daemon.api('/metrics')).body)?.[1])
+  t.ok(age >= 0 && age < 60, `last sync age in /metrics (${age} s)`)
 
   listener.services = listener.services.filter((s) => s.serviceName !== 'pulled-b')
   t.ok(await until(async () => (await daemon.proxy('/pulled-b')).status === 503), 'a service the listener dropped is removed by a later pull')

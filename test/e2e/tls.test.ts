@@ -85,6 +85,8 @@ t.test('replacing a certificate in the folder is swapped without a reload', asyn
   await writeFile(join(folder, 'a.test.pem'), replacement)
   t.ok(await until(async () => (await servedCertificate(httpsPort, 'a.test')).fingerprint === fingerprintOf(replacement)))
   t.equal(daemon.applier.reloads, reloads)
+  const metrics = (await daemon.api('/metrics')).body
+  t.ok(Number(/^dfp_runtime_changes_total\{kind="ssl-cert",outcome="ok"\} (\d+)$/m.exec(metrics)?.[1]) >= 1, 'counted as a Runtime API change')
 })
 
 t.test('replacing a certificate while clients connect fails no request and needs no reload', async (t) => {

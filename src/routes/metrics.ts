@@ -1,0 +1,67 @@
+import { isIP } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+import type { ConfigApplier } from '../haproxy/apply.js'
+import { parseStats, showStat } from '../haproxy/stats.js'
+import { haproxyMetricsText } from '../metrics/haproxy.js'
+import type { Metrics } from '../metrics/index.js'
+import type { Settings } from '../settings.js'
+import type { Distributor } from '../swarm/distribute.js'
+import { nok } from './responses.js'
+
+export interface MetricsRoutesOptions {
+  settings: Settings
+  applier: ConfigApplier
+  metrics: Metrics
+  distributor: Distributor
+}
+
+const isTrue = (value: unknown) => ['1', 't', 'true', 'on'].includes(String(value ?? '').toLowerCase())
+
+/**
+ * `/metrics`: the daemon's figures and HAProxy's (read over the stats socket, converted into the
+ * original's `haproxy_*` families). `/v1/docker-flow-proxy/metrics`: HAProxy's raw CSV, as the
+ * original served it; with `distribute=true` every replica's CSV, each followed by a newline.
+ */
+export async function metricsRoutes(app: FastifyInstance, { settings, applier, metrics, distributor }: MetricsRoutesOptions): Promise<void> {
+  app.get('/metrics', async (request, reply) => {
+    metrics.haproxyScrapes.inc()
+    let rows
+    try {
+      rows = parseStats(await showStat(applier.master.statsSocket))
+    } catch (err) {
+      metrics.haproxyParseFailures.inc()
+      request.log.warn({ error: (err as Error).message }, 'could not read haproxy statistics')
+    }
+    const text = (await metrics.registry.metrics()) + (await haproxyMetricsText(rows))
+    return reply.type(metrics.registry.contentType).send(text)
+  })
+
+  app.all('/v1/docker-flow-proxy/metrics', async (request, reply) => {
+    const query = request.query as Record<string, unknown>
+    const local = () => showStat(applier.master.statsSocket)
+    try {
+      if (!isTrue(Array.isArray(query.distribute) ? query.distribute[0] : query.distribute)) {
+        return reply.type('text/plain; charset=utf-8').send(await local())
+      }
+      const own = distributor.ownAddresses()
+      const timeout = AbortSignal.timeout(10_000)
+      const authorization = request.headers.authorization
+      const bodies = await Promise.all(
+        (await distributor.replicas()).map(async (address) => {
+          if (own.has(address)) return local()
+          const host = isIP(address) === 6 ? `[${address}]` : address
+          const answer = await fetch(`http://${host}:${settings.PORT}/v1/docker-flow-proxy/metrics?distribute=false`, {
+            signal: timeout,
+            ...(authorization ? { headers: { authorization } } : {}),
+          })
+          if (answer.status >= 300) throw new Error(`${address} answered ${answer.status}`)
+          return answer.text()
+        }),
+      )
+      return reply.type('text/plain; charset=utf-8').send(bodies.map((body) => `${body}\n`).join(''))
+    } catch (err) {
+      request.log.error({ error: (err as Error).message }, 'could not collect haproxy statistics')
+      return reply.code(500).send(nok(`Could not collect HAProxy statistics: ${(err as Error).message}`))
+    }
+  })
+}

@@ -1,0 +1,107 @@
+/**
+ * The status page: one HTML document with its CSS and script inline (no build step, no
+ * external request). The script reads the JSON twin (`?type=json`) every REFRESH seconds and
+ * builds the page with DOM calls, so service values are always text, never markup.
+ */
+export const statusPage = (refreshSeconds: number) => `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>dfp status</title>
+<style>
+  :root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --muted: #6e7781; --line: #d0d7de55; }
+  * { box-sizing: border-box; }
+  body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; padding: 12px; max-width: 1100px; margin-inline: auto; }
+  header { display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: baseline; margin-bottom: 8px; }
+  h1 { font-size: 1.3em; margin: 0; }
+  .muted { color: var(--muted); font-size: .9em; }
+  .summary { display: flex; flex-wrap: wrap; gap: 8px; margin: 8px 0 16px; }
+  .pill { border: 1px solid var(--line); border-radius: 999px; padding: 2px 10px; font-size: .9em; }
+  .service { border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; margin-bottom: 12px; }
+  .service h2 { font-size: 1.1em; margin: 0 0 6px; display: flex; gap: 8px; flex-wrap: wrap; align-items: baseline; }
+  .route { border-top: 1px solid var(--line); padding: 6px 0; }
+  .kv { display: grid; grid-template-columns: max-content 1fr; gap: 0 10px; }
+  .kv dt { color: var(--muted); } .kv dd { margin: 0; overflow-wrap: anywhere; }
+  code { font: .9em ui-monospace, SFMono-Regular, Menlo, monospace; }
+  .servers { list-style: none; padding: 0; margin: 4px 0 0; }
+  .servers li { display: flex; flex-wrap: wrap; gap: 4px 10px; padding: 2px 0; }
+  .status { font-weight: 600; }
+  .unknown { color: var(--muted); } .up { color: var(--ok); } .down { color: var(--bad); } .other { color: var(--warn); }
+  #error { color: var(--bad); }
+</style>
+</head>
+<body>
+<header><h1>dfp status</h1><span class="muted" id="updated">loading…</span></header>
+<div id="error" role="alert"></div>
+<div class="summary" id="summary"></div>
+<main id="services"></main>
+<script>
+(() => {
+  const REFRESH = ${refreshSeconds} * 1000
+  const url = location.pathname.replace(/\\/$/, '') + '?type=json'
+  const el = (tag, attrs, ...children) => {
+    const node = document.createElement(tag)
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v)
+    for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child))
+    return node
+  }
+  // "no check": HAProxy does not health-check the server, so its health is unknown.
+  const health = (status) => /^(UP|OPEN)/.test(status) ? 'up' : /^(DOWN|MAINT|NOLB)/.test(status) ? 'down' : status === 'no check' ? 'unknown' : 'other'
+  const kv = (pairs) => el('dl', { class: 'kv' }, pairs.filter(([, v]) => v !== '' && v !== null).flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]))
+  const ago = (iso) => iso ? Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)) + ' s ago' : 'never'
+
+  function render(report) {
+    const h = report.haproxy
+    const reload = h.lastReload
+    document.getElementById('updated').textContent = 'updated ' + new Date(report.generatedAt).toLocaleTimeString()
+    document.getElementById('summary').replaceChildren(
+      el('span', { class: 'pill' }, report.services.length + ' services'),
+      el('span', { class: 'pill' }, 'worker generation ' + h.workerGeneration),
+      el('span', { class: 'pill', id: 'last-reload' }, 'last reload: ', reload
+        ? el('span', { class: reload.ok ? 'up' : 'down' }, (reload.ok ? 'ok' : 'failed') + ', ' + ago(reload.at) + ', ' + reload.ms + ' ms' + (reload.error ? ' — ' + reload.error : ''))
+        : 'none since start'),
+      el('span', { class: 'pill' }, 'listener: ', report.listener.addresses.length ? (report.listener.ready ? 'synced ' + ago(report.listener.lastSync) : 'not synced yet') : 'none'),
+      ...(h.statsAvailable ? [] : [el('span', { class: 'pill down' }, 'HAProxy statistics unavailable: ' + (h.statsError || ''))]),
+    )
+    const cards = report.services.map((s) => el('section', { class: 'service', 'data-service': s.serviceName },
+      el('h2', {}, s.serviceName, el('span', { class: 'muted' }, 'from ' + s.source)),
+      s.routes.map((r) => el('div', { class: 'route' },
+        kv([
+          ['mode', r.mode],
+          ['paths', r.paths.join(', ')],
+          ['domains', r.domains.join(', ')],
+          ['port', r.port],
+          ['srcPort', r.srcPort === null ? '' : String(r.srcPort)],
+        ]),
+        r.backends.length === 0 ? el('div', { class: 'muted' }, 'no backend in HAProxy') : r.backends.map((b) => el('div', {},
+          el('code', {}, b.name), ' ', el('span', { class: 'status ' + health(b.status), 'data-backend-status': b.status }, b.status),
+          el('ul', { class: 'servers' }, b.servers.map((sv) => el('li', {},
+            el('code', {}, sv.name), el('span', { class: 'status ' + health(sv.status) }, sv.status),
+            sv.address ? el('span', { class: 'muted' }, sv.address) : null,
+            sv.check ? el('span', { class: 'muted' }, 'check ' + sv.check) : null,
+          ))),
+        )),
+      )),
+    ))
+    document.getElementById('services').replaceChildren(...(cards.length ? cards : [el('p', { class: 'muted' }, 'No services are configured.')]))
+  }
+
+  async function refresh() {
+    try {
+      const answer = await fetch(url, { cache: 'no-store' })
+      if (!answer.ok) throw new Error('status ' + answer.status)
+      render(await answer.json())
+      document.getElementById('error').textContent = ''
+    } catch (err) {
+      document.getElementById('error').textContent = 'Could not refresh: ' + err.message
+    } finally {
+      setTimeout(refresh, REFRESH)
+    }
+  }
+  refresh()
+})()
+</script>
+</body>
+</html>
+`
