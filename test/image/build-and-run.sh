@@ -29,7 +29,7 @@ IMAGE=${DFP_IMAGE:-localhost/dfp:test}
 DOCKERFILE=${DFP_DOCKERFILE:-$REPO/Dockerfile}
 BASE=docker.io/library/node:20-bookworm-slim
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-B=(buildah --root "$WORK/storage" --runroot "$WORK/runroot" --storage-driver overlay)
+B=(buildah --root "$WORK/storage" --runroot "$WORK/runroot")
 started=$SECONDS
 
 # --- TAP ----------------------------------------------------------------------------------------
@@ -132,11 +132,24 @@ cleanup() {
   if [[ ${DFP_IMAGE_CLEAN:-0} == 1 ]]; then
     "${B[@]}" rm --all >/dev/null 2>&1
     "${B[@]}" rmi --all --force >/dev/null 2>&1
-    rm -rf "$WORK/storage" "$WORK/runroot"
+    rm -rf "$WORK/storage" "$WORK/runroot" "$WORK/driver"
   fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# overlay where the kernel allows it (fast); vfs otherwise (for instance when / is itself an
+# overlay). The choice is kept with the storage, which cannot change driver.
+if [[ ! -s $WORK/driver ]]; then
+  driver=vfs
+  probe=$(buildah --root "$WORK/storage" --runroot "$WORK/runroot" --storage-driver overlay from scratch 2>/dev/null) &&
+    buildah --root "$WORK/storage" --runroot "$WORK/runroot" --storage-driver overlay mount "$probe" >/dev/null 2>&1 && driver=overlay
+  [[ -n ${probe:-} ]] && buildah --root "$WORK/storage" --runroot "$WORK/runroot" --storage-driver overlay rm "$probe" >/dev/null 2>&1
+  [[ $driver == vfs ]] && rm -rf "$WORK/storage" "$WORK/runroot"
+  echo "$driver" >"$WORK/driver"
+fi
+B+=(--storage-driver "$(cat "$WORK/driver")")
+note "buildah storage: $WORK/storage ($(cat "$WORK/driver"))"
 
 # Containers left by a run that was killed before its trap ran (this storage is ours alone).
 "${B[@]}" rm --all >/dev/null 2>&1
@@ -303,11 +316,22 @@ done
 [[ -n $ports ]] || bail 'the upstream and the stand-in listener start' "$WORK/peers.log"
 UPSTREAM_PORT=$(jq -r .upstream <<<"$ports")
 LISTENER_PORT=$(jq -r .listener <<<"$ports")
-# Three free ports for the container: the API, HTTP and HTTPS.
+# Three free ports for the container (the API, HTTP and HTTPS), below the kernel's ephemeral
+# range, so no port-0 listener or outgoing connection of another process takes one meanwhile.
+# Free on every address, as HAProxy binds `*:<port>`.
 read -r API_PORT HTTP_PORT HTTPS_PORT < <(node -e '
   const net = require("node:net")
-  const one = () => new Promise((ok) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)) }) })
-  Promise.all([one(), one(), one()]).then((p) => console.log(p.join(" ")))')
+  const free = (port) => new Promise((ok) => {
+    const s = net.createServer().once("error", () => ok(false)).listen(port, () => s.close(() => ok(true)))
+  })
+  const pick = async (taken) => {
+    for (;;) {
+      const port = 20000 + Math.floor(Math.random() * 12000)
+      if (!taken.includes(port) && (await free(port))) return port
+    }
+  }
+  ;(async () => { const p = []; for (let i = 0; i < 3; i++) p.push(await pick(p)); console.log(p.join(" ")) })()')
+[[ -n ${HTTPS_PORT:-} ]] || bail 'found three free ports'
 note "ports: api $API_PORT, http $HTTP_PORT, https $HTTPS_PORT, upstream $UPSTREAM_PORT, listener $LISTENER_PORT"
 
 # A Swarm user's environment (docs/swarm.md), ports moved off 80/443/8080 and the API kept on
