@@ -399,6 +399,8 @@ init=$(container_init_pid)
 mapfile -t haproxies < <(haproxy_pids)
 note "init (tini) pid ${init:-none}, haproxy pids ${haproxies[*]:-none}"
 check 'HAProxy (master and worker) runs under the init' test "${#haproxies[@]}" -ge 2
+zombies=$(for pid in $(descendants "$run_pid"); do awk '$3 == "Z" { print $1 }' /proc/"$pid"/stat 2>/dev/null; done | xargs)
+check "no zombie among the container's processes after two reloads${zombies:+ (zombies: $zombies)}" test -z "$zombies"
 [[ -n $init ]] || bail "found the container's init (tini)"
 curl -s --max-time 30 -w ' %{http_code}' "$PROXY/demo/slow/x" >"$WORK/inflight.txt" 2>&1 &
 inflight_pid=$!
