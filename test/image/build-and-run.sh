@@ -85,7 +85,7 @@ if ((${#need[@]})); then
 fi
 
 # --- processes and containers this run starts; the trap stops exactly these ---------------------
-run_pid='' peers_pid='' inflight_pid='' ctr=''
+run_pid='' peers_pid='' inflight_pid='' ctr='' haproxies=()
 descendants() { # every process below $1 (children first seen, breadth first)
   local queue=("$1") pid child
   while ((${#queue[@]})); do
@@ -126,6 +126,10 @@ stop_container() {
 cleanup() {
   set +e
   stop_container
+  # HAProxy processes of the container that outlived it (a failed stop): this run's own, by pid.
+  for pid in "${haproxies[@]}"; do
+    [[ $(cat /proc/"$pid"/comm 2>/dev/null) == haproxy ]] && kill -KILL "$pid" 2>/dev/null
+  done
   [[ -n $inflight_pid ]] && kill "$inflight_pid" 2>/dev/null
   [[ -n $peers_pid ]] && kill "$peers_pid" 2>/dev/null && wait "$peers_pid" 2>/dev/null
   [[ -n $ctr ]] && "${B[@]}" rm "$ctr" >/dev/null 2>&1
