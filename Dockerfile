@@ -41,16 +41,18 @@ COPY scripts/healthcheck.mjs scripts/
 RUN mkdir -p /cfg /certs /templates
 
 # The official image's defaults (docker-flow-proxy's Dockerfile), for the variables dfp reads.
-# They equal the code's own defaults (src/settings.ts; test/image checks that they agree), so an
-# empty variable or none at all means the same. Those the original set to "" (LISTENER_ADDRESS,
-# USERS, EXTRA_FRONTEND, CRT_LIST_PATH, ...) are empty by default here too. HEALTHCHECK=false
-# turns the health check below into a no-op, as in the original.
+# They equal the code's own defaults (src/settings.ts; test/image checks that they agree), and an
+# empty variable means "the default", so the image behaves as the daemon run without them.
+# HEALTHCHECK=false turns the health check below into a no-op, as in the original.
 ENV CONNECTION_MODE="http-keep-alive" \
+    CRT_LIST_PATH="" \
     DEFAULT_PORTS="80,443:ssl" \
     DEFAULT_REQ_MODE="http" \
     ENABLE_H2="true" \
+    EXTRA_FRONTEND="" \
     HEALTHCHECK="true" \
     HTTPS_ONLY="false" \
+    LISTENER_ADDRESS="" \
     RELOAD_ATTEMPTS="5" \
     RELOAD_INTERVAL="5000" \
     REPEAT_RELOAD="false" \
@@ -66,7 +68,8 @@ ENV CONNECTION_MODE="http-keep-alive" \
     TIMEOUT_QUEUE="30" \
     TIMEOUT_TUNNEL="3600" \
     TIMEOUT_HTTP_REQUEST="5" \
-    TIMEOUT_HTTP_KEEP_ALIVE="15"
+    TIMEOUT_HTTP_KEEP_ALIVE="15" \
+    USERS=""
 
 # HTTP and HTTPS (DEFAULT_PORTS), and the control API (PORT).
 EXPOSE 80 443 8080
