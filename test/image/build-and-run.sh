@@ -387,6 +387,8 @@ status=$(healthcheck)
 check "HEALTHCHECK passes (exit 0) once ready (got $status)" test "$status" == 0
 status=$(healthcheck --env PORT="$HTTPS_PORT")
 check "HEALTHCHECK fails (exit 1) where no API answers (got $status)" test "$status" == 1
+status=$(healthcheck --env PORT="$HTTPS_PORT" --env HEALTHCHECK=false)
+check "HEALTHCHECK=false turns the check off (exit 0 where no API answers, got $status)" test "$status" == 0
 ((failures)) && show "$WORK/healthcheck.log" 10
 
 body=$(curl -s --max-time 10 "$PROXY/listed/a")
