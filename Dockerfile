@@ -4,6 +4,8 @@
 #   docker run -d -p 80:80 -p 443:443 -p 8080:8080 dfp
 #
 # Settings: docs/config.md (every variable can also be a secret /run/secrets/dfp_<name>).
+# Without a Docker engine: `npm run image:test` builds and runs this file with buildah (as root).
+# Plain Dockerfile syntax only (no heredocs, no --mount): buildah 1.28 and `docker build` alike.
 
 # --- build: compile TypeScript with the dev dependencies ---------------------------------------
 FROM node:20-bookworm-slim AS build
@@ -14,11 +16,11 @@ COPY tsconfig.json ./
 COPY src/ src/
 RUN npx tsc -p tsconfig.json
 
-# --- runtime: Node 20, Debian's HAProxy, production dependencies only ---------------------------
+# --- run: Node 20, Debian's HAProxy, production dependencies only -------------------------------
 FROM node:20-bookworm-slim
 
 # haproxy: the proxy the daemon drives (bookworm ships 2.6 LTS).
-# tini: PID 1 that forwards signals and reaps children, as in the original image.
+# tini: the init that forwards signals to the daemon and reaps HAProxy's old workers.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends haproxy tini \
  && rm -rf /var/lib/apt/lists/*
@@ -33,20 +35,55 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 COPY --from=build /app/dist/ dist/
 COPY templates/ templates/
 COPY haproxy/ haproxy/
+COPY scripts/healthcheck.mjs scripts/
 
-# Default CONFIG_DIR, CERTS_DIR and TEMPLATES_DIR (mount volumes here). Every other default of
-# the original image (DEFAULT_PORTS=80,443:ssl, SEPARATOR=",", timeouts, ...) is already the
-# code's default, so no ENV is needed. Runs as root: HAProxy binds 80 and 443.
+# CONFIG_DIR, CERTS_DIR and TEMPLATES_DIR (mount volumes here). Runs as root: HAProxy binds 80/443.
 RUN mkdir -p /cfg /certs /templates
 
+# The official image's defaults (docker-flow-proxy's Dockerfile), for the variables dfp reads.
+# They equal the code's own defaults (src/settings.ts; test/image checks that they agree), and an
+# empty variable means "the default", so the image behaves as the daemon run without them.
+# HEALTHCHECK=false turns the health check below into a no-op, as in the original.
+ENV CONNECTION_MODE="http-keep-alive" \
+    CRT_LIST_PATH="" \
+    DEFAULT_PORTS="80,443:ssl" \
+    DEFAULT_REQ_MODE="http" \
+    ENABLE_H2="true" \
+    EXTRA_FRONTEND="" \
+    HEALTHCHECK="true" \
+    HTTPS_ONLY="false" \
+    LISTENER_ADDRESS="" \
+    RELOAD_ATTEMPTS="5" \
+    RELOAD_INTERVAL="5000" \
+    REPEAT_RELOAD="false" \
+    RESOLVERS="nameserver dns 127.0.0.11:53" \
+    SEPARATOR="," \
+    SERVICE_DOMAIN_ALGO="hdr_beg(host)" \
+    SERVICE_NAME="proxy" \
+    SSL_BIND_CIPHERS="ECDH+AESGCM:ECDH+CHACHA20:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:RSA+AES:!aNULL:!MD5:!DSS" \
+    SSL_BIND_OPTIONS="no-sslv3" \
+    TIMEOUT_CONNECT="5" \
+    TIMEOUT_CLIENT="20" \
+    TIMEOUT_SERVER="20" \
+    TIMEOUT_QUEUE="30" \
+    TIMEOUT_TUNNEL="3600" \
+    TIMEOUT_HTTP_REQUEST="5" \
+    TIMEOUT_HTTP_KEEP_ALIVE="15" \
+    USERS=""
+
+# HTTP and HTTPS (DEFAULT_PORTS), and the control API (PORT).
 EXPOSE 80 443 8080
 
-# Healthy when the control API answers 2xx and, with a listener configured, once the listener's
+# Healthy when the control API answers /ping and, with a listener configured, once the listener's
 # services are applied (/successfulinitreload), as the original's check.sh. Node's fetch: no curl.
-HEALTHCHECK --interval=5s --start-period=3s --timeout=10s \
-  CMD ["node", "-e", "const base = `http://127.0.0.1:${process.env.PORT || 8080}/v1/docker-flow-proxy`; const get = (p) => fetch(base + p, { signal: AbortSignal.timeout(9000) }).then((r) => { if (!r.ok) throw new Error(p) }); get('/ping').then(() => (process.env.LISTENER_ADDRESS ? get('/successfulinitreload') : undefined)).then(() => process.exit(0), () => process.exit(1))"]
+HEALTHCHECK --interval=5s --start-period=3s --timeout=10s --retries=3 \
+  CMD ["node", "/app/scripts/healthcheck.mjs"]
 
-# Without -g (the original used it): SIGTERM must reach only the daemon, which then stops HAProxy
-# gracefully; signalled as a group, HAProxy's workers would cut the requests they are serving.
+# SIGTERM (docker stop, a Swarm update) goes to tini, which passes it to the daemon alone (no -g):
+# the daemon stops taking requests, finishes the running apply and stops HAProxy gracefully
+# (SIGUSR1, in-flight requests complete, at most 10 s), then exits 0. Signalled as a group,
+# HAProxy's workers would cut the requests they are serving. Give the task a stop grace period
+# above 10 s (Docker's default is 10 s): `stop_grace_period: 20s` in a stack file.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "dist/main.js"]
