@@ -38,21 +38,30 @@ COPY haproxy/ haproxy/
 COPY scripts/healthcheck.mjs scripts/
 
 # CONFIG_DIR, CERTS_DIR and TEMPLATES_DIR (mount volumes here). Runs as root: HAProxy binds 80/443.
-RUN mkdir -p /cfg /certs /templates
+# The CLI on PATH, for `docker exec proxy dfp reconfigure …`.
+RUN mkdir -p /cfg /certs /templates \
+ && chmod +x /app/dist/cli.js \
+ && ln -s /app/dist/cli.js /usr/local/bin/dfp
 
 # The official image's defaults (docker-flow-proxy's Dockerfile), for the variables dfp reads.
 # They equal the code's own defaults (src/settings.ts; test/image checks that they agree), and an
 # empty variable means "the default", so the image behaves as the daemon run without them.
 # HEALTHCHECK=false turns the health check below into a no-op, as in the original.
-ENV CONNECTION_MODE="http-keep-alive" \
+ENV CAPTURE_REQUEST_HEADER="" \
+    CHECK_RESOLVERS="false" \
+    CONNECTION_MODE="http-keep-alive" \
     CRT_LIST_PATH="" \
     DEFAULT_PORTS="80,443:ssl" \
     DEFAULT_REQ_MODE="http" \
+    DEBUG="false" \
+    DO_NOT_RESOLVE_ADDR="false" \
     ENABLE_H2="true" \
     EXTRA_FRONTEND="" \
+    FILTER_PROXY_INSTANCE_NAME="false" \
     HEALTHCHECK="true" \
     HTTPS_ONLY="false" \
     LISTENER_ADDRESS="" \
+    PROXY_INSTANCE_NAME="docker-flow" \
     RELOAD_ATTEMPTS="5" \
     RELOAD_INTERVAL="5000" \
     REPEAT_RELOAD="false" \
@@ -60,8 +69,13 @@ ENV CONNECTION_MODE="http-keep-alive" \
     SEPARATOR="," \
     SERVICE_DOMAIN_ALGO="hdr_beg(host)" \
     SERVICE_NAME="proxy" \
+    SKIP_ADDRESS_VALIDATION="true" \
     SSL_BIND_CIPHERS="ECDH+AESGCM:ECDH+CHACHA20:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:RSA+AES:!aNULL:!MD5:!DSS" \
     SSL_BIND_OPTIONS="no-sslv3" \
+    STATS_PASS_ENV="STATS_PASS" \
+    STATS_PORT="" \
+    STATS_URI_ENV="STATS_URI" \
+    STATS_USER_ENV="STATS_USER" \
     TIMEOUT_CONNECT="5" \
     TIMEOUT_CLIENT="20" \
     TIMEOUT_SERVER="20" \

@@ -397,6 +397,12 @@ reconf=$(curl -s --max-time 60 -w ' %{http_code}' "$API/reconfigure?serviceName=
 check "reconfigure demo answers 200 (got ${reconf##* })" test "${reconf##* }" == 200
 body=$(curl -s --max-time 10 "$PROXY/demo/hello")
 check "the reconfigured service answers through the container's HAProxy (got \"${body%$'\n'}\")" test "$body" == 'upstream saw GET /demo/hello'
+# The CLI on the image's PATH, as `docker exec proxy dfp reconfigure …` runs it.
+cli=$(in_ctr "$ctr" -- dfp reconfigure --address "http://127.0.0.1:$API_PORT" --service-name cli-demo --service-path /cli --port "$UPSTREAM_PORT" --outbound-hostname 127.0.0.1 2>&1)
+cli_rc=$?
+check "dfp reconfigure inside the container exits 0 (got $cli_rc: \"${cli//$'\n'/ }\")" test "$cli_rc" == 0
+body=$(curl -s --max-time 10 "$PROXY/cli/x")
+check "the service the CLI configured answers (got \"${body%$'\n'}\")" test "$body" == 'upstream saw GET /cli/x'
 
 # --- 5. docker stop: SIGTERM to the init --------------------------------------------------------
 # A request in flight at that moment (the upstream answers /slow/ after 3 s) shows whether HAProxy
