@@ -108,6 +108,7 @@ export function createMetrics() {
       const counts = new Map<string, number>([
         ['http', 0],
         ['tcp', 0],
+        ['sni', 0],
       ])
       for (const service of sources.state().values()) {
         for (const mode of new Set(service.destinations.map((d) => d.reqMode))) counts.set(mode, (counts.get(mode) ?? 0) + 1)
