@@ -6,6 +6,7 @@ import Handlebars from 'handlebars'
 import { PROJECT_DIR, type Settings } from '../settings.js'
 import { parseUsers } from '../service/params.js'
 import type { Destination, Service, User } from '../service/types.js'
+import { buildRouteMaps, isMapRouted, mapLookupLines, mapUseBackendLine, type RouteMaps } from './maps.js'
 
 /** What rendering needs to know of the desired state. */
 export interface RenderState {
@@ -285,12 +286,31 @@ function renderTcpFrontends(services: Service[], settings: RenderSettings): stri
     .join('')
 }
 
+/** A rendered state: the configuration, the route maps, and the parts a runtime delta compares. */
+export interface Rendered {
+  /** The whole haproxy.cfg. */
+  config: string
+  /** Entries of the route maps (src/render/maps.ts). */
+  maps: RouteMaps
+  /** Each service's backend sections (with its userlist), by serviceName. */
+  backends: Map<string, string>
+  /** Everything of the configuration but the backends and the version line. */
+  frame: string
+  /** The crt-list text (part of the version). */
+  crtList: string
+}
+
 /**
  * The whole haproxy.cfg for a state: a pure function (no I/O, clock or randomness), so the same
  * state and settings always give the same bytes. The first line of `global` names a hash of the
  * rest, which the apply loop reads back from the running worker to confirm a reload.
  */
 export function render(state: RenderState, settings: RenderSettings): string {
+  return renderAll(state, settings).config
+}
+
+/** `render`, with the route maps and the parts of the configuration kept apart. */
+export function renderAll(state: RenderState, settings: RenderSettings): Rendered {
   const services = [...state.values()].sort(compareServices)
   const hasHttp = services.some((s) => s.destinations.some((d) => d.reqMode === 'http'))
   const ports = [...commaList(settings.DEFAULT_PORTS), ...commaList(settings.BIND_PORTS)]
@@ -299,8 +319,24 @@ export function render(state: RenderState, settings: RenderSettings): string {
   const crtList = renderCrtList(state, settings)
   const globalUsers = parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users
   const ssl = sslBindOptions(crtList !== '', settings)
-  const body = [
-    templates.global({
+  // Map routing needs an http frontend; with DEFAULT_REQ_MODE=tcp every service keeps its ACLs.
+  const mapsOn = settings.DEFAULT_REQ_MODE === 'http'
+  const mapRouted = (s: Service) => mapsOn && isMapRouted(s, settings.SERVICE_DOMAIN_ALGO)
+  const routed = services.map((service) => ({ service, map: mapRouted(service) }))
+  const maps = buildRouteMaps(routed.filter((r) => r.map).map(({ service }) => ({ service, backend: (d: Destination) => names(service, d).backend })))
+  // ACL-routed services keep the original order around the maps: before them, except the
+  // services with the path `/`, which the original puts last and which would otherwise catch
+  // every request the maps route (docs/usage.md "Map routing").
+  const frontendOf = ({ service, map }: { service: Service; map: boolean }) => {
+    const rules = serviceFrontend(service, settings)
+    return map ? { ...rules, acls: [], redirects: [], useBackends: [] } : rules
+  }
+  const isLast = (s: Service) => s.destinations.some((d) => d.servicePath.includes('/'))
+  const backends = new Map(
+    [...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => [s.serviceName, renderBackends(s, globalUsers.length > 0)] as const),
+  )
+  const parts = {
+    global: templates.global({
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
       hardStopAfter: settings.HARD_STOP_AFTER,
       extraGlobal: commaList(settings.EXTRA_GLOBAL),
@@ -320,22 +356,26 @@ export function render(state: RenderState, settings: RenderSettings): string {
         httpKeepAlive: settings.TIMEOUT_HTTP_KEEP_ALIVE,
       },
     }),
-    globalUsers.length > 0 ? templates.userlist({ name: 'defaultUsers', users: userLines(globalUsers) }) : '',
-    templates.frontendServices({
+    userlist: globalUsers.length > 0 ? templates.userlist({ name: 'defaultUsers', users: userLines(globalUsers) }) : '',
+    frontend: templates.frontendServices({
       // TLS binds need a certificate; until one is loaded they stay unbound (the original's D13).
       binds: bindHttp ? ports.filter((p) => ssl || !p.includes(':ssl')).map((p) => p.replace(':ssl', ssl ?? '')) : [],
       unboundPorts: bindHttp && !ssl ? ports.filter((p) => p.includes(':ssl')) : [],
       defaultReqMode: settings.DEFAULT_REQ_MODE,
       forwardFor: settings.DEFAULT_REQ_MODE === 'http',
       extraFrontend: commaList(settings.EXTRA_FRONTEND),
-      services: services.map((s) => serviceFrontend(s, settings)),
+      mapLookups: mapsOn ? mapLookupLines(settings.CONFIG_DIR) : [],
+      mapUseBackend: mapsOn ? mapUseBackendLine() : '',
+      services: routed.filter((r) => r.map || !isLast(r.service)).map(frontendOf),
+      servicesAfterMaps: routed.filter((r) => !r.map && isLast(r.service)).map(frontendOf),
     }),
-    renderTcpFrontends(services, settings),
-    ...[...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => renderBackends(s, globalUsers.length > 0)),
-  ].join('')
+    tcp: renderTcpFrontends(services, settings),
+  }
+  const frame = parts.global + parts.userlist + parts.frontend + parts.tcp
+  const body = frame + [...backends.values()].join('')
   // The crt-list is part of what HAProxy loads, so it is part of the version.
   const version = createHash('sha256').update(body).update(crtList).digest('hex').slice(0, 16)
-  return `global\n    description ${VERSION_PREFIX}${version}\n${body}`
+  return { config: `global\n    description ${VERSION_PREFIX}${version}\n${body}`, maps, backends, frame, crtList }
 }
 
 /** The version a rendered configuration names in its `description` line. */

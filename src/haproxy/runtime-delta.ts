@@ -1,0 +1,87 @@
+import type { Rendered } from '../render/index.js'
+import { routeMapPaths, type RouteMapName, type RouteMaps } from '../render/maps.js'
+import { sendCommand } from './runtime.js'
+
+/** What the running worker has loaded, as far as a runtime delta needs to know. */
+export interface WorkerView {
+  frame: string
+  crtList: string
+  /** Backends by serviceName; may hold backends of removed services (leftovers). */
+  backends: ReadonlyMap<string, string>
+  maps: RouteMaps
+}
+
+export const workerView = (rendered: Rendered): WorkerView => ({
+  frame: rendered.frame,
+  crtList: rendered.crtList,
+  backends: rendered.backends,
+  maps: rendered.maps,
+})
+
+export interface RuntimeDelta {
+  /** Runtime API commands that turn the worker's maps into the next ones. */
+  commands: string[]
+  /** The worker once they are applied. */
+  worker: WorkerView
+  /** The worker keeps backends the file no longer has; a reload would free them. */
+  leftovers: boolean
+}
+
+/**
+ * The Runtime API commands that make the running worker route as `next` does, or undefined
+ * when only a reload can (a new or changed backend, any change outside the backends and maps).
+ * Removed services keep their backend in the worker (nothing routes to it once its map entries
+ * are gone) until the next reload; a service added again with the same backend needs no reload.
+ */
+export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: string): RuntimeDelta | undefined {
+  if (worker.frame !== next.frame || worker.crtList !== next.crtList) return undefined
+  for (const [service, text] of next.backends) if (worker.backends.get(service) !== text) return undefined
+  const files = routeMapPaths(configDir)
+  const adds: string[] = []
+  const sets: string[] = []
+  const dels: string[] = []
+  for (const name of Object.keys(files) as RouteMapName[]) {
+    const before = worker.maps[name]
+    const after = next.maps[name]
+    for (const [key, backend] of after) {
+      const old = before.get(key)
+      if (old === undefined) adds.push(`add map ${files[name]} ${key} ${backend}`)
+      else if (old !== backend) sets.push(`set map ${files[name]} ${key} ${backend}`)
+    }
+    for (const key of before.keys()) if (!after.has(key)) dels.push(`del map ${files[name]} ${key}`)
+  }
+  const backends = new Map([...worker.backends, ...next.backends])
+  // New routes first and removed ones last, so a moved route never has a gap.
+  return {
+    commands: [...adds, ...sets, ...dels],
+    worker: { frame: next.frame, crtList: next.crtList, backends, maps: next.maps },
+    leftovers: backends.size > next.backends.size,
+  }
+}
+
+// A CLI command line must fit HAProxy's buffer (tune.bufsize, 16 kB by default).
+const MAX_LINE = 8000
+
+/**
+ * Sends commands to a worker's CLI socket, several per connection separated by `;`
+ * (management.txt 9.3). Map commands answer with an empty line when they succeed, so any other
+ * answer is an error; it is thrown with the command line it came from.
+ */
+export async function sendCommands(socketPath: string, commands: readonly string[]): Promise<void> {
+  let line: string[] = []
+  let length = 0
+  const flush = async () => {
+    if (line.length === 0) return
+    const text = line.join(';')
+    line = []
+    length = 0
+    const answer = await sendCommand(socketPath, text, 10_000)
+    if (answer.trim() !== '') throw new Error(`${answer.trim().split('\n')[0]} (after "${text.slice(0, 200)}")`)
+  }
+  for (const command of commands) {
+    if (length + command.length + 1 > MAX_LINE) await flush()
+    line.push(command)
+    length += command.length + 1
+  }
+  await flush()
+}
