@@ -154,7 +154,16 @@ export class ConfigApplier {
     if (this.closed) return Promise.reject(errors.shuttingDown())
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ ...(change ? { change } : {}), resolve, reject })
-      this.running ??= this.drain().finally(() => (this.running = undefined))
+      this.kick()
+    })
+  }
+
+  private kick(): void {
+    this.running ??= this.drain().finally(() => {
+      this.running = undefined
+      // A request settled by the last batch may have queued another before `running` was
+      // cleared; without this it would wait forever.
+      if (this.queue.length > 0) this.kick()
     })
   }
 

@@ -310,7 +310,7 @@ export function render(state: RenderState, settings: RenderSettings): string {
 }
 
 /** `render`, with the route maps and the parts of the configuration kept apart. */
-export function renderAll(state: RenderState, settings: RenderSettings): Rendered {
+export function renderAll(state: RenderState, settings: RenderSettings, options: { mapRouting?: boolean } = {}): Rendered {
   const services = [...state.values()].sort(compareServices)
   const hasHttp = services.some((s) => s.destinations.some((d) => d.reqMode === 'http'))
   const ports = [...commaList(settings.DEFAULT_PORTS), ...commaList(settings.BIND_PORTS)]
@@ -320,7 +320,8 @@ export function renderAll(state: RenderState, settings: RenderSettings): Rendere
   const globalUsers = parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users
   const ssl = sslBindOptions(crtList !== '', settings)
   // Map routing needs an http frontend; with DEFAULT_REQ_MODE=tcp every service keeps its ACLs.
-  const mapsOn = settings.DEFAULT_REQ_MODE === 'http'
+  // (`mapRouting: false` renders the original one-ACL-per-service style, for the benchmark.)
+  const mapsOn = settings.DEFAULT_REQ_MODE === 'http' && options.mapRouting !== false
   const mapRouted = (s: Service) => mapsOn && isMapRouted(s, settings.SERVICE_DOMAIN_ALGO)
   const routed = services.map((service) => ({ service, map: mapRouted(service) }))
   const maps = buildRouteMaps(routed.filter((r) => r.map).map(({ service }) => ({ service, backend: (d: Destination) => names(service, d).backend })))
