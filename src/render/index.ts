@@ -112,13 +112,14 @@ const commaList = (value: string) =>
  * so the same state always renders the same bytes.
  */
 export function compareServices(a: Service, b: Service): number {
-  const rank = (s: Service) => {
-    const paths = s.destinations.flatMap((d) => d.servicePath)
-    if (paths.some((p) => p.toLowerCase().startsWith('/.well-known'))) return 0
-    if (paths.includes('/')) return 2
-    return 1
-  }
-  return rank(a) - rank(b) || byteCompare(a.aclName, b.aclName) || byteCompare(a.serviceName, b.serviceName)
+  return frontendRank(a) - frontendRank(b) || byteCompare(a.aclName, b.aclName) || byteCompare(a.serviceName, b.serviceName)
+}
+
+function frontendRank(s: Service): number {
+  const paths = s.destinations.flatMap((d) => d.servicePath)
+  if (paths.some((p) => p.toLowerCase().startsWith('/.well-known'))) return 0
+  if (paths.includes('/')) return 2
+  return 1
 }
 
 const byteCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
@@ -286,6 +287,35 @@ function renderTcpFrontends(services: Service[], settings: RenderSettings): stri
     .join('')
 }
 
+interface ServiceParts {
+  rank: number
+  mapEligible: boolean
+  frontend: ReturnType<typeof serviceFrontend>
+  backends: string
+}
+
+/**
+ * What one service renders to, computed once per service object and settings object (services
+ * of a state are immutable and shared between states), so a render of 10 000 services after a
+ * change costs the joins, not 10 000 template runs. Rendering stays a pure function.
+ */
+const partsCache = new WeakMap<RenderSettings, WeakMap<Service, ServiceParts>>()
+function serviceParts(service: Service, settings: RenderSettings, hasGlobalUsers: boolean): ServiceParts {
+  let cache = partsCache.get(settings)
+  if (!cache) partsCache.set(settings, (cache = new WeakMap()))
+  let parts = cache.get(service)
+  if (!parts) {
+    parts = {
+      rank: frontendRank(service),
+      mapEligible: isMapRouted(service, settings.SERVICE_DOMAIN_ALGO),
+      frontend: serviceFrontend(service, settings),
+      backends: renderBackends(service, hasGlobalUsers),
+    }
+    cache.set(service, parts)
+  }
+  return parts
+}
+
 /** A rendered state: the configuration, the route maps, and the parts a runtime delta compares. */
 export interface Rendered {
   /** The whole haproxy.cfg. */
@@ -311,7 +341,12 @@ export function render(state: RenderState, settings: RenderSettings): string {
 
 /** `render`, with the route maps and the parts of the configuration kept apart. */
 export function renderAll(state: RenderState, settings: RenderSettings, options: { mapRouting?: boolean } = {}): Rendered {
-  const services = [...state.values()].sort(compareServices)
+  const hasGlobalUsers = parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users.length > 0
+  const partsOf = (service: Service) => serviceParts(service, settings, hasGlobalUsers)
+  const services = [...state.values()]
+    .map((service) => ({ service, rank: partsOf(service).rank }))
+    .sort((a, b) => a.rank - b.rank || byteCompare(a.service.aclName, b.service.aclName) || byteCompare(a.service.serviceName, b.service.serviceName))
+    .map(({ service }) => service)
   const hasHttp = services.some((s) => s.destinations.some((d) => d.reqMode === 'http'))
   const ports = [...commaList(settings.DEFAULT_PORTS), ...commaList(settings.BIND_PORTS)]
   // Without services or with any http service, `frontend services` binds DEFAULT_PORTS (§5.2).
@@ -322,19 +357,20 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
   // Map routing needs an http frontend; with DEFAULT_REQ_MODE=tcp every service keeps its ACLs.
   // (`mapRouting: false` renders the original one-ACL-per-service style, for the benchmark.)
   const mapsOn = settings.DEFAULT_REQ_MODE === 'http' && options.mapRouting !== false
-  const mapRouted = (s: Service) => mapsOn && isMapRouted(s, settings.SERVICE_DOMAIN_ALGO)
-  const routed = services.map((service) => ({ service, map: mapRouted(service) }))
+  const routed = services.map((service) => ({ service, map: mapsOn && partsOf(service).mapEligible }))
   const maps = buildRouteMaps(routed.filter((r) => r.map).map(({ service }) => ({ service, backend: (d: Destination) => names(service, d).backend })))
   // ACL-routed services keep the original order around the maps: before them, except the
   // services with the path `/`, which the original puts last and which would otherwise catch
   // every request the maps route (docs/usage.md "Map routing").
   const frontendOf = ({ service, map }: { service: Service; map: boolean }) => {
-    const rules = serviceFrontend(service, settings)
+    const rules = partsOf(service).frontend
     return map ? { ...rules, acls: [], redirects: [], useBackends: [] } : rules
   }
-  const isLast = (s: Service) => s.destinations.some((d) => d.servicePath.includes('/'))
+  // A map-routed service that is not the default backend has no line in the frontend.
+  const hasLines = ({ service, map }: { service: Service; map: boolean }) => !map || service.isDefaultBackend
+  const isLast = (s: Service) => partsOf(s).rank === 2
   const backends = new Map(
-    [...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => [s.serviceName, renderBackends(s, globalUsers.length > 0)] as const),
+    [...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => [s.serviceName, partsOf(s).backends] as const),
   )
   const parts = {
     global: templates.global({
@@ -367,7 +403,7 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
       extraFrontend: commaList(settings.EXTRA_FRONTEND),
       mapLookups: mapsOn ? mapLookupLines(settings.CONFIG_DIR) : [],
       mapUseBackend: mapsOn ? mapUseBackendLine() : '',
-      services: routed.filter((r) => r.map || !isLast(r.service)).map(frontendOf),
+      services: routed.filter((r) => hasLines(r) && (r.map || !isLast(r.service))).map(frontendOf),
       servicesAfterMaps: routed.filter((r) => !r.map && isLast(r.service)).map(frontendOf),
     }),
     tcp: renderTcpFrontends(services, settings),

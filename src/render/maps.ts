@@ -124,7 +124,10 @@ export function isMapRouted(service: Service, domainAlgo: string): boolean {
   const routed = service.destinations.filter((d) => d.port !== '')
   if (routed.length === 0) return false
   if (!routed.every((d) => fieldsPass(d, DESTINATION_FIELDS))) return false
-  return fieldsPass(service, Object.fromEntries(Object.entries(SERVICE_FIELDS).map(([k, rule]) => [k, rule === true ? true : (s: Service) => rule(s, domainAlgo)])))
+  return (
+    Object.values(SERVICE_FIELDS).every((rule) => rule === true || rule(service, domainAlgo)) &&
+    Object.entries(service).every(([field, value]) => field in SERVICE_FIELDS || isEmptyValue(value))
+  )
 }
 
 /**
