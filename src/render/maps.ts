@@ -7,17 +7,18 @@ import type { Destination, Service } from '../service/types.js'
  * and per-request routing stay fast at 10 000 services, and their routes can be changed
  * through the Runtime API (`add map`/`set map`/`del map`) without a reload:
  *
- * - `host-path.map`: `<lowercase host><path prefix> <backend>`, looked up with
+ * - `host-path.map`: `<lowercase host><path prefix> <path length>:<backend>`, looked up with
  *   `map_beg` on the request's host (lowercased, `:port` removed) followed by its path;
- * - `path.map`: `<path prefix> <backend>`, looked up with `map_beg` on the path.
+ * - `path.map`: `<path prefix> <path length>:<backend>`, looked up with `map_beg` on the path.
  *
  * `map_beg` indexes its keys in a prefix tree and returns the LONGEST matching prefix
- * (configuration.txt 7.3.1 "map_beg"; measured on HAProxy 2.6). The host map is consulted first,
- * so a service naming the request's domain wins over one that names no domain.
+ * (configuration.txt 7.3.1 "map_beg"; measured on HAProxy 2.6). Both maps are looked up; the
+ * longer matching path wins, and on equal length the entry naming the request's domain.
  */
 
 /** The two route maps: key → backend name, in the order they are written. */
 export interface RouteMaps {
+  // Values are `<path length>:<backend>`.
   hostPath: Map<string, string>
   path: Map<string, string>
 }
@@ -41,8 +42,12 @@ export function mapLookupLines(configDir: string): string[] {
   const files = routeMapPaths(configDir)
   return [
     'http-request set-var(txn.dfp_path) path',
-    `http-request set-var(txn.dfp_backend) req.hdr(host),lower,field(1,:),concat(,txn.dfp_path,),map_beg(${files.hostPath})`,
-    `http-request set-var(txn.dfp_backend) path,map_beg(${files.path}) if !{ var(txn.dfp_backend) -m found }`,
+    `http-request set-var(txn.dfp_by_host) req.hdr(host),lower,field(1,:),concat(,txn.dfp_path,),map_beg(${files.hostPath})`,
+    `http-request set-var(txn.dfp_by_path) path,map_beg(${files.path})`,
+    'http-request set-var(txn.dfp_host_len) var(txn.dfp_by_host),field(1,:)',
+    'http-request set-var(txn.dfp_backend) var(txn.dfp_by_host),field(2,:)',
+    // the path-only entry wins when there is no domain entry or when its path is longer
+    'http-request set-var(txn.dfp_backend) var(txn.dfp_by_path),field(2,:) if !{ var(txn.dfp_by_host) -m found } || { var(txn.dfp_by_path),field(1,:),sub(txn.dfp_host_len) -m int gt 0 }',
   ]
 }
 
@@ -55,6 +60,7 @@ const MAP_DOMAIN_ALGOS = new Set(['hdr_beg(host)', 'hdr(host)'])
 // Keys are single words of a map file and of a Runtime API command line: no blanks, no `;` (the
 // CLI's command separator), no `#` (comments), no quotes or backslashes (CLI escaping).
 const SAFE_PATH = /^\/[^\s;#\\'"]*$/
+const SAFE_NAME = /^[A-Za-z0-9._-]+$/
 const SAFE_DOMAIN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/
 
 /**
@@ -88,7 +94,8 @@ const DESTINATION_FIELDS: Record<string, true | ((dest: Destination) => boolean)
 /** The same whitelist for the service-level fields (`destinations` is checked one by one). */
 const SERVICE_FIELDS: Record<string, true | ((service: Service, domainAlgo: string) => boolean)> = {
   serviceName: true,
-  aclName: true,
+  // Part of the backend names in map values (`<length>:<backend>`, split at the `:`).
+  aclName: (s) => SAFE_NAME.test(s.aclName),
   serviceDomainAlgo: (s, algo) => MAP_DOMAIN_ALGOS.has(s.serviceDomainAlgo ?? algo) || s.destinations.every((d) => d.serviceDomain.length === 0),
   // default_backend is a line of its own, independent of the rules.
   isDefaultBackend: true,
@@ -143,8 +150,9 @@ export function buildRouteMaps(services: Iterable<{ service: Service; backend: (
     for (const dest of service.destinations) {
       if (dest.port === '') continue
       for (const path of dest.servicePath) {
-        if (dest.serviceDomain.length === 0) put(maps.path, path, backend(dest))
-        for (const domain of dest.serviceDomain) put(maps.hostPath, `${domain.toLowerCase()}${path}`, backend(dest))
+        const value = `${Buffer.byteLength(path)}:${backend(dest)}`
+        if (dest.serviceDomain.length === 0) put(maps.path, path, value)
+        for (const domain of dest.serviceDomain) put(maps.hostPath, `${domain.toLowerCase()}${path}`, value)
       }
     }
   }

@@ -37,15 +37,21 @@ t.test('overlapping prefixes: the longest matching prefix wins, whatever the nam
   const config = (await daemon.call('config')).body
   t.notMatch(config, 'acl url_a-short', 'no ACL for map-routed services')
   t.match(config, 'backend c-middle-be')
-  t.match(await readFile(routeMapPaths(daemon.configDir).path, 'utf8'), `/shop/cart c-middle-be${middle}_0\n`, 'the map file holds the routes')
+  t.match(await readFile(routeMapPaths(daemon.configDir).path, 'utf8'), `/shop/cart 10:c-middle-be${middle}_0\n`, 'the map file holds the routes')
 })
 
-t.test('domains: the host (any case, without port) and the path; a domain beats no domain', async (t) => {
+t.test('domains: the host (any case, without port) and the path; the longer path wins, then the domain', async (t) => {
   t.equal((await reconfigure({ serviceName: 'web', serviceDomain: 'example.com', servicePath: '/shop', port: other })).status, 200)
-  t.equal(await upstreamOf('/shop/cart/x', { Host: 'Example.COM:8080' }), 'other')
-  t.equal(await upstreamOf('/shop/cart/x', { Host: 'elsewhere.com' }), 'middle')
-  t.equal(await upstreamOf('/shop/cart/x', { Host: 'example.com.evil.org' }), 'middle', 'the whole host name must match')
+  t.equal(await upstreamOf('/shop/x', { Host: 'Example.COM:8080' }), 'other', 'same path length: the domain wins')
+  t.equal(await upstreamOf('/shop/x', { Host: 'elsewhere.com' }), 'short')
+  t.equal(await upstreamOf('/shop/x', { Host: 'example.com.evil.org' }), 'short', 'the whole host name must match')
+  t.equal(await upstreamOf('/shop/cart/x', { Host: 'example.com' }), 'middle', 'a longer path without domain wins')
+  t.equal((await reconfigure({ serviceName: 'site', serviceDomain: 'site.example', port: other })).status, 200)
+  t.equal(await upstreamOf('/anything', { Host: 'site.example' }), 'other', 'a domain-only service takes every path of its domain…')
+  t.equal(await upstreamOf('/shop/cart/x', { Host: 'site.example' }), 'middle', '…but the paths other services claim')
+  t.equal(await upstreamOf('/anything', { Host: 'other.example' }), 503)
   t.equal((await daemon.call('remove', { serviceName: 'web' })).status, 200)
+  t.equal((await daemon.call('remove', { serviceName: 'site' })).status, 200)
 })
 
 t.test('services with richer rules keep their ACLs: before the maps, except those on `/`', async (t) => {

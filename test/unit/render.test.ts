@@ -113,17 +113,17 @@ t.test('map routing: plain prefixes and exact domains go to the maps, richer rul
   t.equal(
     mapFileText(maps.path),
     [
-      '/.well-known/acme-challenge acme-be8080_0',
-      '/demo go-demo-be8080_0',
-      '/api go-demo-be8080_0',
-      '/h headers-be7000_0',
-      '/one multi-be1111_1',
-      '/two multi-be2222_2',
-      '/private private-be7002_1',
-      '/private-health private-be7002_2',
-      '/api/v1 rewrite-be9000_0',
-      '/tls secure-upstream-be8443_0',
-      '/ root-be80_0',
+      '/.well-known/acme-challenge 27:acme-be8080_0',
+      '/demo 5:go-demo-be8080_0',
+      '/api 4:go-demo-be8080_0',
+      '/h 2:headers-be7000_0',
+      '/one 4:multi-be1111_1',
+      '/two 4:multi-be2222_2',
+      '/private 8:private-be7002_1',
+      '/private-health 15:private-be7002_2',
+      '/api/v1 7:rewrite-be9000_0',
+      '/tls 4:secure-upstream-be8443_0',
+      '/ 1:root-be80_0',
       '',
     ].join('\n'),
     'one line per path, in frontend order',
@@ -136,12 +136,12 @@ t.test('map routing: plain prefixes and exact domains go to the maps, richer rul
   const domains = renderAll(state('serviceName=web&serviceDomain=Example.COM,www.example.com&servicePath=/,/app&port=80', 'serviceName=web2&servicePath=/app&port=81'), settings)
   t.equal(
     mapFileText(domains.maps.hostPath),
-    'example.com/ web-be80_0\nwww.example.com/ web-be80_0\nexample.com/app web-be80_0\nwww.example.com/app web-be80_0\n',
+    'example.com/ 1:web-be80_0\nwww.example.com/ 1:web-be80_0\nexample.com/app 4:web-be80_0\nwww.example.com/app 4:web-be80_0\n',
     'host+path keys, lowercase host',
   )
-  t.equal(mapFileText(domains.maps.path), '/app web2-be81_0\n')
+  t.equal(mapFileText(domains.maps.path), '/app 4:web2-be81_0\n')
   const twice = renderAll(state('serviceName=b&servicePath=/same&port=1', 'serviceName=a&servicePath=/same&port=2'), settings)
-  t.equal(mapFileText(twice.maps.path), '/same a-be2_0\n', 'one key, two services: the first in the original order keeps it')
+  t.equal(mapFileText(twice.maps.path), '/same 5:a-be2_0\n', 'one key, two services: the first in the original order keeps it')
 })
 
 t.test('map eligibility is a whitelist', async (t) => {
