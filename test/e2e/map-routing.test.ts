@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { showInfo } from '../../src/haproxy/runtime.js'
 import { routeMapPaths } from '../../src/render/maps.js'
@@ -94,7 +96,37 @@ t.test('path changes and removals of map-routed services need no reload', async 
   t.equal(daemon.applier.reloads, reloads + 1, 'a new backend needs a reload')
 })
 
+t.test('a server address change goes through the Runtime API too', async (t) => {
+  // The same port on two loopback addresses, each answering with its own name.
+  const listen = (host: string, port: number, name: string) =>
+    new Promise<Server>((resolve, reject) => {
+      const server = createServer((_req, res) => res.end(JSON.stringify({ name })))
+      server.once('error', reject)
+      server.listen(port, host, () => resolve(server))
+    })
+  const one = await listen('127.0.0.1', 0, 'one')
+  const port = (one.address() as AddressInfo).port
+  const two = await listen('127.0.0.2', port, 'two')
+  t.teardown(async () => {
+    for (const server of [one, two]) await new Promise((resolve) => server.close(resolve))
+  })
+  t.equal((await reconfigure({ serviceName: 'moving', servicePath: '/moving', port: String(port), outboundHostname: '127.0.0.2' })).status, 200)
+  t.equal(await upstreamOf('/moving'), 'two')
+  const pid = await workerPid()
+  const reloads = daemon.applier.reloads
+  t.equal((await reconfigure({ serviceName: 'moving', servicePath: '/moving', port: String(port), outboundHostname: '127.0.0.1' })).status, 200)
+  t.equal(await upstreamOf('/moving'), 'one', 'the new address serves once reconfigure answered')
+  t.match((await daemon.call('config')).body, `server moving 127.0.0.1:${port}\n`, 'the file has it')
+  t.equal((await reconfigure({ serviceName: 'moving', servicePath: '/moved', port: String(port), outboundHostname: '127.0.0.2' })).status, 200)
+  t.equal(await upstreamOf('/moved'), 'two', 'address and path at once')
+  t.equal(daemon.applier.reloads, reloads, 'no reload')
+  t.equal(await workerPid(), pid, 'the same worker serves')
+  t.equal((await daemon.call('remove', { serviceName: 'moving' })).status, 200)
+})
+
 t.test('a removal leaves the backend in the worker until one catch-up reload', async (t) => {
+  // A reload frees the leftovers of the earlier removals (and cancels their hour-long timer).
+  t.equal((await daemon.call('reload')).status, 200)
   daemon.applier.catchUpDelayMs = 200
   const reloads = daemon.applier.reloads
   t.equal((await daemon.call('remove', { serviceName: 'd-new' })).status, 200)
