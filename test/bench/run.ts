@@ -297,7 +297,30 @@ if (runs(4)) {
       }
       const oursMs = await check(ours.config, 3)
       const aclMs = await check(acl.config, n > 20_000 ? 1 : 2, { hostPath: new Map(), path: new Map() })
-      row(`haproxy -c, ${n} services (best run)`, ms(oursMs), `one ACL per service ${ms(aclMs)}`, oursMs / aclMs, n <= 10_000 ? '≤ 0.15 s' : '≤ 0.4 s')
+      // HAProxy's own floor for n backends: one map rule and bare backends with one server each
+      // (reference/haproxy-facts.md B.1 "map routing"), no defaults, errorfiles or backend rules.
+      const bare = [
+        'global',
+        `    stats socket ${join(dir, 'bare.sock')} mode 600 level admin`,
+        'defaults',
+        '    mode http',
+        '    timeout connect 5s',
+        '    timeout client 20s',
+        '    timeout server 20s',
+        'frontend services',
+        '    bind 127.0.0.1:18981',
+        `    use_backend %[path,map_beg(${join(dir, 'maps', 'path.map')})]`,
+        ...Array.from({ length: n }, (_, i) => `backend svc${i}-be8080_0\n    server svc${i} 127.0.0.1:8080`),
+        '',
+      ].join('\n')
+      const bareMs = await check(bare, 3)
+      row(
+        `haproxy -c, ${n} services (best run)`,
+        ms(oursMs),
+        `one ACL per service ${ms(aclMs)}; bare backends + one map rule ${ms(bareMs)}`,
+        `${(oursMs / aclMs).toFixed(2)}× / ${(oursMs / bareMs).toFixed(2)}×`,
+        n <= 10_000 ? '≤ 0.15 s' : '≤ 0.4 s',
+      )
     }
   } finally {
     await rm(dir, { recursive: true, force: true })
