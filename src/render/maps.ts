@@ -96,7 +96,10 @@ const SERVICE_FIELDS: Record<string, true | ((service: Service, domainAlgo: stri
   serviceName: true,
   // Part of the backend names in map values (`<length>:<backend>`, split at the `:`).
   aclName: (s) => SAFE_NAME.test(s.aclName),
-  serviceDomainAlgo: (s, algo) => MAP_DOMAIN_ALGOS.has(s.serviceDomainAlgo ?? algo) || s.destinations.every((d) => d.serviceDomain.length === 0),
+  // A service that names its algorithm keeps it, on ACLs (`serviceDomainAlgo=hdr_beg(host)` is
+  // how a service keeps the original's host-prefix matching, docs/usage.md).
+  serviceDomainAlgo: (s, algo) =>
+    (s.serviceDomainAlgo === undefined && MAP_DOMAIN_ALGOS.has(algo)) || s.destinations.every((d) => d.serviceDomain.length === 0),
   // default_backend is a line of its own, independent of the rules.
   isDefaultBackend: true,
   redirectWhenHttpProto: (s) => !s.redirectWhenHttpProto,

@@ -156,6 +156,7 @@ t.test('map eligibility is a whitelist', async (t) => {
     ['servicePathExclude', 'serviceName=a&servicePath=/a&servicePathExclude=/a/b&port=1'],
     ['srcPort', 'serviceName=a&servicePath=/a&srcPort=81&port=1'],
     ['serviceDomainAlgo', 'serviceName=a&serviceDomain=a.com&serviceDomainAlgo=hdr_dom(host)&port=1'],
+    ['serviceDomainAlgo, even the default one', 'serviceName=a&serviceDomain=a.com&serviceDomainAlgo=hdr_beg(host)&port=1'],
     ['redirectWhenHttpProto', 'serviceName=a&servicePath=/a&redirectWhenHttpProto=true&port=1'],
     ['reqMode=tcp', 'serviceName=a&reqMode=tcp&srcPort=5000&port=1'],
     ['a path with ";" (the CLI separator)', 'serviceName=a&servicePath=/a;b&port=1'],
