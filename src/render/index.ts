@@ -297,7 +297,9 @@ interface ServiceParts {
 /**
  * What one service renders to, computed once per service object and settings object (services
  * of a state are immutable and shared between states), so a render of 10 000 services after a
- * change costs the joins, not 10 000 template runs. Rendering stays a pure function.
+ * change costs the joins, not 10 000 template runs. Rendering stays a pure function as long as
+ * what these parts hold depends on the service and the settings only: anything else (other
+ * services, certificates) must be computed outside them.
  */
 const partsCache = new WeakMap<RenderSettings, WeakMap<Service, ServiceParts>>()
 function serviceParts(service: Service, settings: RenderSettings, hasGlobalUsers: boolean): ServiceParts {
