@@ -4,12 +4,14 @@ import type { Logger } from 'pino'
 import { DfpError, errors } from '../errors.js'
 import { writeAtomic } from '../files.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
-import { certDir, configVersion, crtListPath, generatedNames, render, renderCrtList, statsSocketPath } from '../render/index.js'
+import { certDir, configVersion, crtListPath, generatedNames, type Rendered, renderAll, renderCrtList, statsSocketPath } from '../render/index.js'
+import { routeMapFiles, type RouteMaps } from '../render/maps.js'
 import type { Settings } from '../settings.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
 import type { StateStore } from '../state/store.js'
 import { HaproxyMaster } from './master.js'
-import { sendCommand } from './runtime.js'
+import { sendCommand, showInfo } from './runtime.js'
+import { planRuntimeDelta, sendCommands, type WorkerView, workerView } from './runtime-delta.js'
 import { validateConfig } from './validate.js'
 
 interface Pending {
@@ -34,6 +36,16 @@ export class ConfigApplier {
   private running?: Promise<void>
   private closed = false
   private reloadCount = 0
+  private runtimeCount = 0
+  /** What the running worker loaded, and its pid: the base of runtime deltas. */
+  private worker?: { view: WorkerView; pid: number }
+  private catchUp?: NodeJS.Timeout
+  /**
+   * How long after a runtime change that left removed backends in the worker it is reloaded
+   * on the file, to free them (docs/architecture.md "Runtime changes"). Other reloads in
+   * between do it earlier.
+   */
+  catchUpDelayMs = 5000
   /** Content last written to each artefact path (certificates, crt-list). */
   private readonly artefacts = new Map<string, string>()
   readonly configPath: string
@@ -68,6 +80,11 @@ export class ConfigApplier {
     return this.reloadCount
   }
 
+  /** Batches made live through the Runtime API alone (no reload) since start. */
+  get runtimeChanges(): number {
+    return this.runtimeCount
+  }
+
   /** The text of the live configuration. */
   get liveConfig(): string {
     return this.live
@@ -79,18 +96,23 @@ export class ConfigApplier {
    */
   async start(initial: readonly Change[] = []): Promise<void> {
     await mkdir(this.settings.CONFIG_DIR, { recursive: true })
-    const empty = render(this.state, this.settings)
-    const valid = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, empty)
+    const emptyRendered = renderAll(this.state, this.settings)
+    const empty = emptyRendered.config
+    const valid = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, empty, routeMapFiles(this.settings.CONFIG_DIR, emptyRendered.maps))
     if (!valid.ok) throw new Error(`the settings give a configuration HAProxy refuses: ${valid.error}`)
     const wanted = this.state.with(initial)
-    const text = render(wanted, this.settings)
+    const wantedRendered = renderAll(wanted, this.settings)
+    const text = wantedRendered.config
     let startWithAll = wanted !== this.state && (await this.validate(wanted)).ok
-    const launch = async (state: ServiceState, config: string) => {
+    const launch = async (state: ServiceState, rendered: Rendered) => {
       await this.writeArtefacts(state, { prune: true })
-      await writeAtomic(this.configPath, config)
-      return this.master.start(configVersion(config) ?? '')
+      await this.writeMaps(rendered.maps)
+      await writeAtomic(this.configPath, rendered.config)
+      const result = await this.master.start(configVersion(rendered.config) ?? '')
+      if (result.ok) this.worker = { view: workerView(rendered), pid: result.pid }
+      return result
     }
-    let started = startWithAll ? await launch(wanted, text) : { ok: false as const, error: '' }
+    let started = startWithAll ? await launch(wanted, wantedRendered) : { ok: false as const, error: '' }
     if (!started.ok && startWithAll) {
       // Valid but not loadable (a port in use, say): start empty, then let the loop sort them out.
       this.log.warn({ error: started.error }, 'haproxy could not start on the saved state; starting empty and applying it again')
@@ -98,7 +120,7 @@ export class ConfigApplier {
       this.master.resume()
       startWithAll = false
     }
-    if (!startWithAll) started = await launch(this.state, empty)
+    if (!startWithAll) started = await launch(this.state, emptyRendered)
     if (!started.ok) throw new Error(`haproxy did not start: ${started.error}`)
     const first = startWithAll ? text : empty
     this.live = first
@@ -124,6 +146,7 @@ export class ConfigApplier {
   /** Refuses new changes, finishes the running batch and stops HAProxy (`hard`: at once). */
   async close({ hard = false } = {}): Promise<void> {
     this.closed = true
+    clearTimeout(this.catchUp)
     await this.running
     await this.master.stop(hard)
   }
@@ -132,7 +155,16 @@ export class ConfigApplier {
     if (this.closed) return Promise.reject(errors.shuttingDown())
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ ...(change ? { change } : {}), resolve, reject })
-      this.running ??= this.drain().finally(() => (this.running = undefined))
+      this.kick()
+    })
+  }
+
+  private kick(): void {
+    this.running ??= this.drain().finally(() => {
+      this.running = undefined
+      // A request settled by the last batch may have queued another before `running` was
+      // cleared; without this it would wait forever.
+      if (this.queue.length > 0) this.kick()
     })
   }
 
@@ -234,12 +266,14 @@ export class ConfigApplier {
   }
 
   private async validate(state: ServiceState): Promise<CheckResult> {
-    const text = render(state, this.settings)
-    if (text === this.live) return { ok: true }
+    const rendered = renderAll(state, this.settings)
+    // Map entries are plain words by construction (src/render/maps.ts), so new entries alone
+    // cannot make a configuration HAProxy refuses.
+    if (rendered.config === this.live) return { ok: true }
     await this.writeArtefacts(state)
-    const result = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, text)
+    const result = await validateConfig(this.settings.HAPROXY_BIN, this.settings.CONFIG_DIR, rendered.config, routeMapFiles(this.settings.CONFIG_DIR, rendered.maps))
     // DISPLAY_CONFIG_ON_ERROR: the refused candidate goes to the log, whole, for debugging.
-    if (!result.ok && this.settings.DISPLAY_CONFIG_ON_ERROR) this.log.warn({ error: result.error, config: text }, 'configuration refused by haproxy')
+    if (!result.ok && this.settings.DISPLAY_CONFIG_ON_ERROR) this.log.warn({ error: result.error, config: rendered.config }, 'configuration refused by haproxy')
     if (!result.ok) this.metrics.validationFailures.inc()
     return result.ok ? result : { ...result, systemic: false }
   }
@@ -304,23 +338,91 @@ export class ConfigApplier {
   }
 
   /**
+   * Makes `state` live without a reload when the running worker already has every backend it
+   * needs and differs only in its route maps: the map files and the configuration are written
+   * (they stay the source of truth), then the worker's maps are changed through the Runtime API.
+   * False when a reload is needed, or when the Runtime API failed (the reload then puts the
+   * worker back on the files).
+   */
+  private async applyAtRuntime(state: ServiceState, rendered: Rendered): Promise<boolean> {
+    const worker = this.worker
+    if (!worker) return false
+    const delta = planRuntimeDelta(worker.view, rendered, this.settings.CONFIG_DIR)
+    if (!delta) return false
+    // A worker started again by the master (after a crash) loaded the files, not this view.
+    if (delta.commands.length > 0 || rendered.config !== this.live) {
+      const pid = await showInfo(this.master.statsSocket, 1000).then((info) => info.pid, () => undefined)
+      if (pid !== worker.pid) return false
+    }
+    if (!(await this.swapCertificates(this.state, state))) return false
+    await this.writeMaps(rendered.maps)
+    if (rendered.config !== this.live) await writeAtomic(this.configPath, rendered.config)
+    try {
+      await sendCommands(this.master.statsSocket, delta.commands)
+    } catch (err) {
+      this.log.warn({ error: (err as Error).message }, 'runtime map update failed; reloading instead')
+      return false
+    }
+    this.worker = { view: delta.worker, pid: worker.pid }
+    this.state = state
+    this.live = rendered.config
+    if (delta.commands.length > 0) {
+      this.runtimeCount++
+      this.log.info({ commands: delta.commands.length, services: state.size }, 'routes changed through the runtime API, without reload')
+    }
+    if (delta.leftovers) this.scheduleCatchUp()
+    return true
+  }
+
+  /**
+   * After a runtime removal the worker keeps the removed backends; one reload, at most
+   * `catchUpDelayMs` later, loads the file without them (none if another reload came first).
+   */
+  private scheduleCatchUp(): void {
+    if (this.catchUp || this.closed) return
+    this.catchUp = setTimeout(() => {
+      this.catchUp = undefined
+      if (this.closed || !this.worker) return
+      this.log.debug('reloading to free the backends of removed services')
+      this.enqueue(undefined).catch((err) => this.log.warn({ err }, 'catch-up reload failed'))
+    }, this.catchUpDelayMs)
+    this.catchUp.unref()
+  }
+
+  /** The route maps on disk (the last ones written). */
+  private liveMaps?: RouteMaps
+
+  private async writeMaps(maps: RouteMaps): Promise<void> {
+    await mkdir(join(this.settings.CONFIG_DIR, 'maps'), { recursive: true })
+    for (const file of routeMapFiles(this.settings.CONFIG_DIR, maps)) {
+      if (this.artefacts.get(file.path) === file.content) continue
+      await writeAtomic(file.path, file.content)
+      this.artefacts.set(file.path, file.content)
+    }
+    this.liveMaps = maps
+  }
+
+  /**
    * Replaces the live file with the state's configuration and reloads. If HAProxy cannot load
    * it (a port in use, say), the previous file is put back and loaded again.
    */
   private async makeLive(state: ServiceState, force: boolean): Promise<CheckResult> {
-    const text = render(state, this.settings)
+    const rendered = renderAll(state, this.settings)
+    const text = rendered.config
     await this.writeArtefacts(state)
-    if (text === this.live && !force && (await this.swapCertificates(this.state, state))) {
-      this.state = state
-      return { ok: true }
-    }
+    if (!force && (await this.applyAtRuntime(state, rendered))) return { ok: true }
     const previous = this.live
+    const previousMaps = this.liveMaps
     const timer = this.metrics.reloadDuration.startTimer()
+    await this.writeMaps(rendered.maps)
     await writeAtomic(this.configPath, text)
     const loaded = await this.master.reload(configVersion(text) ?? '')
     const ms = Math.round(timer() * 1000)
     this.metrics.recordReload(loaded.ok ? { ok: true, ms } : { ok: false, ms, error: loaded.error })
     if (loaded.ok) {
+      this.worker = { view: workerView(rendered), pid: loaded.pid }
+      clearTimeout(this.catchUp)
+      this.catchUp = undefined
       this.state = state
       this.live = text
       this.reloadCount++
@@ -331,9 +433,12 @@ export class ConfigApplier {
     this.metrics.reloadFailures.inc()
     this.log.error({ outcome: 'failed', ms, error: loaded.error }, 'haproxy could not load the new configuration; restoring the previous one')
     await this.writeArtefacts(this.state)
+    if (previousMaps) await this.writeMaps(previousMaps)
     await writeAtomic(this.configPath, previous)
     const restored = await this.master.reload(configVersion(previous) ?? '')
     if (!restored.ok) this.log.error({ error: restored.error }, 'haproxy could not reload the previous configuration either')
+    // The worker now runs the previous files (or, if that failed too, nobody knows what).
+    this.worker = restored.ok ? { view: workerView(renderAll(this.state, this.settings)), pid: restored.pid } : undefined
     return { ok: false, error: loaded.error, systemic: !restored.ok || text === previous }
   }
 }

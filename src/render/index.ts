@@ -6,6 +6,7 @@ import Handlebars from 'handlebars'
 import { PROJECT_DIR, type Settings } from '../settings.js'
 import { parseUsers } from '../service/params.js'
 import type { Destination, Service, User } from '../service/types.js'
+import { buildRouteMaps, isMapRouted, mapLookupLines, mapUseBackendLine, type RouteMaps } from './maps.js'
 
 /** What rendering needs to know of the desired state. */
 export interface RenderState {
@@ -125,13 +126,14 @@ const commaList = (value: string) =>
  * so the same state always renders the same bytes.
  */
 export function compareServices(a: Service, b: Service): number {
-  const rank = (s: Service) => {
-    const paths = s.destinations.flatMap((d) => d.servicePath)
-    if (paths.some((p) => p.toLowerCase().startsWith('/.well-known'))) return 0
-    if (paths.includes('/')) return 2
-    return 1
-  }
-  return rank(a) - rank(b) || byteCompare(a.aclName, b.aclName) || byteCompare(a.serviceName, b.serviceName)
+  return frontendRank(a) - frontendRank(b) || byteCompare(a.aclName, b.aclName) || byteCompare(a.serviceName, b.serviceName)
+}
+
+function frontendRank(s: Service): number {
+  const paths = s.destinations.flatMap((d) => d.servicePath)
+  if (paths.some((p) => p.toLowerCase().startsWith('/.well-known'))) return 0
+  if (paths.includes('/')) return 2
+  return 1
 }
 
 const byteCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
@@ -483,6 +485,51 @@ function tcpPorts(services: Service[]): Map<number, string> {
   return ports
 }
 
+interface ServiceParts {
+  rank: number
+  mapEligible: boolean
+  frontend: ReturnType<typeof serviceFrontend>
+  backends: string
+}
+
+/**
+ * What one service renders to, computed once per service object and settings object (services
+ * of a state are immutable and shared between states), so a render of 10 000 services after a
+ * change costs the joins, not 10 000 template runs. Rendering stays a pure function as long as
+ * what these parts hold depends on the service and the settings only: anything else (other
+ * services, certificates) must be computed outside them.
+ */
+const partsCache = new WeakMap<RenderSettings, WeakMap<Service, ServiceParts>>()
+function serviceParts(service: Service, settings: RenderSettings, hasGlobalUsers: boolean): ServiceParts {
+  let cache = partsCache.get(settings)
+  if (!cache) partsCache.set(settings, (cache = new WeakMap()))
+  let parts = cache.get(service)
+  if (!parts) {
+    parts = {
+      rank: frontendRank(service),
+      mapEligible: isMapRouted(service, settings.SERVICE_DOMAIN_ALGO),
+      frontend: serviceFrontend(service, settings),
+      backends: renderBackends(service, hasGlobalUsers, settings.DEBUG),
+    }
+    cache.set(service, parts)
+  }
+  return parts
+}
+
+/** A rendered state: the configuration, the route maps, and the parts a runtime delta compares. */
+export interface Rendered {
+  /** The whole haproxy.cfg. */
+  config: string
+  /** Entries of the route maps (src/render/maps.ts). */
+  maps: RouteMaps
+  /** Each service's backend sections (with its userlist), by serviceName. */
+  backends: Map<string, string>
+  /** Everything of the configuration but the backends and the version line. */
+  frame: string
+  /** The crt-list text (part of the version). */
+  crtList: string
+}
+
 /**
  * The statistics page (inventory §5.6), on when STATS_USER and STATS_PASS are both set (`none`
  * for either: no credentials). With STATS_PORT (other than 80) it has a frontend of its own;
@@ -506,7 +553,17 @@ const debugOptions = (settings: RenderSettings) =>
  * rest, which the apply loop reads back from the running worker to confirm a reload.
  */
 export function render(state: RenderState, settings: RenderSettings): string {
-  const services = [...state.values()].sort(compareServices)
+  return renderAll(state, settings).config
+}
+
+/** `render`, with the route maps and the parts of the configuration kept apart. */
+export function renderAll(state: RenderState, settings: RenderSettings, options: { mapRouting?: boolean } = {}): Rendered {
+  const hasGlobalUsers = parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users.length > 0
+  const partsOf = (service: Service) => serviceParts(service, settings, hasGlobalUsers)
+  const services = [...state.values()]
+    .map((service) => ({ service, rank: partsOf(service).rank }))
+    .sort((a, b) => a.rank - b.rank || byteCompare(a.service.aclName, b.service.aclName) || byteCompare(a.service.serviceName, b.service.serviceName))
+    .map(({ service }) => service)
   const hasHttp = services.some((s) => s.destinations.some((d) => d.reqMode === 'http'))
   const ports = [...commaList(settings.DEFAULT_PORTS), ...commaList(settings.BIND_PORTS)]
   // Without services or with any http service, `frontend services` binds DEFAULT_PORTS (§5.2).
@@ -518,8 +575,26 @@ export function render(state: RenderState, settings: RenderSettings): string {
   // kernel split connections between two frontends (the original's D12).
   const tcpBound = tcpPorts(services)
   const takenBy = (entry: string) => tcpBound.get(Number(/^\d+/.exec(entry)?.[0]))
-  const body = [
-    templates.global({
+  // Map routing needs an http frontend; with DEFAULT_REQ_MODE=tcp every service keeps its ACLs.
+  // (`mapRouting: false` renders the original one-ACL-per-service style, for the benchmark.)
+  const mapsOn = settings.DEFAULT_REQ_MODE === 'http' && options.mapRouting !== false
+  const routed = services.map((service) => ({ service, map: mapsOn && partsOf(service).mapEligible }))
+  const maps = buildRouteMaps(routed.filter((r) => r.map).map(({ service }) => ({ service, backend: (d: Destination) => names(service, d).backend })))
+  // ACL-routed services keep the original order around the maps: before them, except the
+  // services with the path `/`, which the original puts last and which would otherwise catch
+  // every request the maps route (docs/usage.md "Map routing").
+  const frontendOf = ({ service, map }: { service: Service; map: boolean }) => {
+    const rules = partsOf(service).frontend
+    return map ? { ...rules, acls: [], redirects: [], useBackends: [] } : rules
+  }
+  // A map-routed service that is not the default backend has no line in the frontend.
+  const hasLines = ({ service, map }: { service: Service; map: boolean }) => !map || service.isDefaultBackend
+  const isLast = (s: Service) => partsOf(s).rank === 2
+  const backends = new Map(
+    [...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => [s.serviceName, partsOf(s).backends] as const),
+  )
+  const parts = {
+    global: templates.global({
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
       hardStopAfter: settings.HARD_STOP_AFTER,
       extraGlobal: commaList(settings.EXTRA_GLOBAL),
@@ -543,8 +618,8 @@ export function render(state: RenderState, settings: RenderSettings): string {
         httpKeepAlive: settings.TIMEOUT_HTTP_KEEP_ALIVE,
       },
     }),
-    globalUsers.length > 0 ? templates.userlist({ name: 'defaultUsers', users: userLines(globalUsers) }) : '',
-    templates.frontendServices({
+    userlist: globalUsers.length > 0 ? templates.userlist({ name: 'defaultUsers', users: userLines(globalUsers) }) : '',
+    frontend: templates.frontendServices({
       // TLS binds need a certificate; until one is loaded they stay unbound (the original's D13).
       binds: bindHttp ? ports.filter((p) => (ssl || !p.includes(':ssl')) && !takenBy(p)).map((p) => p.replace(':ssl', ssl ?? '')) : [],
       unboundPorts: bindHttp && !ssl ? ports.filter((p) => p.includes(':ssl') && !takenBy(p)) : [],
@@ -559,16 +634,18 @@ export function render(state: RenderState, settings: RenderSettings): string {
       }),
       // A stats page in a tcp frontend would only draw a warning: it needs http mode.
       stats: !ownStatsPort(settings) && settings.DEFAULT_REQ_MODE === 'http' ? statsLines(settings) : [],
-      services: services.map((s) => serviceFrontend(s, settings)),
+      mapLookups: mapsOn ? mapLookupLines(settings.CONFIG_DIR) : [],
+      mapUseBackend: mapsOn ? mapUseBackendLine() : '',
+      services: routed.filter((r) => hasLines(r) && (r.map || !isLast(r.service))).map(frontendOf),
+      servicesAfterMaps: routed.filter((r) => !r.map && isLast(r.service)).map(frontendOf),
     }),
-    renderTcpFrontends(services, settings),
-    renderSniFrontends(services, settings),
-    renderTcpGroups(services, settings),
-    ...[...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => renderBackends(s, globalUsers.length > 0, settings.DEBUG)),
-  ].join('')
+    tcp: renderTcpFrontends(services, settings) + renderSniFrontends(services, settings) + renderTcpGroups(services, settings),
+  }
+  const frame = parts.global + parts.userlist + parts.frontend + parts.tcp
+  const body = frame + [...backends.values()].join('')
   // The crt-list is part of what HAProxy loads, so it is part of the version.
   const version = createHash('sha256').update(body).update(crtList).digest('hex').slice(0, 16)
-  return `global\n    description ${VERSION_PREFIX}${version}\n${body}`
+  return { config: `global\n    description ${VERSION_PREFIX}${version}\n${body}`, maps, backends, frame, crtList }
 }
 
 /** The version a rendered configuration names in its `description` line. */

@@ -1,54 +1,191 @@
 // Benchmarks, not part of `npm test`. Machines here are shared and noisy, so each figure is
-// printed next to a baseline measured in the same run, as a ratio.
-//   npm run bench            (BENCH_SERVICES=N to change the state size, default 1000)
+// printed next to a baseline measured in the same run. Sizes shrink for a quick run:
+//   npm run bench
+//   BENCH_SIZES=10,1000 BENCH_CHECK_SIZES=1000 BENCH_BURST=200 BENCH_CHURN=20 BENCH_SAMPLES=5 npm run bench
+// BENCH_SIZES: existing services for the latency figures (the last one also gives request
+// latency and memory); BENCH_CHECK_SIZES: services for the `haproxy -c` figures; BENCH_BURST:
+// concurrent reconfigures; BENCH_CHURN: reconfigure+remove pairs under load; BENCH_SAMPLES:
+// reconfigures per size; BENCH_REQUESTS: requests per request-latency figure.
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { Agent, request } from 'node:http'
+import { cpus, freemem, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { execa } from 'execa'
 import { validateConfig } from '../../src/haproxy/validate.js'
-import { render } from '../../src/render/index.js'
+import { configVersion, renderAll } from '../../src/render/index.js'
+import { routeMapFiles } from '../../src/render/maps.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
-import { ServiceState } from '../../src/state/registry.js'
-import { startDaemon } from '../helpers/daemon.js'
-import { httpUpstream } from '../helpers/net.js'
+import { type Change, ServiceState } from '../../src/state/registry.js'
+import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
+import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
 
-const N = Number(process.env.BENCH_SERVICES ?? 1000)
-const BURST = Number(process.env.BENCH_BURST ?? 200)
+const list = (value: string) => value.split(',').map(Number).filter((n) => n > 0)
+const SIZES = list(process.env.BENCH_SIZES ?? '10,1000,10000')
+const CHECK_SIZES = list(process.env.BENCH_CHECK_SIZES ?? '10000,33000')
+const BURST = Number(process.env.BENCH_BURST ?? 1000)
+const CHURN = Number(process.env.BENCH_CHURN ?? 100)
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 11)
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000)
+// BENCH_ONLY=1,6 runs only those sections (numbered as in the issue; 1 also gives figure 5).
+const only = new Set((process.env.BENCH_ONLY ?? '').split(',').filter((v) => v !== ''))
+const runs = (section: number) => only.size === 0 || only.has(String(section))
 
-async function best(runs: number, fn: () => Promise<unknown> | unknown): Promise<number> {
-  let fastest = Infinity
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now()
-    await fn()
-    fastest = Math.min(fastest, performance.now() - start)
+interface Row {
+  figure: string
+  value: string
+  baseline: string
+  ratio: string
+  goal: string
+}
+const rows: Row[] = []
+const progress = (message: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`)
+const ms = (value: number) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(1)} ms`)
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
+const row = (figure: string, value: string, baseline: string, ratio: number | string, goal: string) => {
+  const r = { figure, value, baseline, ratio: typeof ratio === 'number' ? `${ratio.toFixed(2)}×` : ratio, goal }
+  rows.push(r)
+  console.log(`${figure}: ${value} | baseline ${baseline} | ${r.ratio} | goal ${goal}`)
+}
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
+}
+const median = (values: number[]) => quantile(values, 0.5)
+const timed = async (fn: () => Promise<unknown>) => {
+  const start = performance.now()
+  await fn()
+  return performance.now() - start
+}
+
+const service = (name: string, path: string, port: number) =>
+  parseService({ serviceName: name, servicePath: path, port: String(port), outboundHostname: '127.0.0.1' }, { separator: ',' })
+const puts = (from: number, to: number, port: number): Change[] =>
+  Array.from({ length: to - from }, (_, i) => ({ kind: 'put' as const, service: service(`svc${from + i}`, `/svc${from + i}/`, port) }))
+
+/** Polls a route through the proxy until it answers 200 (at most 30 s). */
+async function routable(daemon: TestDaemon, path: string): Promise<boolean> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if ((await daemon.proxy(path).catch(() => undefined))?.status === 200) return true
+    await new Promise((resolve) => setTimeout(resolve, 2))
   }
-  return fastest
-}
-const fmt = (ms: number) => `${ms.toFixed(1)} ms`
-
-// 1. Rendering N services against HAProxy's own floor: `haproxy -c` of the same text.
-{
-  const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
-  const settings = loadSettings({ CONFIG_DIR: dir, SECRETS_DIR: dir, DEFAULT_PORTS: '18980' })
-  const state = ServiceState.empty().with(
-    Array.from({ length: N }, (_, i) => ({
-      kind: 'put' as const,
-      service: parseService({ serviceName: `svc${i}`, servicePath: `/svc${i}/`, port: '8080', outboundHostname: '127.0.0.1' }, { separator: ',' }),
-    })),
-  )
-  const renderMs = await best(5, () => render(state, settings))
-  const text = render(state, settings)
-  const checkMs = await best(3, () => validateConfig('haproxy', dir, text))
-  console.log(`render ${N} services: ${fmt(renderMs)}; haproxy -c of the result (baseline): ${fmt(checkMs)}; ratio ${(renderMs / checkMs).toFixed(3)}`)
-  await rm(dir, { recursive: true, force: true })
+  return false
 }
 
-// 2. A burst of concurrent reconfigures against one forced reload of the daemon (the floor).
-{
+/** Sequential keep-alive GETs through the proxy; latency of each, in ms. */
+async function requestLatencies(port: number, path: string, count: number): Promise<number[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  const latencies: number[] = []
+  try {
+    for (let i = 0; i < count; i++) {
+      const start = performance.now()
+      await new Promise<void>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path, agent, timeout: 5000 }, (res) => {
+          res.resume()
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))))
+        })
+        req.on('timeout', () => req.destroy(new Error('timeout')))
+        req.on('error', reject)
+        req.end()
+      })
+      latencies.push(performance.now() - start)
+    }
+  } finally {
+    agent.destroy()
+  }
+  return latencies
+}
+
+const vmRss = (pid: number | undefined) => {
+  try {
+    return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024
+  } catch {
+    return NaN
+  }
+}
+
+// 1 and 5. Reconfigure → routable at each size next to `haproxy -c` + reload of the same
+// configuration; request latency and memory at the largest size next to the smallest.
+if (runs(1)) {
+  const daemon = await startDaemon()
+  const upstream = await httpUpstream('bench')
+  // Probes are removed again; their backends stay in the worker until the next probe reloads.
+  daemon.applier.catchUpDelayMs = 3_600_000
+  let size = 0
+  // Request latency at the largest size is measured against a second daemon holding the
+  // smallest number of services, in alternating rounds, so both see the same machine load.
+  const small = await startDaemon()
+  await small.applier.apply(puts(0, SIZES[0] ?? 10, upstream.port))
+  try {
+    for (const target of SIZES) {
+      progress(`growing to ${target} services`)
+      if (target > size) await daemon.applier.apply(puts(size, target, upstream.port))
+      size = target
+      progress(`measuring at ${size} services`)
+      const latencies: number[] = []
+      for (let k = 0; k < SAMPLES; k++) {
+        const name = `probe-${size}-${k}`
+        latencies.push(
+          await timed(async () => {
+            const reply = await daemon.call('reconfigure', { serviceName: name, servicePath: `/${name}/`, port: String(upstream.port), outboundHostname: '127.0.0.1' })
+            if (reply.status !== 200) throw new Error(`reconfigure answered ${reply.status}: ${reply.body}`)
+            if (!(await routable(daemon, `/${name}/x`))) throw new Error(`${name} never became routable`)
+          }),
+        )
+        await daemon.call('remove', { serviceName: name })
+      }
+      // The floor: HAProxy alone checking and reloading the very configuration the daemon runs.
+      const floors: number[] = []
+      const live = daemon.applier.liveConfig
+      const maps = renderAll(daemon.applier.services, daemon.settings).maps
+      for (let k = 0; k < Math.min(SAMPLES, 7); k++) {
+        const check = await timed(() => validateConfig(daemon.settings.HAPROXY_BIN, daemon.configDir, live, routeMapFiles(daemon.configDir, maps)))
+        const reload = await timed(() => daemon.applier.master.reload(configVersion(live) ?? ''))
+        floors.push(check + reload)
+      }
+      const floor = median(floors)
+      row(`reconfigure → routable, ${size} services, median`, ms(median(latencies)), `haproxy -c + reload ${ms(floor)}`, median(latencies) / floor, '≤ 1.5×')
+      row(`reconfigure → routable, ${size} services, p95`, ms(quantile(latencies, 0.95)), `haproxy -c + reload ${ms(quantile(floors, 0.95))}`, quantile(latencies, 0.95) / quantile(floors, 0.95), '≤ 1.5×')
+      // A path change of a map-routed service: Runtime API only.
+      const moved: number[] = []
+      for (let k = 0; k < SAMPLES; k++) {
+        const path = `/moved-${size}-${k}/`
+        moved.push(
+          await timed(async () => {
+            await daemon.call('reconfigure', { serviceName: 'svc1', servicePath: path, port: String(upstream.port), outboundHostname: '127.0.0.1' })
+            if (!(await routable(daemon, `${path}x`))) throw new Error('moved route never became routable')
+          }),
+        )
+      }
+      await daemon.call('reconfigure', { serviceName: 'svc1', servicePath: '/svc1/', port: String(upstream.port), outboundHostname: '127.0.0.1' })
+      row(`path change (runtime, no reload), ${size} services, median`, ms(median(moved)), `haproxy -c + reload ${ms(floor)}`, median(moved) / floor, '—')
+      if (target !== SIZES.at(-1) || SIZES.length < 2) continue
+      const latency: number[] = []
+      const baseline: number[] = []
+      for (let round = 0; round < 10; round++) {
+        latency.push(...(await requestLatencies(daemon.proxyPort, '/svc1/x', Math.ceil(REQUESTS / 10))))
+        baseline.push(...(await requestLatencies(small.proxyPort, '/svc1/x', Math.ceil(REQUESTS / 10))))
+      }
+      row(`request latency, ${size} services, median`, ms(median(latency)), `${SIZES[0]} services ${ms(median(baseline))}`, median(latency) / median(baseline), '≤ 1.2×')
+      row(`request latency, ${size} services, p95`, ms(quantile(latency, 0.95)), `${SIZES[0]} services ${ms(quantile(baseline, 0.95))}`, quantile(latency, 0.95) / quantile(baseline, 0.95), '≤ 1.2×')
+      const info = await import('../../src/haproxy/runtime.js').then((m) => m.showInfo(daemon.applier.master.statsSocket))
+      row(`haproxy worker RSS, ${size} services (for reference)`, mb(vmRss(info.pid)), `master ${mb(vmRss(daemon.applier.master.pid))}`, '—', '—')
+    }
+  } finally {
+    await daemon.close()
+    await small.close()
+    await upstream.close()
+  }
+}
+
+// 2. A burst of concurrent reconfigures of distinct services, next to one reload of the result.
+if (runs(2)) {
+  progress(`burst of ${BURST}`)
   const daemon = await startDaemon()
   const upstream = await httpUpstream('bench')
   try {
-    const reloadMs = await best(3, () => daemon.applier.reload())
     const before = daemon.applier.reloads
     const start = performance.now()
     const replies = await Promise.all(
@@ -57,13 +194,192 @@ const fmt = (ms: number) => `${ms.toFixed(1)} ms`
       ),
     )
     const burstMs = performance.now() - start
+    progress(`burst answered`)
+    const reloads = daemon.applier.reloads - before
     const failed = replies.filter((r) => r.status !== 200).length
-    console.log(
-      `burst of ${BURST} reconfigures: ${fmt(burstMs)} with ${daemon.applier.reloads - before} reloads, ${failed} failed; ` +
-        `one reload (baseline): ${fmt(reloadMs)}; ratio ${(burstMs / reloadMs).toFixed(2)}`,
-    )
+    let unroutable = 0
+    for (let i = 0; i < BURST; i += 50) {
+      const statuses = await Promise.all(Array.from({ length: Math.min(50, BURST - i) }, (_, j) => daemon.proxy(`/b${i + j}/x`).then((r) => r.status)))
+      unroutable += statuses.filter((s) => s !== 200).length
+    }
+    progress(`burst checked`)
+    const reloadMs = median([await timed(() => daemon.applier.reload()), await timed(() => daemon.applier.reload()), await timed(() => daemon.applier.reload())])
+    row(`burst of ${BURST} reconfigures: wall time (${failed} failed, ${unroutable} not routable after)`, ms(burstMs), `one reload ${ms(reloadMs)}`, burstMs / reloadMs, '≤ 3 s')
+    row(`burst of ${BURST} reconfigures: reloads`, String(reloads), `${BURST} requests`, '—', '≤ 10')
   } finally {
     await daemon.close()
     await upstream.close()
   }
 }
+
+// 3. Failed requests under load while CHURN services are added (reload) and removed (runtime).
+if (runs(3)) {
+  progress(`load during ${CHURN} reconfigures and removes`)
+  const daemon = await startDaemon()
+  const upstream = await httpUpstream('steady')
+  const port = String(upstream.port)
+  try {
+    await daemon.call('reconfigure', { serviceName: 'steady', servicePath: '/steady', port, outboundHostname: '127.0.0.1' })
+    const load = async (during: () => Promise<void>) => {
+      const keepAlive = new Agent({ keepAlive: true, maxSockets: 4 })
+      const result = { close: { ok: 0, failed: 0 }, keepAlive: { ok: 0, failed: 0 } }
+      let running = true
+      const get = (agent: Agent | false) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port: daemon.proxyPort, path: '/steady', agent, timeout: 5000 }, (res) => {
+            res.resume()
+            res.on('end', () => resolve(res.statusCode ?? 0))
+          })
+          req.on('timeout', () => req.destroy(new Error('timeout')))
+          req.on('error', reject)
+          req.end()
+        })
+      const loop = async (kind: 'close' | 'keepAlive', agent: Agent | false) => {
+        for (let i = 0; i < 1_000_000 && running; i++) {
+          const status = await get(agent).catch(() => 0)
+          if (status === 200) result[kind].ok++
+          else result[kind].failed++
+        }
+      }
+      const clients = [loop('close', false), loop('close', false), loop('keepAlive', keepAlive), loop('keepAlive', keepAlive)]
+      await during()
+      running = false
+      await Promise.all(clients)
+      keepAlive.destroy()
+      return result
+    }
+    const reloadsBefore = daemon.applier.reloads
+    const start = performance.now()
+    const churn = await load(async () => {
+      for (let i = 0; i < CHURN; i++) {
+        await daemon.call('reconfigure', { serviceName: `churn-${i}`, servicePath: `/churn-${i}`, port, outboundHostname: '127.0.0.1' })
+        await daemon.call('remove', { serviceName: `churn-${i}` })
+      }
+    })
+    const churnMs = performance.now() - start
+    const reloads = daemon.applier.reloads - reloadsBefore
+    const quiet = await load(() => new Promise((resolve) => setTimeout(resolve, Math.min(churnMs, 10_000))))
+    for (const kind of ['close', 'keepAlive'] as const) {
+      const label = kind === 'close' ? 'new connection per request' : 'keep-alive'
+      row(
+        `failed requests, ${label}, during ${CHURN} reconfigures + ${CHURN} removes (${reloads} reloads)`,
+        `${churn[kind].failed} of ${churn[kind].ok + churn[kind].failed}`,
+        `no changes: ${quiet[kind].failed} of ${quiet[kind].ok + quiet[kind].failed}`,
+        '—',
+        '0',
+      )
+    }
+  } finally {
+    await daemon.close()
+    await upstream.close()
+  }
+}
+
+// 4. `haproxy -c` of our configuration next to the same services one ACL per service.
+if (runs(4)) {
+  const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
+  const settings = loadSettings({ CONFIG_DIR: dir, SECRETS_DIR: dir, DEFAULT_PORTS: '18980' })
+  try {
+    for (const n of CHECK_SIZES) {
+      progress(`haproxy -c at ${n} services`)
+      const state = ServiceState.empty().with(puts(0, n, 8080))
+      const ours = renderAll(state, settings)
+      const acl = renderAll(state, settings, { mapRouting: false })
+      const check = async (config: string, runs: number, maps = ours.maps) => {
+        const times: number[] = []
+        for (let i = 0; i < runs; i++) {
+          const start = performance.now()
+          const result = await validateConfig('haproxy', dir, config, routeMapFiles(dir, maps))
+          if (!result.ok) throw new Error(result.error)
+          times.push(performance.now() - start)
+        }
+        return Math.min(...times)
+      }
+      const oursMs = await check(ours.config, 3)
+      const aclMs = await check(acl.config, n > 20_000 ? 1 : 2, { hostPath: new Map(), path: new Map() })
+      // HAProxy's own floor for n backends: one map rule and bare backends with one server each
+      // (reference/haproxy-facts.md B.1 "map routing"), no defaults, errorfiles or backend rules.
+      const bare = [
+        'global',
+        `    stats socket ${join(dir, 'bare.sock')} mode 600 level admin`,
+        'defaults',
+        '    mode http',
+        '    timeout connect 5s',
+        '    timeout client 20s',
+        '    timeout server 20s',
+        'frontend services',
+        '    bind 127.0.0.1:18981',
+        `    use_backend %[path,map_beg(${join(dir, 'maps', 'path.map')})]`,
+        ...Array.from({ length: n }, (_, i) => `backend svc${i}-be8080_0\n    server svc${i} 127.0.0.1:8080`),
+        '',
+      ].join('\n')
+      const bareMs = await check(bare, 3)
+      row(
+        `haproxy -c, ${n} services (best run)`,
+        ms(oursMs),
+        `one ACL per service ${ms(aclMs)}; bare backends + one map rule ${ms(bareMs)}`,
+        `${(oursMs / aclMs).toFixed(2)}× / ${(oursMs / bareMs).toFixed(2)}×`,
+        n <= 10_000 ? '≤ 0.15 s' : '≤ 0.4 s',
+      )
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+// 6. The daemon's memory: the built daemon (dist/main.js, as `npm start` runs it) in a process
+// of its own, fed the largest BENCH_SIZES number of services through its API, next to the same
+// process just started.
+if (runs(6)) {
+  const size = SIZES.at(-1) ?? 10_000
+  progress(`daemon memory at ${size} services`)
+  const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
+  const upstream = await httpUpstream('bench')
+  const apiPort = await freePort()
+  const child = execa('node', ['dist/main.js'], {
+    reject: false,
+    stdio: 'ignore',
+    env: {
+      CONFIG_DIR: dir,
+      SECRETS_DIR: join(dir, 'secrets'),
+      CERTS_DIR: join(dir, 'certs-folder'),
+      DEFAULT_PORTS: String(await freePort()),
+      RESOLVERS: 'nameserver dns 127.0.0.1:53',
+      IP: '127.0.0.1',
+      PORT: String(apiPort),
+      LOG_LEVEL: 'warn',
+      RES_OPTIONS: 'timeout:1 attempts:1',
+    },
+  })
+  try {
+    if (!(await until(async () => (await httpGet(apiPort, '/v1/docker-flow-proxy/ping')).status === 200, 30_000))) throw new Error('the daemon did not start')
+    const started = vmRss(child.pid)
+    const loadStart = performance.now()
+    for (let from = 0; from < size; from += 1000) {
+      await Promise.all(
+        Array.from({ length: Math.min(1000, size - from) }, (_, i) =>
+          httpGet(apiPort, `/v1/docker-flow-proxy/reconfigure?${new URLSearchParams({ serviceName: `m${from + i}`, servicePath: `/m${from + i}/`, port: String(upstream.port), outboundHostname: '127.0.0.1' })}`, {}, 120_000),
+        ),
+      )
+    }
+    const loadMs = performance.now() - loadStart
+    const loaded = vmRss(child.pid)
+    const peak = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) * 1024
+    row(`daemon RSS, ${size} services, right after loading them (peak ${mb(peak)}; loaded in ${ms(loadMs)} by bursts of 1000)`, mb(loaded), `just started ${mb(started)}`, loaded / started, '≤ 150 MB')
+    // V8 gives memory back once the process is idle for a while (its memory reducer).
+    await new Promise((resolve) => setTimeout(resolve, 20_000))
+    const settled = vmRss(child.pid)
+    row(`daemon RSS, ${size} services, after 20 s idle`, mb(settled), `just started ${mb(started)}`, settled / started, '≤ 150 MB')
+  } finally {
+    child.kill('SIGTERM')
+    await child
+    await upstream.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+const cpu = cpus()[0]?.model ?? 'unknown CPU'
+console.log(`\nMachine: ${cpus().length} CPUs (${cpu}), ${mb(totalmem())} memory (${mb(freemem())} free), HAProxy from PATH, Node ${process.version}\n`)
+console.log('| figure | value | baseline (same run) | ratio | goal |')
+console.log('|---|---:|---|---:|---|')
+for (const r of rows) console.log(`| ${r.figure} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.goal} |`)

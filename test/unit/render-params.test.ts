@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { DfpError } from '../../src/errors.js'
 import { validateConfig } from '../../src/haproxy/validate.js'
-import { render } from '../../src/render/index.js'
+import { render, renderAll } from '../../src/render/index.js'
+import { routeMapFiles } from '../../src/render/maps.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import { ServiceState } from '../../src/state/registry.js'
@@ -63,8 +64,8 @@ t.test('issue-3 parameters render as the golden file, and haproxy accepts it', a
   t.equal(text, golden('params', text))
   const dir = mkdtempSync(join(tmpdir(), 'dfp-golden-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const checked = render(state(...services), { ...settings, ERRORFILES_DIR: join(import.meta.dirname, '..', '..', 'haproxy', 'errorfiles'), CONFIG_DIR: dir })
-  t.same(await validateConfig('haproxy', dir, checked), { ok: true })
+  const checked = renderAll(state(...services), { ...settings, ERRORFILES_DIR: join(import.meta.dirname, '..', '..', 'haproxy', 'errorfiles'), CONFIG_DIR: dir })
+  t.same(await validateConfig('haproxy', dir, checked.config, routeMapFiles(dir, checked.maps)), { ok: true })
 })
 
 t.test('serviceHeader on several destinations declares every ACL it uses (D4)', async (t) => {

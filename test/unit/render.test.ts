@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { validateConfig } from '../../src/haproxy/validate.js'
-import { render, renderCrtList } from '../../src/render/index.js'
+import { render, renderAll, renderCrtList } from '../../src/render/index.js'
+import { isMapRouted, mapFileText, routeMapFiles } from '../../src/render/maps.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import { ServiceState } from '../../src/state/registry.js'
@@ -41,8 +42,8 @@ t.test('services render as the golden file, and haproxy accepts it', async (t) =
   const dir = mkdtempSync(join(tmpdir(), 'dfp-golden-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   // The golden file names /errorfiles; check it with the shipped ones.
-  const checked = render(state(...services), { ...settings, ERRORFILES_DIR: join(import.meta.dirname, '..', '..', 'haproxy', 'errorfiles'), CONFIG_DIR: dir })
-  t.same(await validateConfig('haproxy', dir, checked), { ok: true })
+  const checked = renderAll(state(...services), { ...settings, ERRORFILES_DIR: join(import.meta.dirname, '..', '..', 'haproxy', 'errorfiles'), CONFIG_DIR: dir })
+  t.same(await validateConfig('haproxy', dir, checked.config, routeMapFiles(dir, checked.maps)), { ok: true })
 })
 
 t.test('global settings render as the golden file (stats port, DEBUG, captures, compression), and haproxy accepts it', async (t) => {
@@ -66,8 +67,8 @@ t.test('global settings render as the golden file (stats port, DEBUG, captures, 
   t.equal(text, golden('settings', text))
   const dir = mkdtempSync(join(tmpdir(), 'dfp-golden-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const checked = render(state(...chosen), { ...withSettings, ERRORFILES_DIR: join(import.meta.dirname, '..', '..', 'haproxy', 'errorfiles'), CONFIG_DIR: dir })
-  t.same(await validateConfig('haproxy', dir, checked), { ok: true })
+  const checked = renderAll(state(...chosen), { ...withSettings, ERRORFILES_DIR: join(import.meta.dirname, '..', '..', 'haproxy', 'errorfiles'), CONFIG_DIR: dir })
+  t.same(await validateConfig('haproxy', dir, checked.config, routeMapFiles(dir, checked.maps)), { ok: true })
 })
 
 t.test('the empty state renders as the golden file', async (t) => {
@@ -85,11 +86,11 @@ t.test('rendering is deterministic and independent of the order services arrived
   t.equal(render(state(...services), settings), forward)
 })
 
-t.test('frontend order: /.well-known first, / last, others by aclName', async (t) => {
+t.test('frontend order: ACL-routed services by the original order, the maps before the `/` ones', async (t) => {
   const text = render(state(...services), settings)
   const servicesFrontend = text.slice(text.indexOf('frontend services'), text.indexOf('frontend tcpFE_'))
-  const order = [...servicesFrontend.matchAll(/use_backend (\S+)-be/g)].map((m) => m[1])
-  t.same(order, ['acme', 'go-demo', 'headers', 'lb', 'multi', 'multi', 'private', 'private', 'regex', 'rewrite', 'secure-upstream', 'root', 'shop'])
+  const order = [...servicesFrontend.matchAll(/use_backend (\S+?)(-be| if)/g)].map((m) => m[1])
+  t.same(order, ['lb', 'regex', '%[var(txn.dfp_backend)]', 'shop'])
   const tcp = [...text.matchAll(/frontend tcpFE_(\d+)/g)].map((m) => Number(m[1]))
   t.same(tcp, [3306, 5432, 6379], 'TCP frontends sorted by port')
 })
@@ -130,4 +131,79 @@ t.test('certificates: crt-list order, PREFERRED_CERTIFICATE, and the :ssl bind o
     '    bind *:443 ssl crt-list /etc/dfp/list.txt alpn http/1.1 ca-file /ca.pem verify optional\n',
   )
   t.not(render(withCerts, settings), render(withCerts.with([{ kind: 'cert-scan', files: [] }]), settings), 'the crt-list is part of the version')
+})
+
+t.test('map routing: plain prefixes and exact domains go to the maps, richer rules keep their ACLs', async (t) => {
+  const { maps, config } = renderAll(state(...services), settings)
+  t.equal(
+    mapFileText(maps.path),
+    [
+      '/.well-known/acme-challenge 27:acme-be8080_0',
+      '/demo 5:go-demo-be8080_0',
+      '/api 4:go-demo-be8080_0',
+      '/h 2:headers-be7000_0',
+      '/one 4:multi-be1111_1',
+      '/two 4:multi-be2222_2',
+      '/private 8:private-be7002_1',
+      '/private-health 15:private-be7002_2',
+      '/api/v1 7:rewrite-be9000_0',
+      '/tls 4:secure-upstream-be8443_0',
+      '/ 1:root-be80_0',
+      '',
+    ].join('\n'),
+    'one line per path, in frontend order',
+  )
+  t.equal(mapFileText(maps.hostPath), '', 'no exact-domain service in this set')
+  t.notMatch(config, 'acl url_go-demo', 'map-routed services have no ACL')
+  t.match(config, 'backend go-demo-be8080_0', 'backend names stay the same')
+  t.match(config, 'default_backend root-be80_0')
+
+  const domains = renderAll(state('serviceName=web&serviceDomain=Example.COM,www.example.com&servicePath=/,/app&port=80', 'serviceName=web2&servicePath=/app&port=81'), settings)
+  t.equal(
+    mapFileText(domains.maps.hostPath),
+    'example.com/ 1:web-be80_0\nwww.example.com/ 1:web-be80_0\nexample.com/app 4:web-be80_0\nwww.example.com/app 4:web-be80_0\n',
+    'host+path keys, lowercase host',
+  )
+  t.equal(mapFileText(domains.maps.path), '/app 4:web2-be81_0\n')
+  const twice = renderAll(state('serviceName=b&servicePath=/same&port=1', 'serviceName=a&servicePath=/same&port=2'), settings)
+  t.equal(mapFileText(twice.maps.path), '/same 5:a-be2_0\n', 'one key, two services: the first in the original order keeps it')
+})
+
+t.test('map eligibility is a whitelist', async (t) => {
+  const service = (q: string) => parseService(new URLSearchParams(q), { separator: ',' })
+  const algo = 'hdr_beg(host)'
+  t.ok(isMapRouted(service('serviceName=a&servicePath=/a&port=1'), algo), 'a plain prefix')
+  t.ok(isMapRouted(service('serviceName=a&serviceDomain=a.com&port=1'), algo), 'a plain domain')
+  t.ok(isMapRouted(service('serviceName=a&servicePath=/a&port=1&addReqHeader=X-A 1&timeoutServer=9&users=u:p&httpsOnly=true'), algo), 'backend-only parameters')
+  t.ok(
+    isMapRouted(service('serviceName=a&servicePath=/a&port=1&compressionAlgo=gzip&checkResolvers=true&sessionType=sticky-server&verifyClientSsl=true&userDef=x&proxyInstanceName=p'), algo),
+    'backend-only parameters of the later parameter work',
+  )
+  t.ok(isMapRouted(service('serviceName=a&servicePath=/a&port=1&discoveryType=DNS&replicas=3'), algo), 'DNS discovery')
+  for (const [why, q] of [
+    ['a wildcard domain', 'serviceName=a&serviceDomain=*.a.com&port=1'],
+    ['pathType', 'serviceName=a&servicePath=/a&pathType=path_reg&port=1'],
+    ['servicePathExclude', 'serviceName=a&servicePath=/a&servicePathExclude=/a/b&port=1'],
+    ['srcPort', 'serviceName=a&servicePath=/a&srcPort=81&port=1'],
+    ['serviceDomainAlgo', 'serviceName=a&serviceDomain=a.com&serviceDomainAlgo=hdr_dom(host)&port=1'],
+    ['serviceDomainAlgo, even the default one', 'serviceName=a&serviceDomain=a.com&serviceDomainAlgo=hdr_beg(host)&port=1'],
+    ['redirectWhenHttpProto', 'serviceName=a&servicePath=/a&redirectWhenHttpProto=true&port=1'],
+    ['reqMode=tcp', 'serviceName=a&reqMode=tcp&srcPort=5000&port=1'],
+    ['a path with ";" (the CLI separator)', 'serviceName=a&servicePath=/a;b&port=1'],
+    ['serviceHeader', 'serviceName=a&servicePath=/a&port=1&serviceHeader=X-Version:2'],
+    ['userAgent', 'serviceName=a&servicePath=/a&port=1&userAgent=curl'],
+    ['httpsPort', 'serviceName=a&servicePath=/a&port=1&httpsPort=2'],
+    ['redirectFromDomain', 'serviceName=a&serviceDomain=a.com&port=1&redirectFromDomain=b.com'],
+    ['redirectUnlessHttpsProto', 'serviceName=a&servicePath=/a&port=1&redirectUnlessHttpsProto=true'],
+    ['reqMode=sni', 'serviceName=a&reqMode=sni&srcPort=5443&port=1&serviceDomain=a.com'],
+  ] as const) {
+    t.notOk(isMapRouted(service(q), algo), why)
+  }
+  t.notOk(isMapRouted(service('serviceName=a&serviceDomain=a.com&port=1'), 'hdr_dom(host)'), 'SERVICE_DOMAIN_ALGO other than hdr_beg/hdr')
+  t.ok(isMapRouted(service('serviceName=a&servicePath=/a&port=1'), 'hdr_dom(host)'), '…which does not matter without domains')
+  const future = { ...service('serviceName=a&servicePath=/a&port=1'), someNewRule: ['x'] }
+  t.notOk(isMapRouted(future, algo), 'a field the whitelist does not know keeps the service on ACLs when set')
+  t.ok(isMapRouted({ ...future, someNewRule: [] }, algo), '…and not when empty')
+  const dest = service('serviceName=a&servicePath=/a&port=1')
+  t.notOk(isMapRouted({ ...dest, destinations: dest.destinations.map((d) => ({ ...d, newCondition: 'x' })) }, algo), 'same for destinations')
 })

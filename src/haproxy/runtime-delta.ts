@@ -1,0 +1,123 @@
+import type { Rendered } from '../render/index.js'
+import { routeMapPaths, type RouteMapName, type RouteMaps } from '../render/maps.js'
+import { sendCommand } from './runtime.js'
+
+/** What the running worker has loaded, as far as a runtime delta needs to know. */
+export interface WorkerView {
+  frame: string
+  crtList: string
+  /** Backends by serviceName; may hold backends of removed services (leftovers). */
+  backends: ReadonlyMap<string, string>
+  maps: RouteMaps
+}
+
+export const workerView = (rendered: Rendered): WorkerView => ({
+  frame: rendered.frame,
+  crtList: rendered.crtList,
+  backends: rendered.backends,
+  maps: rendered.maps,
+})
+
+export interface RuntimeDelta {
+  /** Runtime API commands that turn the worker's maps into the next ones. */
+  commands: string[]
+  /** The worker once they are applied. */
+  worker: WorkerView
+  /** The worker keeps backends the file no longer has; a reload would free them. */
+  leftovers: boolean
+}
+
+/**
+ * The Runtime API commands that make the running worker route as `next` does, or undefined
+ * when only a reload can (a new or changed backend, any change outside the backends and maps).
+ * Removed services keep their backend in the worker (nothing routes to it once its map entries
+ * are gone) until the next reload; a service added again with the same backend needs no reload.
+ */
+export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: string): RuntimeDelta | undefined {
+  if (worker.frame !== next.frame || worker.crtList !== next.crtList) return undefined
+  const servers: string[] = []
+  for (const [service, text] of next.backends) {
+    const running = worker.backends.get(service)
+    if (running === text) continue
+    const moved = running === undefined ? undefined : serverAddressChanges(running, text)
+    if (!moved) return undefined
+    servers.push(...moved)
+  }
+  const files = routeMapPaths(configDir)
+  const adds: string[] = []
+  const sets: string[] = []
+  const dels: string[] = []
+  for (const name of Object.keys(files) as RouteMapName[]) {
+    const before = worker.maps[name]
+    const after = next.maps[name]
+    for (const [key, backend] of after) {
+      const old = before.get(key)
+      if (old === undefined) adds.push(`add map ${files[name]} ${key} ${backend}`)
+      else if (old !== backend) sets.push(`set map ${files[name]} ${key} ${backend}`)
+    }
+    for (const key of before.keys()) if (!after.has(key)) dels.push(`del map ${files[name]} ${key}`)
+  }
+  const backends = new Map([...worker.backends, ...next.backends])
+  // New routes first and removed ones last, so a moved route never has a gap.
+  return {
+    commands: [...servers, ...adds, ...sets, ...dels],
+    worker: { frame: next.frame, crtList: next.crtList, backends, maps: next.maps },
+    leftovers: backends.size > next.backends.size,
+  }
+}
+
+// `    server <name> <IPv4 or [IPv6]>:<port><options>` (a host name is resolved by HAProxy instead).
+const SERVER_LINE = /^ {4}server (\S+) (\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):(\d+)(.*)$/
+
+/**
+ * `set server <backend>/<server> addr <ip>` for each server whose IP literal is all that changed
+ * between two renderings of a service's backends (management.txt 9.3 "set server"), or undefined
+ * when anything else changed.
+ */
+function serverAddressChanges(running: string, next: string): string[] | undefined {
+  const before = running.split('\n')
+  const after = next.split('\n')
+  if (before.length !== after.length) return undefined
+  const commands: string[] = []
+  let backend = ''
+  for (let i = 0; i < after.length; i++) {
+    const a = before[i] as string
+    const b = after[i] as string
+    if (b.startsWith('backend ')) backend = b.slice('backend '.length).trim()
+    if (a === b) continue
+    const old = SERVER_LINE.exec(a)
+    const now = SERVER_LINE.exec(b)
+    if (!old || !now || old[1] !== now[1] || old[3] !== now[3] || old[4] !== now[4] || backend === '') return undefined
+    commands.push(`set server ${backend}/${now[1]} addr ${(now[2] as string).replace(/^\[|\]$/g, '')}`)
+  }
+  return commands
+}
+
+// A CLI command line must fit HAProxy's buffer (tune.bufsize, 16 kB by default).
+const MAX_LINE = 8000
+
+/**
+ * Sends commands to a worker's CLI socket, several per connection separated by `;`
+ * (management.txt 9.3). Map commands answer with an empty line when they succeed, and
+ * `set server … addr` with `IP changed from … to … by 'stats socket command'`; any other answer
+ * is an error, thrown with the command line it came from.
+ */
+export async function sendCommands(socketPath: string, commands: readonly string[]): Promise<void> {
+  let line: string[] = []
+  let length = 0
+  const flush = async () => {
+    if (line.length === 0) return
+    const text = line.join(';')
+    line = []
+    length = 0
+    const answer = await sendCommand(socketPath, text, 10_000)
+    const unexpected = answer.split('\n').filter((l) => l.trim() !== '' && !/^IP changed from .* by 'stats socket command'/.test(l.trim()))
+    if (unexpected.length > 0) throw new Error(`${unexpected[0]} (after "${text.slice(0, 200)}")`)
+  }
+  for (const command of commands) {
+    if (length + command.length + 1 > MAX_LINE) await flush()
+    line.push(command)
+    length += command.length + 1
+  }
+  await flush()
+}

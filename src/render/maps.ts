@@ -1,0 +1,186 @@
+import { join } from 'node:path'
+import type { Destination, Service } from '../service/types.js'
+
+/**
+ * Map routing (issue 6). Services whose rules are plain path prefixes and/or exact domains are
+ * routed by two HAProxy maps instead of one ACL block each, so the configuration, `haproxy -c`
+ * and per-request routing stay fast at 10 000 services, and their routes can be changed
+ * through the Runtime API (`add map`/`set map`/`del map`) without a reload:
+ *
+ * - `host-path.map`: `<lowercase host><path prefix> <path length>:<backend>`, looked up with
+ *   `map_beg` on the request's host (lowercased, `:port` removed) followed by its path;
+ * - `path.map`: `<path prefix> <path length>:<backend>`, looked up with `map_beg` on the path.
+ *
+ * `map_beg` indexes its keys in a prefix tree and returns the LONGEST matching prefix
+ * (configuration.txt 7.3.1 "map_beg"; measured on HAProxy 2.6). Both maps are looked up; the
+ * longer matching path wins, and on equal length the entry naming the request's domain.
+ */
+
+/** The two route maps: key → backend name, in the order they are written. */
+export interface RouteMaps {
+  // Values are `<path length>:<backend>`.
+  hostPath: Map<string, string>
+  path: Map<string, string>
+}
+
+export type RouteMapName = keyof RouteMaps
+
+/** Where HAProxy reads the route maps (the files are the source of truth, written atomically). */
+export const routeMapPaths = (configDir: string): Record<RouteMapName, string> => ({
+  hostPath: join(configDir, 'maps', 'host-path.map'),
+  path: join(configDir, 'maps', 'path.map'),
+})
+
+/** The map file text: one `key value` line per entry. */
+export const mapFileText = (map: ReadonlyMap<string, string>) => [...map].map(([key, value]) => `${key} ${value}\n`).join('')
+
+/**
+ * The `frontend services` lines that set `txn.dfp_backend` from the maps (placed before any
+ * `use_backend`, as HAProxy evaluates every `http-request` rule first anyway).
+ */
+export function mapLookupLines(configDir: string): string[] {
+  const files = routeMapPaths(configDir)
+  return [
+    'http-request set-var(txn.dfp_path) path',
+    `http-request set-var(txn.dfp_by_host) req.hdr(host),lower,field(1,:),concat(,txn.dfp_path,),map_beg(${files.hostPath})`,
+    `http-request set-var(txn.dfp_by_path) path,map_beg(${files.path})`,
+    'http-request set-var(txn.dfp_host_len) var(txn.dfp_by_host),field(1,:)',
+    'http-request set-var(txn.dfp_backend) var(txn.dfp_by_host),field(2,:)',
+    // the path-only entry wins when there is no domain entry or when its path is longer
+    'http-request set-var(txn.dfp_backend) var(txn.dfp_by_path),field(2,:) if !{ var(txn.dfp_by_host) -m found } || { var(txn.dfp_by_path),field(1,:),sub(txn.dfp_host_len) -m int gt 0 }',
+  ]
+}
+
+/** The rule that sends a request to the backend the maps found. */
+export const mapUseBackendLine = () => '%[var(txn.dfp_backend)] if { var(txn.dfp_backend) -m found }'
+
+/** The domain algorithms whose meaning a map keyed by the exact host keeps (see docs/usage.md). */
+const MAP_DOMAIN_ALGOS = new Set(['hdr_beg(host)', 'hdr(host)'])
+
+// Keys are single words of a map file and of a Runtime API command line: no blanks, no `;` (the
+// CLI's command separator), no `#` (comments), no quotes or backslashes (CLI escaping).
+const SAFE_PATH = /^\/[^\s;#\\'"]*$/
+const SAFE_NAME = /^[A-Za-z0-9._-]+$/
+const SAFE_DOMAIN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/
+
+/**
+ * How each field of a destination may look for the destination to be map-routed. This is a
+ * WHITELIST: a field that is not listed here (one added later, say) keeps its service on ACL
+ * routing as soon as it holds anything but an empty value (undefined, false, '', [], {}).
+ * `true` marks fields that only shape the backend and so never matter to routing.
+ */
+const DESTINATION_FIELDS: Record<string, true | ((dest: Destination) => boolean)> = {
+  index: true,
+  port: true,
+  reqMode: (d) => d.reqMode === 'http',
+  srcPort: (d) => d.srcPort === undefined,
+  servicePath: (d) => d.servicePath.length > 0 && d.servicePath.every((p) => SAFE_PATH.test(p)),
+  pathType: (d) => d.pathType === 'path_beg',
+  servicePathExclude: (d) => d.servicePathExclude.length === 0,
+  serviceDomain: (d) => d.serviceDomain.every((domain) => SAFE_DOMAIN.test(domain)),
+  outboundHostname: true,
+  reqPathSearchReplace: true,
+  timeoutServer: true,
+  timeoutTunnel: true,
+  httpsOnly: true,
+  httpsRedirectCode: true,
+  allowedMethods: true,
+  deniedMethods: true,
+  denyHttp: true,
+  ignoreAuthorization: true,
+  sslVerifyNone: true,
+  verifyClientSsl: true,
+  userDef: true,
+}
+
+/** The same whitelist for the service-level fields (`destinations` is checked one by one). */
+const SERVICE_FIELDS: Record<string, true | ((service: Service, domainAlgo: string) => boolean)> = {
+  serviceName: true,
+  // Part of the backend names in map values (`<length>:<backend>`, split at the `:`).
+  aclName: (s) => SAFE_NAME.test(s.aclName),
+  // A service that names its algorithm keeps it, on ACLs (`serviceDomainAlgo=hdr_beg(host)` is
+  // how a service keeps the original's host-prefix matching, docs/usage.md).
+  serviceDomainAlgo: (s, algo) =>
+    (s.serviceDomainAlgo === undefined && MAP_DOMAIN_ALGOS.has(algo)) || s.destinations.every((d) => d.serviceDomain.length === 0),
+  // default_backend is a line of its own, independent of the rules.
+  isDefaultBackend: true,
+  redirectWhenHttpProto: (s) => !s.redirectWhenHttpProto,
+  reqPathSearch: true,
+  reqPathReplace: true,
+  headers: true,
+  connectionMode: true,
+  backendExtra: true,
+  users: true,
+  compressionAlgo: true,
+  compressionType: true,
+  checkResolvers: true,
+  // DNS discovery and sticky sessions change the server lines only.
+  discoveryType: true,
+  replicas: true,
+  sessionType: true,
+  proxyInstanceName: true,
+  userDef: true,
+  destinations: true,
+}
+
+const isEmptyValue = (value: unknown): boolean => {
+  if (value === undefined || value === null || value === false || value === '') return true
+  if (Array.isArray(value)) return value.length === 0
+  if (typeof value === 'object') return Object.values(value as object).every(isEmptyValue)
+  return false
+}
+
+// Every rule runs (a field may be absent, as an optional one is when not given), and every
+// field without a rule must be empty.
+const fieldsPass = <T extends object>(object: T, rules: Record<string, true | ((o: T) => boolean)>): boolean =>
+  Object.values(rules).every((rule) => rule === true || rule(object)) &&
+  Object.entries(object).every(([field, value]) => field in rules || isEmptyValue(value))
+
+/**
+ * Whether a service is routed by the maps: it has at least one http destination with a port,
+ * and every such destination, and the service itself, pass the whitelist above. Destinations
+ * without a port route nothing and are ignored. `domainAlgo` is SERVICE_DOMAIN_ALGO.
+ */
+export function isMapRouted(service: Service, domainAlgo: string): boolean {
+  const routed = service.destinations.filter((d) => d.port !== '')
+  if (routed.length === 0) return false
+  if (!routed.every((d) => fieldsPass(d, DESTINATION_FIELDS))) return false
+  return (
+    Object.values(SERVICE_FIELDS).every((rule) => rule === true || rule(service, domainAlgo)) &&
+    Object.entries(service).every(([field, value]) => field in SERVICE_FIELDS || isEmptyValue(value))
+  )
+}
+
+/**
+ * The map entries of map-routed services, given in frontend order (the original's order). When
+ * two services claim the same key, the first in that order keeps it, as its ACL would have.
+ */
+export function buildRouteMaps(services: Iterable<{ service: Service; backend: (dest: Destination) => string }>): RouteMaps {
+  const maps: RouteMaps = { hostPath: new Map(), path: new Map() }
+  const put = (map: Map<string, string>, key: string, backend: string) => {
+    if (!map.has(key)) map.set(key, backend)
+  }
+  for (const { service, backend } of services) {
+    for (const dest of service.destinations) {
+      if (dest.port === '') continue
+      for (const path of dest.servicePath) {
+        const value = `${Buffer.byteLength(path)}:${backend(dest)}`
+        if (dest.serviceDomain.length === 0) put(maps.path, path, value)
+        for (const domain of dest.serviceDomain) put(maps.hostPath, `${domain.toLowerCase()}${path}`, value)
+      }
+    }
+  }
+  return maps
+}
+
+/** Whether two sets of maps hold the same entries. */
+export function sameMaps(a: RouteMaps, b: RouteMaps): boolean {
+  const same = (x: Map<string, string>, y: Map<string, string>) => x.size === y.size && [...x].every(([k, v]) => y.get(k) === v)
+  return same(a.hostPath, b.hostPath) && same(a.path, b.path)
+}
+
+/** The map files of `maps`, as `validateConfig` and the apply loop write them. */
+export const routeMapFiles = (configDir: string, maps: RouteMaps) => {
+  const paths = routeMapPaths(configDir)
+  return (Object.keys(paths) as RouteMapName[]).map((name) => ({ path: paths[name], content: mapFileText(maps[name]) }))
+}

@@ -1,0 +1,39 @@
+import t from 'tap'
+import { planRuntimeDelta, workerView } from '../../src/haproxy/runtime-delta.js'
+import { renderAll } from '../../src/render/index.js'
+import { parseService } from '../../src/service/params.js'
+import { loadSettings } from '../../src/settings.js'
+import { ServiceState } from '../../src/state/registry.js'
+
+const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent' })
+const put = (q: string) => ({ kind: 'put' as const, service: parseService(new URLSearchParams(q), { separator: ',' }) })
+const base = ServiceState.empty().with([put('serviceName=a&servicePath=/a&port=80&outboundHostname=10.0.0.1'), put('serviceName=b&servicePath=/b&port=80')])
+const worker = workerView(renderAll(base, settings))
+const plan = (state: ServiceState) => planRuntimeDelta(worker, renderAll(state, settings), '/cfg')
+
+t.test('map changes become map commands: additions first, removals last', async (t) => {
+  const delta = plan(base.with([put('serviceName=a&servicePath=/a2,/a3&port=80&outboundHostname=10.0.0.1')]))
+  t.same(delta?.commands, ['add map /cfg/maps/path.map /a2 3:a-be80_0', 'add map /cfg/maps/path.map /a3 3:a-be80_0', 'del map /cfg/maps/path.map /a'])
+  t.equal(delta?.leftovers, false)
+  const domain = plan(base.with([put('serviceName=a&servicePath=/a&serviceDomain=A.example&port=80&outboundHostname=10.0.0.1')]))
+  t.same(domain?.commands, ['add map /cfg/maps/host-path.map a.example/a 2:a-be80_0', 'del map /cfg/maps/path.map /a'])
+})
+
+t.test('a removal deletes the entries and leaves the backend in the worker', async (t) => {
+  const delta = plan(base.with([{ kind: 'remove', serviceName: 'b' }]))
+  t.same(delta?.commands, ['del map /cfg/maps/path.map /b'])
+  t.equal(delta?.leftovers, true)
+  t.ok(delta?.worker.backends.has('b'), 'the worker still has it')
+  const back = planRuntimeDelta(delta!.worker, renderAll(base, settings), '/cfg')
+  t.same(back?.commands, ['add map /cfg/maps/path.map /b 2:b-be80_0'], 'added back without reload')
+})
+
+t.test('an IP change is a set server command; anything else needs a reload', async (t) => {
+  const moved = plan(base.with([put('serviceName=a&servicePath=/a&port=80&outboundHostname=10.0.0.2')]))
+  t.same(moved?.commands, ['set server a-be80_0/a addr 10.0.0.2'])
+  t.equal(plan(base.with([put('serviceName=a&servicePath=/a&port=80&outboundHostname=a.internal')])), undefined, 'an IP becoming a name')
+  t.equal(plan(base.with([put('serviceName=c&servicePath=/c&port=80')])), undefined, 'a new backend')
+  t.equal(plan(base.with([put('serviceName=a&servicePath=/a&port=80&outboundHostname=10.0.0.1&timeoutServer=9')])), undefined, 'a backend line')
+  t.equal(plan(base.with([put('serviceName=a&servicePath=/a&servicePathExclude=/a/x&port=80&outboundHostname=10.0.0.1')])), undefined, 'a service moving to ACL routing changes the frontend')
+  t.same(plan(base)?.commands, [], 'nothing changed: no command')
+})
