@@ -360,6 +360,7 @@ export class ConfigApplier {
     try {
       await sendCommands(this.master.statsSocket, delta.commands)
     } catch (err) {
+      countRuntimeChange(this.metrics, 'map', false)
       this.log.warn({ error: (err as Error).message }, 'runtime map update failed; reloading instead')
       return false
     }
@@ -368,6 +369,7 @@ export class ConfigApplier {
     this.live = rendered.config
     if (delta.commands.length > 0) {
       this.runtimeCount++
+      countRuntimeChange(this.metrics, 'map')
       this.log.info({ commands: delta.commands.length, services: state.size }, 'routes changed through the runtime API, without reload')
     }
     if (delta.leftovers) this.scheduleCatchUp()

@@ -85,6 +85,8 @@ t.test('path changes and removals of map-routed services need no reload', async 
   t.notMatch(await readFile(routeMapPaths(daemon.configDir).path, 'utf8'), 'b-long', 'nor the map file')
   t.equal(daemon.applier.reloads, reloads, 'no reload')
   t.equal(await workerPid(), pid, 'the same worker serves')
+  const metrics = (await daemon.api('/metrics')).body
+  t.match(metrics, /^dfp_runtime_changes_total\{kind="map",outcome="ok"\} [1-9]/m, '/metrics counts the runtime changes')
 
   t.equal((await reconfigure({ serviceName: 'b-long', servicePath: '/shop/cart/items', port: long })).status, 200)
   t.equal(await upstreamOf('/shop/cart/items/7'), 'long', 'added again')
