@@ -336,7 +336,8 @@ if (runs(6)) {
   const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
   const upstream = await httpUpstream('bench')
   const apiPort = await freePort()
-  const child = execa('node', ['dist/main.js'], {
+  // The flags of `npm start` and of the image.
+  const child = execa('node', ['--max-semi-space-size=1', 'dist/main.js'], {
     reject: false,
     stdio: 'ignore',
     env: {
