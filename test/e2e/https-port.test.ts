@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { createServer as createTlsServer } from 'node:tls'
 import t from 'tap'
 import { makeCertificate, servedCertificate } from '../helpers/certs.js'
-import { startDaemon } from '../helpers/daemon.js'
-import { freePort, httpGet, httpUpstream } from '../helpers/net.js'
+import { startDaemon, startWithUpstreams } from '../helpers/daemon.js'
+import { freePort, httpGet } from '../helpers/net.js'
 
 // httpsPort/srcHttpsPort: requests arriving on the TLS port go to the service's HTTPS-port
 // backend; and an sni service on the TLS port takes it over instead of sharing it (D12).
@@ -15,15 +15,11 @@ await mkdir(folder, { recursive: true })
 await writeFile(join(folder, 'proxy.test'), makeCertificate('proxy.test'))
 const httpPort = await freePort()
 const tlsPort = await freePort()
-const daemon = await startDaemon({ CERTS_DIR: folder, DEFAULT_PORTS: `${httpPort},${tlsPort}:ssl` })
-const plain = await httpUpstream('plain')
-const secure = await httpUpstream('secure')
-t.teardown(async () => {
-  await daemon.close()
-  await plain.close()
-  await secure.close()
-  await rm(folder, { recursive: true, force: true })
-})
+const {
+  daemon,
+  upstreams: { plain, secure },
+} = await startWithUpstreams(['plain', 'secure'], { CERTS_DIR: folder, DEFAULT_PORTS: `${httpPort},${tlsPort}:ssl` })
+t.teardown(() => rm(folder, { recursive: true, force: true }))
 
 const overTls = (path: string) =>
   new Promise<{ status: number; name?: string }>((resolve, reject) => {

@@ -4,21 +4,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import t from 'tap'
-import { startDaemon } from '../helpers/daemon.js'
-import { freePort, httpUpstream } from '../helpers/net.js'
+import { startDaemon, startWithUpstreams } from '../helpers/daemon.js'
+import { freePort } from '../helpers/net.js'
 
 // Routing by header and user agent, redirects, compression and custom templates, seen from
 // outside: real requests through a real haproxy to real upstreams on 127.0.0.1.
 const templatesDir = await mkdtemp(join(tmpdir(), 'dfp-templates-'))
-const daemon = await startDaemon({ TEMPLATES_DIR: templatesDir })
-const alpha = await httpUpstream('alpha')
-const beta = await httpUpstream('beta')
-t.teardown(async () => {
-  await daemon.close()
-  await alpha.close()
-  await beta.close()
-  await rm(templatesDir, { recursive: true, force: true })
-})
+const {
+  daemon,
+  upstreams: { alpha, beta },
+} = await startWithUpstreams(['alpha', 'beta'], { TEMPLATES_DIR: templatesDir })
+t.teardown(() => rm(templatesDir, { recursive: true, force: true }))
 
 const reconfigure = (params: Record<string, string>) => daemon.call('reconfigure', { outboundHostname: '127.0.0.1', ...params })
 const upstreamName = async (path: string, headers?: Record<string, string>) => {

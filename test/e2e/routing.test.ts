@@ -1,16 +1,12 @@
 import t from 'tap'
-import { startDaemon } from '../helpers/daemon.js'
-import { httpUpstream, tcpEcho, tcpExchange, freePort } from '../helpers/net.js'
+import { startWithUpstreams } from '../helpers/daemon.js'
+import { tcpEcho, tcpExchange, freePort } from '../helpers/net.js'
 
 // Every test here sends real requests through a real haproxy to real upstreams on 127.0.0.1.
-const daemon = await startDaemon()
-const alpha = await httpUpstream('alpha')
-const beta = await httpUpstream('beta')
-t.teardown(async () => {
-  await daemon.close()
-  await alpha.close()
-  await beta.close()
-})
+const {
+  daemon,
+  upstreams: { alpha, beta },
+} = await startWithUpstreams(['alpha', 'beta'])
 
 const reconfigure = (params: Record<string, string>) => daemon.call('reconfigure', { outboundHostname: '127.0.0.1', ...params })
 const upstreamName = async (path: string, headers?: Record<string, string>) => {

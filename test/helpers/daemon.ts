@@ -6,7 +6,7 @@ import { createDaemon } from '../../src/daemon.js'
 import type { ConfigApplier } from '../../src/haproxy/apply.js'
 import { loadSettings, type Settings } from '../../src/settings.js'
 import tap from 'tap'
-import { freePort, httpGet, httpUpstream, type HttpReply } from './net.js'
+import { freePort, httpGet, httpUpstream, type HttpReply, type Upstream } from './net.js'
 
 export interface TestDaemon {
   /** The port `frontend services` binds (DEFAULT_PORTS). */
@@ -96,15 +96,22 @@ export async function startDaemon(env: Record<string, string> = {}, options: Sta
 }
 
 /**
- * The set-up most end-to-end files share: a daemon and one HTTP upstream named `name`, both
- * stopped when the test file ends.
+ * The set-up most end-to-end files share: a daemon and HTTP upstreams named `names` (each answers
+ * with its name), all stopped when the test file ends.
  */
-export async function startWithUpstream(name: string, env: Record<string, string> = {}) {
-  const daemon = await startDaemon(env)
-  const upstream = await httpUpstream(name)
+export async function startWithUpstreams<N extends string>(names: readonly N[], env: Record<string, string> = {}, options: StartOptions = {}) {
+  const daemon = await startDaemon(env, options)
+  const upstreams = Object.fromEntries(await Promise.all(names.map(async (name) => [name, await httpUpstream(name)] as const))) as Record<N, Upstream>
   tap.teardown(async () => {
     await daemon.close()
-    await upstream.close()
+    await Promise.all(Object.values<Upstream>(upstreams).map((upstream) => upstream.close()))
   })
+  return { daemon, upstreams }
+}
+
+/** `startWithUpstreams` with one upstream; `port` is its port as a parameter value. */
+export async function startWithUpstream(name: string, env: Record<string, string> = {}) {
+  const { daemon, upstreams } = await startWithUpstreams([name], env)
+  const upstream = upstreams[name] as Upstream
   return { daemon, upstream, port: String(upstream.port) }
 }
