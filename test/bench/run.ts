@@ -8,7 +8,7 @@
 // reconfigures per size; BENCH_REQUESTS: requests per request-latency figure.
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { Agent, request } from 'node:http'
+import { Agent } from 'node:http'
 import { cpus, freemem, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
@@ -19,7 +19,7 @@ import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import { type Change, ServiceState } from '../../src/state/registry.js'
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
-import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
+import { freePort, httpGet, httpUpstream, statusOf, until } from '../helpers/net.js'
 
 const list = (value: string) => value.split(',').map(Number).filter((n) => n > 0)
 const SIZES = list(process.env.BENCH_SIZES ?? '10,1000,10000')
@@ -81,15 +81,8 @@ async function requestLatencies(port: number, path: string, count: number): Prom
   try {
     for (let i = 0; i < count; i++) {
       const start = performance.now()
-      await new Promise<void>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, path, agent, timeout: 5000 }, (res) => {
-          res.resume()
-          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))))
-        })
-        req.on('timeout', () => req.destroy(new Error('timeout')))
-        req.on('error', reject)
-        req.end()
-      })
+      const status = await statusOf(port, path, agent)
+      if (status !== 200) throw new Error(`status ${status}`)
       latencies.push(performance.now() - start)
     }
   } finally {
@@ -224,16 +217,7 @@ if (runs(3)) {
       const keepAlive = new Agent({ keepAlive: true, maxSockets: 4 })
       const result = { close: { ok: 0, failed: 0 }, keepAlive: { ok: 0, failed: 0 } }
       let running = true
-      const get = (agent: Agent | false) =>
-        new Promise<number>((resolve, reject) => {
-          const req = request({ host: '127.0.0.1', port: daemon.proxyPort, path: '/steady', agent, timeout: 5000 }, (res) => {
-            res.resume()
-            res.on('end', () => resolve(res.statusCode ?? 0))
-          })
-          req.on('timeout', () => req.destroy(new Error('timeout')))
-          req.on('error', reject)
-          req.end()
-        })
+      const get = (agent: Agent | false) => statusOf(daemon.proxyPort, '/steady', agent)
       const loop = async (kind: 'close' | 'keepAlive', agent: Agent | false) => {
         for (let i = 0; i < 1_000_000 && running; i++) {
           const status = await get(agent).catch(() => 0)

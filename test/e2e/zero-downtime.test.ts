@@ -1,22 +1,13 @@
-import { Agent, request } from 'node:http'
+import { Agent } from 'node:http'
 import t from 'tap'
 import { startWithUpstream } from '../helpers/daemon.js'
+import { statusOf } from '../helpers/net.js'
 
 // Clients keep requesting one route while 100 other services are added and removed (each a
 // reload): no request may fail, on new connections or on kept-alive ones.
 const { daemon, port } = await startWithUpstream('steady')
 
-function get(agent: Agent | false): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: daemon.proxyPort, path: '/steady', agent, timeout: 5000 }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
-}
+const get = (agent: Agent | false) => statusOf(daemon.proxyPort, '/steady', agent)
 
 t.test('no failed request while 100 reconfigures and removes reload haproxy', async (t) => {
   t.equal((await daemon.call('reconfigure', { serviceName: 'steady', servicePath: '/steady', port, outboundHostname: '127.0.0.1' })).status, 200)

@@ -1,4 +1,4 @@
-import { request } from 'node:http'
+import { type Agent, request } from 'node:http'
 import { createServer as createHttpServer, type Server } from 'node:http'
 import { createServer as createTcpServer, createConnection, type AddressInfo } from 'node:net'
 
@@ -86,4 +86,17 @@ export async function until(check: () => Promise<boolean>, ms = 10_000): Promise
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   return false
+}
+
+/** The status of one GET through `agent` (`false`: a new connection), the body read and dropped. */
+export function statusOf(port: number, path: string, agent: Agent | false, timeoutMs = 5000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent, timeout: timeoutMs }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end()
+  })
 }
