@@ -157,7 +157,7 @@ tap.test('TERMINATE_ON_RELOAD: a reload stops the previous worker at once, cutti
     (reply) => `answered ${reply.status}`,
     (err: Error) => `failed: ${err.message}`,
   )
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await slow.arrived
   t.equal((await daemon.call('reconfigure', { serviceName: 'other', servicePath: '/other', port: slowPort, outboundHostname: '127.0.0.1' })).status, 200)
   t.match(await inFlight, /^failed/, 'the request on the old worker was cut')
   t.ok(await until(async () => !alive(before.pid), 5000), 'the old worker is gone')
@@ -173,7 +173,7 @@ tap.test('without TERMINATE_ON_RELOAD the previous worker finishes its requests'
   const slowPort = String((slow.address() as AddressInfo).port)
   await daemon.call('reconfigure', { serviceName: 'slow', servicePath: '/slow', port: slowPort, outboundHostname: '127.0.0.1' })
   const inFlight = daemon.proxy('/slow')
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await slow.arrived
   await daemon.call('reconfigure', { serviceName: 'other', servicePath: '/other', port: slowPort, outboundHostname: '127.0.0.1' })
   t.equal((await inFlight).status, 200)
 })
@@ -196,12 +196,16 @@ async function secretsWith(files: Record<string, string>): Promise<string> {
   return dir
 }
 
-async function slowUpstream(delayMs: number): Promise<Server> {
+/** An upstream answering after `delayMs`; `arrived` settles when the first request reaches it. */
+async function slowUpstream(delayMs: number): Promise<Server & { arrived: Promise<void> }> {
+  let arrive = () => {}
+  const arrived = new Promise<void>((resolve) => (arrive = resolve))
   const server = createServer((_req, res) => {
+    arrive()
     setTimeout(() => res.end('slow'), delayMs)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return server
+  return Object.assign(server, { arrived })
 }
 
 function alive(pid: number): boolean {
