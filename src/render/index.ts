@@ -192,6 +192,9 @@ function domainAcls(name: string, domains: string[], algo: string): string[] {
 }
 
 /** The lines of a custom template's output, as written (no indentation added). */
+/** ` <type> <value>` per value: the matching part of an `acl` line. */
+const paths = (type: string, list: string[]) => list.map((p) => ` ${type} ${p}`).join('')
+
 const customLines = (text: string | undefined) => (text === undefined || text === '' ? [] : text.replace(/\n$/, '').split('\n'))
 
 /** The rules a service adds to `frontend services` (inventory §5.3 parts 1 to 4). */
@@ -204,7 +207,6 @@ function serviceFrontend(service: Service, settings: RenderSettings) {
   const whenHttp: string[] = []
   const unlessHttps: string[] = []
   const useBackends: string[] = []
-  const paths = (type: string, list: string[]) => list.map((p) => ` ${type} ${p}`).join('')
   // serviceHeader ACLs are numbered across the whole service, so that two destinations never
   // declare the same name (the original restarted the count in use_backend only: its D4).
   let headerCount = 0
@@ -237,12 +239,8 @@ function serviceFrontend(service: Service, settings: RenderSettings) {
       continue
     }
     // Parts 2 and 3 of §5.3: TLS ended in front of the proxy, which only sees X-Forwarded-Proto.
-    const matched = [
-      n.url,
-      ...(dest.servicePathExclude.length ? [`!${n.urlExclude}`] : []),
-      ...(dest.serviceDomain.length ? [n.domain] : []),
-      ...(withSrcPort ? [n.srcPort] : []),
-    ]
+    const plain = { url: n.url, urlExclude: n.urlExclude, domain: n.domain }
+    const matched = routeConditions(dest, plain, { port: withSrcPort ? n.srcPort : undefined })
     if (service.redirectWhenHttpProto) {
       const proto = `is_${service.aclName}_http`
       whenHttp.push(`acl ${proto} hdr(X-Forwarded-Proto) http`)
@@ -253,14 +251,7 @@ function serviceFrontend(service: Service, settings: RenderSettings) {
       unlessHttps.push(`acl ${proto} hdr(X-Forwarded-Proto) https`)
       unlessHttps.push(`http-request redirect scheme https${redirectCode(dest)} if !${proto} ${matched.join(' ')}`)
     }
-    const conditions = [
-      n.url,
-      ...(dest.servicePathExclude.length ? [`!${n.urlExclude}`] : []),
-      ...(dest.serviceDomain.length ? [n.domain] : []),
-      ...headers.map((h) => h.acl),
-      ...(withSrcPort ? [n.srcPort] : []),
-      ...(dest.userAgent.length ? [n.userAgent] : []),
-    ]
+    const conditions = routeConditions(dest, plain, { headers: headers.map((h) => h.acl), port: withSrcPort ? n.srcPort : undefined, userAgent: n.userAgent })
     useBackends.push(`${n.backend} if ${conditions.join(' ')}`)
     if (dest.httpsPort !== undefined) useBackends.push(httpsUseBackend(dest, n, headers, withSrcHttpsPort))
   }
@@ -270,16 +261,29 @@ function serviceFrontend(service: Service, settings: RenderSettings) {
   return { acls, redirects: [...fromDomain, ...whenHttp, ...unlessHttps], useBackends, defaultBackend, custom: [] }
 }
 
+/**
+ * The ACLs a route's rule requires, in the original's order: path, not excluded path, domain,
+ * headers, destination port, user agent (each only when the destination has it).
+ */
+function routeConditions(
+  dest: Destination,
+  acl: { url: string; urlExclude: string; domain: string },
+  extra: { headers?: string[]; port?: string | undefined; userAgent?: string },
+): string[] {
+  return [
+    acl.url,
+    ...(dest.servicePathExclude.length ? [`!${acl.urlExclude}`] : []),
+    ...(dest.serviceDomain.length ? [acl.domain] : []),
+    ...(extra.headers ?? []),
+    ...(extra.port ? [extra.port] : []),
+    ...(extra.userAgent && dest.userAgent.length ? [extra.userAgent] : []),
+  ]
+}
+
 /** `use_backend https-…` of a destination with httpsPort (requests arriving on srcHttpsPort). */
 function httpsUseBackend(dest: Destination, n: ReturnType<typeof names>, headers: Array<{ acl: string }>, withSrcHttpsPort: boolean): string {
-  const conditions = [
-    n.urlHttps,
-    ...(dest.servicePathExclude.length ? [`!${n.urlExcludeHttps}`] : []),
-    ...(dest.serviceDomain.length ? [n.domainHttps] : []),
-    ...headers.map((h) => h.acl),
-    ...(withSrcHttpsPort ? [n.srcHttpsPort] : []),
-    ...(dest.userAgent.length ? [n.userAgent] : []),
-  ]
+  const https = { url: n.urlHttps, urlExclude: n.urlExcludeHttps, domain: n.domainHttps }
+  const conditions = routeConditions(dest, https, { headers: headers.map((h) => h.acl), port: withSrcHttpsPort ? n.srcHttpsPort : undefined, userAgent: n.userAgent })
   return `${n.httpsBackend} if ${conditions.join(' ')}`
 }
 
@@ -297,11 +301,17 @@ export const DEFAULT_TEMPLATE_SLOTS = 10
  * Names are resolved again at run time through the `docker` resolvers, so a task that did not
  * exist at load time is found later without a reload.
  */
+/**
+ * `<host>:<port>` of a server line (an IPv6 address in brackets) and, for a host name, the
+ * resolvers that find it again at run time.
+ */
+function serverAddress(host: string, port: string | number) {
+  return { address: `${isIP(host) === 6 ? `[${host}]` : host}:${port}`, resolvers: isIP(host) ? '' : ' resolvers docker' }
+}
+
 function serverLine(service: Service, dest: Destination, port: string | number): string {
   const sticky = service.sessionType === 'sticky-server'
-  const host = dest.outboundHostname ?? (sticky ? `tasks.${service.serviceName}` : service.serviceName)
-  const address = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`
-  const resolvers = isIP(host) ? '' : ' resolvers docker'
+  const { address, resolvers } = serverAddress(dest.outboundHostname ?? (sticky ? `tasks.${service.serviceName}` : service.serviceName), port)
   const ssl = dest.sslVerifyNone ? ' ssl verify none' : ''
   const slots = service.replicas ?? DEFAULT_TEMPLATE_SLOTS
   if (sticky) return `server-template ${service.serviceName}_ ${slots} ${address} check${resolvers}${ssl}`
@@ -416,7 +426,7 @@ function renderSniFrontends(services: Service[], settings: RenderSettings): stri
       const n = names(service, dest)
       const srcPortAcl = dest.srcPort !== undefined
       return [
-        `acl ${n.sni}${dest.servicePath.map((p) => ` ${dest.pathType} ${p}`).join('')}`,
+        `acl ${n.sni}${paths(dest.pathType, dest.servicePath)}`,
         ...(srcPortAcl ? [`acl ${n.srcPort} dst_port ${dest.srcPort}`] : []),
         `use_backend ${n.backend} if ${n.sni}${srcPortAcl ? ` ${n.srcPort}` : ''}`,
       ]
@@ -449,10 +459,8 @@ function renderTcpGroups(services: Service[], settings: RenderSettings): string 
       const members = groups.get(group) ?? []
       const { dest: target } = members[0] as { dest: Destination }
       const servers = members.map(({ service, dest }) => {
-        const host = dest.outboundHostname ?? service.serviceName
-        const check = dest.checkTcp ? ' check' : ''
-        const resolvers = isIP(host) ? '' : ' resolvers docker'
-        return `server ${group}-${service.serviceName}${dest.port}_${dest.index} ${isIP(host) === 6 ? `[${host}]` : host}:${dest.port}${check}${resolvers}`
+        const { address, resolvers } = serverAddress(dest.outboundHostname ?? service.serviceName, dest.port)
+        return `server ${group}-${service.serviceName}${dest.port}_${dest.index} ${address}${dest.checkTcp ? ' check' : ''}${resolvers}`
       })
       const extra = [...new Set(members.flatMap(({ service }) => (service.backendExtra ? [service.backendExtra] : [])))]
       return templates.listenTcpGroup({
@@ -558,7 +566,8 @@ export function render(state: RenderState, settings: RenderSettings): string {
 
 /** `render`, with the route maps and the parts of the configuration kept apart. */
 export function renderAll(state: RenderState, settings: RenderSettings, options: { mapRouting?: boolean } = {}): Rendered {
-  const hasGlobalUsers = parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users.length > 0
+  const globalUsers = parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users
+  const hasGlobalUsers = globalUsers.length > 0
   const partsOf = (service: Service) => serviceParts(service, settings, hasGlobalUsers)
   const services = [...state.values()]
     .map((service) => ({ service, rank: partsOf(service).rank }))
@@ -569,7 +578,6 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
   // Without services or with any http service, `frontend services` binds DEFAULT_PORTS (§5.2).
   const bindHttp = services.length === 0 || hasHttp
   const crtList = renderCrtList(state, settings)
-  const globalUsers = parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users
   const ssl = sslBindOptions(crtList !== '', settings)
   // A port a tcp, sni or TCP-group section binds is left to it: binding it twice would let the
   // kernel split connections between two frontends (the original's D12).
