@@ -86,7 +86,7 @@ export function buildApp({ settings, applier, metrics, logger, listener, distrib
 
   app.register(proxyRoutes, { prefix, settings, applier, listener, distributor })
   app.register(statusRoutes, { prefix, applier, metrics, listener })
-  app.register(metricsRoutes, { settings, applier, metrics, distributor })
+  app.register(metricsRoutes, { applier, metrics, distributor })
 
   return app
 }

@@ -163,6 +163,12 @@ const names = (service: Service, dest: Destination) => {
 /** A TCP-group member gets a server in `listen tcpListen_…`, no frontend and no backend. */
 const inGroup = (dest: Destination) => dest.reqMode === 'tcp' && dest.serviceGroup !== undefined
 
+/** The backends a destination of a service has in haproxy.cfg (its HTTPS-port backend second). */
+export function destinationBackends(service: Service, dest: Destination): string[] {
+  const n = names(service, dest)
+  return [...(dest.port !== '' && !inGroup(dest) ? [n.backend] : []), ...(dest.httpsPort !== undefined ? [n.httpsBackend] : [])]
+}
+
 /**
  * The backend and path-ACL names a service's destinations generate. Names concatenate aclName,
  * port and index without separators, so two services could generate the same name (the

@@ -1,28 +1,24 @@
-import { isIP } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { ConfigApplier } from '../haproxy/apply.js'
 import { parseStats, showStat } from '../haproxy/stats.js'
 import { haproxyMetricsText } from '../metrics/haproxy.js'
 import type { Metrics } from '../metrics/index.js'
-import type { Settings } from '../settings.js'
 import type { Distributor } from '../swarm/distribute.js'
+import { firstValue, isTrue } from './proxy.js'
 import { nok } from './responses.js'
 
 export interface MetricsRoutesOptions {
-  settings: Settings
   applier: ConfigApplier
   metrics: Metrics
   distributor: Distributor
 }
-
-const isTrue = (value: unknown) => ['1', 't', 'true', 'on'].includes(String(value ?? '').toLowerCase())
 
 /**
  * `/metrics`: the daemon's figures and HAProxy's (read over the stats socket, converted into the
  * original's `haproxy_*` families). `/v1/docker-flow-proxy/metrics`: HAProxy's raw CSV, as the
  * original served it; with `distribute=true` every replica's CSV, each followed by a newline.
  */
-export async function metricsRoutes(app: FastifyInstance, { settings, applier, metrics, distributor }: MetricsRoutesOptions): Promise<void> {
+export async function metricsRoutes(app: FastifyInstance, { applier, metrics, distributor }: MetricsRoutesOptions): Promise<void> {
   app.get('/metrics', async (request, reply) => {
     metrics.haproxyScrapes.inc()
     let rows
@@ -40,7 +36,7 @@ export async function metricsRoutes(app: FastifyInstance, { settings, applier, m
     const query = request.query as Record<string, unknown>
     const local = () => showStat(applier.master.statsSocket)
     try {
-      if (!isTrue(Array.isArray(query.distribute) ? query.distribute[0] : query.distribute)) {
+      if (!isTrue(firstValue(query.distribute))) {
         return reply.type('text/plain; charset=utf-8').send(await local())
       }
       const own = distributor.ownAddresses()
@@ -49,8 +45,7 @@ export async function metricsRoutes(app: FastifyInstance, { settings, applier, m
       const bodies = await Promise.all(
         (await distributor.replicas()).map(async (address) => {
           if (own.has(address)) return local()
-          const host = isIP(address) === 6 ? `[${address}]` : address
-          const answer = await fetch(`http://${host}:${settings.PORT}/v1/docker-flow-proxy/metrics?distribute=false`, {
+          const answer = await fetch(distributor.urlOf(address, '/v1/docker-flow-proxy/metrics?distribute=false'), {
             signal: timeout,
             ...(authorization ? { headers: { authorization } } : {}),
           })

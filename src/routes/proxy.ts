@@ -28,8 +28,10 @@ function requestParams(request: FastifyRequest): Record<string, string> {
   return merged
 }
 
-const firstValue = (value: unknown): string => String((Array.isArray(value) ? value[0] : value) ?? '')
-const isTrue = (value: string | undefined) => ['1', 't', 'true', 'on'].includes((value ?? '').toLowerCase())
+/** The first value of a query or form field (repeated fields arrive as arrays). */
+export const firstValue = (value: unknown): string => String((Array.isArray(value) ? value[0] : value) ?? '')
+/** A flag parameter (`distribute`, `fromListener`): the forms the original accepted as true. */
+export const isTrue = (value: string | undefined) => ['1', 't', 'true', 'on'].includes((value ?? '').toLowerCase())
 
 /** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
 export async function proxyRoutes(app: FastifyInstance, { settings, applier, listener, distributor }: ProxyRoutesOptions): Promise<void> {

@@ -1,6 +1,7 @@
 import type { StatRow } from '../haproxy/stats.js'
 import { statType } from '../haproxy/stats.js'
 import type { ReloadRecord } from '../metrics/index.js'
+import { destinationBackends } from '../render/index.js'
 import type { ServiceEntry } from '../state/registry.js'
 
 /** A server of a backend as HAProxy reports it (`show stat`). */
@@ -93,21 +94,18 @@ export function buildStatusReport(input: ReportInput): StatusReport {
   const services = input.entries.map(({ service, source }) => ({
     serviceName: service.serviceName,
     source,
-    routes: service.destinations.map((dest) => {
-      const base = `${service.aclName}-be${dest.port}_${dest.index}`
-      return {
-        index: dest.index,
-        mode: dest.reqMode,
-        paths: dest.servicePath,
-        domains: dest.serviceDomain,
-        port: dest.port,
-        srcPort: dest.srcPort ?? null,
-        backends: [base, `https-${base}`].flatMap((name) => {
-          const found = backends.get(name)
-          return found ? [found] : []
-        }),
-      }
-    }),
+    routes: service.destinations.map((dest) => ({
+      index: dest.index,
+      mode: dest.reqMode,
+      paths: dest.servicePath,
+      domains: dest.serviceDomain,
+      port: dest.port,
+      srcPort: dest.srcPort ?? null,
+      backends: destinationBackends(service, dest).flatMap((name) => {
+        const found = backends.get(name)
+        return found ? [found] : []
+      }),
+    })),
   }))
   return {
     generatedAt: new Date().toISOString(),

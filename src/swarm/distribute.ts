@@ -79,9 +79,13 @@ export class Distributor {
     return Promise.all(others.map((address) => this.sendTo(address, `/v1/docker-flow-proxy/${endpoint}?distribute=false`, form)))
   }
 
+  /** The URL of `path` on the replica at `address` (the API listens on PORT on every replica). */
+  urlOf(address: string, path: string): string {
+    return `http://${isIP(address) === 6 ? `[${address}]` : address}:${this.settings.PORT}${path}`
+  }
+
   private async sendTo(address: string, path: string, request: { method?: string; body?: string; contentType?: string; authorization?: string | undefined }): Promise<ReplicaOutcome> {
-    const host = isIP(address) === 6 ? `[${address}]` : address
-    const url = `http://${host}:${this.settings.PORT}${path}`
+    const url = this.urlOf(address, path)
     // A replica answers when the change is live there, which can take up to RELOAD_TIMEOUT.
     const timeoutMs = this.settings.RELOAD_TIMEOUT * 1000 + 5000
     let outcome: ReplicaOutcome = { address, ok: false, message: 'not sent', attempts: 0 }
