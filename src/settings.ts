@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { isIP } from 'node:net'
 import { parseApiUsers } from './auth/api-users.js'
-import { parseChange, parseOptions, parseUsers } from './service/params.js'
+import { COMPRESSION_ALGOS, parseChange, parseOptions, parseUsers } from './service/params.js'
 import { listenerUrl } from './swarm/address.js'
 
 /** Folder of the project (one level above `src/` and `dist/`). */
@@ -18,7 +18,7 @@ const integer = (min: number, max: number) =>
 const port = integer(1, 65535)
 const nonEmpty = text.min(1, 'must not be empty')
 const envName = nonEmpty.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name')
-const compressionAlgos = ['identity', 'gzip', 'deflate', 'raw-deflate']
+const compressionAlgos: readonly string[] = COMPRESSION_ALGOS
 // strconv.ParseBool forms, as the original read these variables.
 const boolean = z
   .string()

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { encrypt } from 'unixcrypt'
 import { nok } from '../routes/responses.js'
+import { credentialEntries } from '../service/params.js'
 
 /** A user of the control API: a clear-text password, or a SHA-crypt hash (`$6$…`, `$5$…`). */
 export interface ApiUser {
@@ -21,11 +22,8 @@ const shaCrypt = /^\$(5|6)\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]+$/
  */
 export function parseApiUsers(text: string): ApiUser[] {
   const users: ApiUser[] = []
-  for (const entry of text.split(/[,\n]/).map((e) => e.trim()).filter((e) => e !== '')) {
-    const colon = entry.indexOf(':')
-    const name = colon === -1 ? '' : entry.slice(0, colon)
-    const password = colon === -1 ? '' : entry.slice(colon + 1)
-    if (name === '' || password === '') throw new Error(`entry ${JSON.stringify(entry.slice(0, colon === -1 ? 20 : colon))} must be user:password`)
+  for (const { entry, name, password, hasColon } of credentialEntries(text)) {
+    if (!hasColon || name === '' || password === '') throw new Error(`entry ${JSON.stringify(hasColon ? name : entry.slice(0, 20))} must be user:password`)
     const hashed = password.startsWith('$')
     if (hashed && !shaCrypt.test(password)) throw new Error(`the password of ${JSON.stringify(name)} starts with "$" but is not a SHA-crypt hash ($5$… or $6$…)`)
     users.push({ name, password, hashed })

@@ -67,10 +67,11 @@ const boolSchema = z
 
 const redirectCodeSchema = z.enum(['301', '302', '303', '307', '308'], 'must be 301, 302, 303, 307 or 308')
 // HAProxy's compression algorithms (configuration.txt 4.2 "compression").
+export const COMPRESSION_ALGOS = ['identity', 'gzip', 'deflate', 'raw-deflate'] as const
 const compressionAlgoSchema = z
   .string()
   .transform((v) => v.split(/[\s,]+/).filter((a) => a !== ''))
-  .pipe(z.array(z.enum(['identity', 'gzip', 'deflate', 'raw-deflate'], 'must be identity, gzip, deflate or raw-deflate')).min(1, 'must name an algorithm'))
+  .pipe(z.array(z.enum(COMPRESSION_ALGOS, 'must be identity, gzip, deflate or raw-deflate')).min(1, 'must name an algorithm'))
   .transform((algos) => algos.join(' '))
 // A MIME type (RFC 9110 §8.3.1: type "/" subtype, tokens).
 const mimeTypes = z
@@ -239,15 +240,28 @@ function serviceHeaders(params: ParamReader, name: string): Array<[string, strin
 const userWord = /^[^\s#:,]+$/
 
 /**
+ * The entries of a `user:password` list (USERS, `users`, API_USERS): split on commas and
+ * newlines, trimmed, empty ones dropped, each split at its first `:` (no `:`: the whole entry
+ * is the name, the password is empty).
+ */
+export function credentialEntries(text: string): Array<{ entry: string; name: string; password: string; hasColon: boolean }> {
+  return text
+    .split(/[,\n]/)
+    .map((e) => e.trim())
+    .filter((e) => e !== '')
+    .map((entry) => {
+      const colon = entry.indexOf(':')
+      return colon === -1 ? { entry, name: entry, password: '', hasColon: false } : { entry, name: entry.slice(0, colon), password: entry.slice(colon + 1), hasColon: true }
+    })
+}
+
+/**
  * `name:password` entries, comma or newline separated (inventory §5.6). An entry without a
  * password is dropped unless `fallback` (the usersSecret file, then USERS) has the name.
  */
 export function parseUsers(text: string, encrypted: boolean, fallback: User[] = []): { users: User[]; invalid?: string } {
   const users: User[] = []
-  for (const entry of text.split(/[,\n]/).map((e) => e.trim()).filter((e) => e !== '')) {
-    const colon = entry.indexOf(':')
-    const name = colon === -1 ? entry : entry.slice(0, colon)
-    const password = colon === -1 ? '' : entry.slice(colon + 1)
+  for (const { name, password } of credentialEntries(text)) {
     if (!userWord.test(name) || (password !== '' && /[\s#]/.test(password))) return { users, invalid: `user ${JSON.stringify(name)} has a name or password HAProxy cannot read (no spaces, "#", ":" or ",")` }
     const known = password === '' ? fallback.find((u) => u.name === name) : undefined
     if (password !== '') users.push({ name, password, encrypted })
