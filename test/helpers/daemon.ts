@@ -1,9 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pino } from 'pino'
 import { createDaemon } from '../../src/daemon.js'
 import type { ConfigApplier } from '../../src/haproxy/apply.js'
+import { createLogger } from '../../src/logger.js'
 import { loadSettings, type Settings } from '../../src/settings.js'
 import tap from 'tap'
 import { freePort, httpGet, httpUpstream, type HttpReply, type Upstream } from './net.js'
@@ -60,10 +60,11 @@ export async function startDaemon(env: Record<string, string> = {}, options: Sta
     PATH: process.env.PATH,
     ...env,
   })
+  // The daemon's own logger (redaction included), writing to the test when it collects lines.
   const lines = options.logLines
   const logger = lines
-    ? pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
-    : pino({ level: process.env.DFP_TEST_LOG ?? 'silent' })
+    ? createLogger('debug', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
+    : createLogger(process.env.DFP_TEST_LOG ?? 'silent')
   const daemon = createDaemon(settings, logger)
   await daemon.start()
   await daemon.app.listen({ host: apiHost, port: options.apiPort ?? 0 })
