@@ -1,6 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tap from 'tap'
 import { showInfo } from '../../src/haproxy/runtime.js'
@@ -188,11 +189,11 @@ tap.test('DISPLAY_CONFIG_ON_ERROR logs the refused candidate', async (t) => {
   t.match(String(logged?.config), /no-such-keyword here/)
 })
 
+/** A secrets folder holding `files`, removed when the test file ends. */
 async function secretsWith(files: Record<string, string>): Promise<string> {
-  const dir = join(await import('node:os').then((os) => os.tmpdir()), `dfp-secrets-${process.pid}-${Date.now()}`)
-  await mkdir(dir, { recursive: true })
+  const dir = await mkdtemp(join(tmpdir(), 'dfp-secrets-'))
   for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content)
-  tap.teardown(() => import('node:fs/promises').then((fs) => fs.rm(dir, { recursive: true, force: true })))
+  tap.teardown(() => rm(dir, { recursive: true, force: true }))
   return dir
 }
 
