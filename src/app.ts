@@ -1,12 +1,12 @@
-import Fastify, { type FastifyError, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyError } from 'fastify'
 import type { Logger } from 'pino'
-import { ApiAuthenticator, parseApiUsers } from './auth/api-users.js'
-import { DfpError } from './errors.js'
+import { ApiAuthenticator } from './auth/api-users.js'
+import { DfpError, errors } from './errors.js'
 import type { ConfigApplier } from './haproxy/apply.js'
 import { outcomeOf, type Metrics } from './metrics/index.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { proxyRoutes } from './routes/proxy.js'
-import { nok } from './routes/responses.js'
+import { requestParams } from './routes/request-params.js'
 import { statusRoutes } from './routes/status.js'
 import type { Settings } from './settings.js'
 import type { Distributor } from './swarm/distribute.js'
@@ -29,14 +29,6 @@ const changeEndpoints = new Map([
   [`${prefix}/reload`, 'reload'],
 ])
 
-/** The serviceName of a request (query first, then form body, as the routes read it). */
-function serviceNameOf(request: FastifyRequest): string {
-  const query = request.query as Record<string, unknown>
-  const body = (request.body && typeof request.body === 'object' ? request.body : {}) as Record<string, unknown>
-  const value = [query.serviceName, body.serviceName].flat().find((v) => v !== undefined)
-  return value === undefined ? '' : String(value)
-}
-
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
 export function buildApp({ settings, applier, metrics, logger, listener, distributor }: AppOptions) {
   const app = Fastify({ loggerInstance: logger, bodyLimit: 1024 * 1024 })
@@ -47,29 +39,26 @@ export function buildApp({ settings, applier, metrics, logger, listener, distrib
   })
 
   app.setErrorHandler((error: FastifyError | DfpError, request, reply) => {
-    if (error instanceof DfpError) {
-      if (error.statusCode >= 500) request.log.error({ err: error }, error.message)
-      else request.log.info({ code: error.code, service: error.serviceName }, error.message)
-      return reply.code(error.statusCode).send(nok(error.message, error.serviceName))
-    }
-    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
-    if (status === 500) {
-      request.log.error({ err: error }, 'request failed')
-      return reply.code(500).send(nok('Internal error'))
-    }
-    return reply.code(status).send(nok(error.message))
+    const refusedByFastify = !(error instanceof DfpError) && error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500
+    const dfpError = error instanceof DfpError ? error : refusedByFastify ? errors.requestRefused(error.statusCode as number, error.message) : errors.internal()
+    if (dfpError.code === 'DFP_INTERNAL') request.log.error({ err: error }, 'request failed')
+    else if (dfpError.statusCode >= 500) request.log.error({ err: error }, error.message)
+    else request.log.info({ code: dfpError.code, service: dfpError.serviceName }, dfpError.message)
+    return reply.code(dfpError.statusCode).headers(dfpError.extras.headers ?? {}).send(dfpError.body())
   })
 
   // API_USERS: basic auth on the control API, except what health checks, scrapers and (unless
   // STATUS_PUBLIC=false) people reading the status page need.
-  const auth = new ApiAuthenticator(parseApiUsers(settings.API_USERS))
+  const auth = new ApiAuthenticator(settings.API_USERS)
   if (auth.enabled) {
     const open = new Set(['/metrics', `${prefix}/ping`, `${prefix}/successfulinitreload`])
     if (settings.STATUS_PUBLIC) for (const path of [`${prefix}/status`, `${prefix}/status.json`]) open.add(path)
     app.addHook('onRequest', auth.hook((request) => open.has(request.routeOptions.url ?? '')))
   }
 
-  app.setNotFoundHandler((request, reply) => reply.code(404).send(nok(`${request.method} ${request.url.split('?')[0]} not found`)))
+  app.setNotFoundHandler(async (request) => {
+    throw errors.routeNotFound(request.method, request.url.split('?')[0] ?? '')
+  })
 
   app.addHook('onResponse', async (request, reply) => {
     const endpoint = request.routeOptions.url ?? 'unknown'
@@ -80,7 +69,7 @@ export function buildApp({ settings, applier, metrics, logger, listener, distrib
     const outcome = outcomeOf(reply.statusCode)
     if (action === 'reconfigure') metrics.reconfigureRequests.inc({ outcome })
     if (action === 'remove') metrics.removeRequests.inc({ outcome })
-    const service = action === 'reload' ? undefined : serviceNameOf(request)
+    const service = action === 'reload' ? undefined : (requestParams(request).serviceName ?? '')
     request.log.info({ action, service, outcome, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, `${action} ${outcome}`)
   })
 

@@ -4,7 +4,7 @@ import { CertificateWatcher, scanCertificateFolders } from './certs/folders.js'
 import { ConfigApplier } from './haproxy/apply.js'
 import { SyslogRelay } from './haproxy/syslog.js'
 import { createMetrics } from './metrics/index.js'
-import { parseChange, parseOptions } from './service/params.js'
+import { parseChange } from './service/params.js'
 import type { Settings } from './settings.js'
 import { StateStore } from './state/store.js'
 import { Distributor } from './swarm/distribute.js'
@@ -39,11 +39,11 @@ export function createDaemon(settings: Settings, logger: Logger) {
     async start(): Promise<void> {
       // DEBUG: listen before HAProxy starts sending.
       await relay?.start()
-      const saved = await store.load((params) => parseChange(params, parseOptions(settings)))
+      const saved = await store.load((params) => parseChange(params, settings.PARSE_OPTIONS))
       const folders = await scanCertificateFolders(settings, certLog)
       // DFP_SERVICE_* services (checked when the settings were read) replace their saved copies;
       // saved env services the environment no longer defines are dropped.
-      const fromEnv = settings.ENV_SERVICES.map(({ params }) => ({ ...parseChange(params, parseOptions(settings)), source: 'env' as const, params }))
+      const fromEnv = settings.ENV_CHANGES.map((change) => ({ ...change, source: 'env' as const }))
       const envNames = new Set(fromEnv.map((change) => (change.kind === 'put' ? change.service.serviceName : change.serviceName)))
       const kept = saved.filter((change) => !(change.kind === 'put' && change.source === 'env' && !envNames.has(change.service.serviceName)))
       if (fromEnv.length) logger.info({ services: [...envNames] }, 'services defined in the environment')

@@ -1,3 +1,11 @@
+/** What an error adds to its answer besides status and message. */
+export interface ErrorExtras {
+  /** Response headers (the Basic challenge of a 401, `Allow` of a 405). */
+  headers?: Readonly<Record<string, string>>
+  /** Fields after `Status`, `Message` and `ServiceName` in the body (a distributed request's `Replicas`). */
+  fields?: Readonly<Record<string, unknown>>
+}
+
 /**
  * Every error the API can answer with: a stable code, its HTTP status and message.
  * Routes throw these; the error handler in app.ts renders them in DFP's
@@ -9,9 +17,15 @@ export class DfpError extends Error {
     readonly statusCode: number,
     message: string,
     readonly serviceName?: string,
+    readonly extras: ErrorExtras = {},
   ) {
     super(message)
     this.name = 'DfpError'
+  }
+
+  /** The answer's body in DFP's shape. */
+  body(): Record<string, unknown> {
+    return { Status: 'NOK', Message: this.message, ...(this.serviceName === undefined ? {} : { ServiceName: this.serviceName }), ...this.extras.fields }
   }
 }
 
@@ -45,4 +59,29 @@ export const errors = {
   shuttingDown: () => new DfpError('DFP_SHUTTING_DOWN', 503, 'The proxy is shutting down'),
   /** `/reload?fromListener=true` could not reach every listener (failures joined as the original did). */
   listenerUnreachable: (failures: string[]) => new DfpError('DFP_LISTENER_UNREACHABLE', 500, failures.join(' ,')),
+  /** A certificate (`PUT /cert` body, `serviceCert`) that does not parse, has no matching key or an encrypted one. */
+  invalidCertificate: (param: string, problem: string, service?: string) => new DfpError('DFP_INVALID_CERTIFICATE', 400, `${param}: ${problem}`, service),
+  /** API_USERS is set and the request has no valid `Authorization: Basic` credentials (RFC 7617). */
+  authenticationRequired: () =>
+    new DfpError('DFP_AUTHENTICATION_REQUIRED', 401, 'Authentication required: send the credentials of an API_USERS user', undefined, {
+      headers: { 'www-authenticate': 'Basic realm="dfp", charset="UTF-8"' },
+    }),
+  /** `/cert` takes PUT only; the original answered other methods with `Certs: null`. */
+  certMethodNotAllowed: () =>
+    new DfpError('DFP_METHOD_NOT_ALLOWED', 405, 'Use PUT to upload a certificate', undefined, { headers: { allow: 'PUT' }, fields: { Certs: null } }),
+  /** `successfulinitreload` before the listener's services were applied. */
+  notReady: () => new DfpError('DFP_NOT_READY', 503, 'The services of the listener have not been applied yet'),
+  /** `distribute=true` and `tasks.<SERVICE_NAME>` does not resolve (the original's message plus the resolver's error). */
+  replicaLookupFailed: (message: string, service?: string) => new DfpError('DFP_REPLICA_LOOKUP_FAILED', 500, message, service),
+  /** `distribute=true` and some replicas did not take the request (the answer lists every replica's outcome). */
+  replicasFailed: (addresses: string[], replicas: unknown[], service?: string) =>
+    new DfpError('DFP_REPLICAS_FAILED', 500, `Could not send distribute request to the following addresses: [${addresses.join(' ')}]`, service, { fields: { Replicas: replicas } }),
+  /** `/v1/docker-flow-proxy/metrics`: the statistics of this or another replica could not be read. */
+  statisticsUnavailable: (detail: string) => new DfpError('DFP_STATISTICS_UNAVAILABLE', 500, `Could not collect HAProxy statistics: ${detail}`),
+  /** No route has this method and path. */
+  routeNotFound: (method: string, path: string) => new DfpError('DFP_NOT_FOUND', 404, `${method} ${path} not found`),
+  /** A request Fastify itself refused (a body over the limit, an unsupported content type): its status and message. */
+  requestRefused: (statusCode: number, message: string) => new DfpError('DFP_REQUEST_REFUSED', statusCode, message),
+  /** Anything unexpected: details go to the log, not to the client. */
+  internal: () => new DfpError('DFP_INTERNAL', 500, 'Internal error'),
 } as const

@@ -3,8 +3,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { isIP } from 'node:net'
-import { parseApiUsers } from './auth/api-users.js'
-import { COMPRESSION_ALGOS, parseChange, parseOptions, parseUsers } from './service/params.js'
+import { type ApiUser, parseApiUsers } from './auth/api-users.js'
+import { parseUsers } from './auth/credentials.js'
+import { booleanSchema, commaList } from './field-values.js'
+import { COMPRESSION_ALGOS } from './service/param-schemas.js'
+import { parseChange, type ParseOptions } from './service/params.js'
+import type { User } from './service/types.js'
+import type { ServiceChange } from './state/registry.js'
 import { listenerUrl } from './swarm/address.js'
 
 /** Folder of the project (one level above `src/` and `dist/`). */
@@ -19,26 +24,8 @@ const port = integer(1, 65535)
 const nonEmpty = text.min(1, 'must not be empty')
 const envName = nonEmpty.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name')
 const compressionAlgos: readonly string[] = COMPRESSION_ALGOS
-// strconv.ParseBool forms, as the original read these variables.
-const boolean = z
-  .string()
-  .transform((v) => v.toLowerCase())
-  .pipe(z.enum(['1', 't', 'true', '0', 'f', 'false'], 'must be true or false'))
-  .transform((v) => ['1', 't', 'true'].includes(v))
-
-const commaItems = (value: string) =>
-  value
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '')
-const canParse = (parse: () => unknown) => {
-  try {
-    parse()
-    return true
-  } catch {
-    return false
-  }
-}
+// Credentials may be newline separated (a secret file); other control characters are refused.
+const credentialText = z.string().regex(/^[^\x00-\x09\x0b-\x1f\x7f]*$/, 'must not contain control characters other than newlines')
 /** What node:dns `setServers` accepts: an IP, `IPv4:port` or `[IPv6]:port`. */
 const isDnsServer = (item: string) => {
   const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(item)
@@ -86,43 +73,44 @@ const variables = {
   HARD_STOP_AFTER: { default: '1h', schema: nonEmpty.regex(/^\d+(ms|s|m|h|d)?$/, 'must be an HAProxy time such as 30s or 1h') },
   RELOAD_TIMEOUT: { default: '30', schema: integer(1, 3600) },
 
-  HTTPS_ONLY: { default: 'false', schema: boolean },
-  USERS: {
-    default: '',
-    schema: z
-      .string()
-      .regex(/^[^\x00-\x09\x0b-\x1f\x7f]*$/, 'must not contain control characters other than newlines')
-      .refine((v) => v.trim() === '' || (!parseUsers(v, false).invalid && parseUsers(v, false).users.length > 0), 'must be user:password entries (comma or newline separated, no spaces)'),
-  },
-  USERS_PASS_ENCRYPTED: { default: 'false', schema: boolean },
+  HTTPS_ONLY: { default: 'false', schema: booleanSchema },
+  /** Users of every http backend without its own; read into GLOBAL_USERS with USERS_PASS_ENCRYPTED. */
+  USERS: { default: '', schema: credentialText },
+  USERS_PASS_ENCRYPTED: { default: 'false', schema: booleanSchema },
   CRT_LIST_PATH: { default: '', schema: text },
   PREFERRED_CERTIFICATE: { default: '', schema: text },
-  ENABLE_H2: { default: 'true', schema: boolean },
+  ENABLE_H2: { default: 'true', schema: booleanSchema },
   CA_FILE: { default: '', schema: text },
 
   /** Basic auth on the control API (off when empty): `user:password` or `user:$6$hash`, comma or newline separated. */
   API_USERS: {
     default: '',
-    schema: z
-      .string()
-      .regex(/^[^\x00-\x09\x0b-\x1f\x7f]*$/, 'must not contain control characters other than newlines')
-      .superRefine((value, ctx) => {
-        try {
-          parseApiUsers(value)
-        } catch (err) {
-          ctx.addIssue({ code: 'custom', message: (err as Error).message })
-        }
-      }),
+    schema: credentialText.transform((value, ctx): ApiUser[] => {
+      try {
+        return parseApiUsers(value)
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message })
+        return z.NEVER
+      }
+    }),
   },
   /** With API_USERS: the status page stays readable without credentials unless false. */
-  STATUS_PUBLIC: { default: 'true', schema: boolean },
+  STATUS_PUBLIC: { default: 'true', schema: booleanSchema },
 
+  /** Read as the listeners' base URLs. */
   LISTENER_ADDRESS: {
     default: '',
-    schema: text.refine((value) => commaItems(value).every((item) => canParse(() => listenerUrl(item))), 'must be a comma list of host, host:port or http(s) URLs'),
+    schema: text.transform((value, ctx): string[] => {
+      try {
+        return commaList(value).map(listenerUrl)
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a comma list of host, host:port or http(s) URLs' })
+        return z.NEVER
+      }
+    }),
   },
   RELOAD_INTERVAL: { default: '5000', schema: integer(100, 3_600_000) },
-  REPEAT_RELOAD: { default: 'false', schema: boolean },
+  REPEAT_RELOAD: { default: 'false', schema: booleanSchema },
   RELOAD_ATTEMPTS: { default: '5', schema: integer(1, 1000) },
   SERVICE_NAME: { default: 'proxy', schema: nonEmpty.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be a service name') },
   // Statistics page (inventory §5.6): *_ENV name the variables (or dfp_<name> secrets) that hold
@@ -134,7 +122,7 @@ const variables = {
   CAPTURE_REQUEST_HEADER: {
     default: '',
     schema: text.refine(
-      (value) => commaItems(value).every((item) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+:\d{1,5}$/.test(item) && Number(item.split(':')[1]) > 0),
+      (value) => commaList(value).every((item) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+:\d{1,5}$/.test(item) && Number(item.split(':')[1]) > 0),
       'must be a comma list of header:length entries, e.g. X-Request-Id:36',
     ),
   },
@@ -143,26 +131,27 @@ const variables = {
     schema: text.refine((value) => value.split(/\s+/).filter(Boolean).every((algo) => compressionAlgos.includes(algo)), `must be a space-separated list of ${compressionAlgos.join(', ')}`),
   },
   COMPRESSION_TYPE: { default: '', schema: text.regex(/^[\w.+\/*; =-]*$/, 'must be a space-separated list of MIME types') },
-  CHECK_RESOLVERS: { default: 'false', schema: boolean },
-  DO_NOT_RESOLVE_ADDR: { default: 'false', schema: boolean },
-  TERMINATE_ON_RELOAD: { default: 'false', schema: boolean },
+  CHECK_RESOLVERS: { default: 'false', schema: booleanSchema },
+  DO_NOT_RESOLVE_ADDR: { default: 'false', schema: booleanSchema },
+  TERMINATE_ON_RELOAD: { default: 'false', schema: booleanSchema },
   // Only the exact value `false` turns the DNS check of a reconfigured service on (inventory §4).
   SKIP_ADDRESS_VALIDATION: { default: 'true', schema: z.string().transform((v) => v.toLowerCase() !== 'false') },
   PROXY_INSTANCE_NAME: { default: 'docker-flow', schema: text },
-  FILTER_PROXY_INSTANCE_NAME: { default: 'false', schema: boolean },
+  FILTER_PROXY_INSTANCE_NAME: { default: 'false', schema: booleanSchema },
   DEFAULT_PROTOCOL: { default: 'http', schema: z.enum(['http', 'tcp']) },
-  DEBUG: { default: 'false', schema: boolean },
-  DEBUG_ERRORS_ONLY: { default: 'false', schema: boolean },
+  DEBUG: { default: 'false', schema: booleanSchema },
+  DEBUG_ERRORS_ONLY: { default: 'false', schema: booleanSchema },
   DEBUG_HTTP_FORMAT: { default: '', schema: text },
   DEBUG_TCP_FORMAT: { default: '', schema: text },
   DEBUG_LOG_ADDRESS: {
     default: '127.0.0.1:1514',
     schema: nonEmpty.refine((v) => /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/.test(v) && isIP(v.split(':')[0] ?? '') === 4, 'must be IPv4:port'),
   },
-  DISPLAY_CONFIG_ON_ERROR: { default: 'false', schema: boolean },
+  DISPLAY_CONFIG_ON_ERROR: { default: 'false', schema: booleanSchema },
+  /** Read as a list of servers. */
   DNS_SERVERS: {
     default: '',
-    schema: text.refine((value) => commaItems(value).every(isDnsServer), 'must be a comma list of IP or IP:port (IPv6 as [IP]:port)'),
+    schema: text.transform(commaList).refine((servers) => servers.every(isDnsServer), 'must be a comma list of IP or IP:port (IPv6 as [IP]:port)'),
   },
 } as const satisfies Record<string, { default: string; schema: z.ZodType }>
 
@@ -181,6 +170,12 @@ export type Settings = Readonly<
     STATS_PASS: string
     STATS_URI: string
     ENV_SERVICES: readonly EnvService[]
+    /** ENV_SERVICES parsed as reconfigure requests, in the same order. */
+    ENV_CHANGES: readonly ServiceChange[]
+    /** USERS as userlist users (USERS_PASS_ENCRYPTED: the passwords are crypt(3) hashes). */
+    GLOBAL_USERS: User[]
+    /** What parsing a service's parameters takes from the settings. */
+    PARSE_OPTIONS: ParseOptions
   }
 >
 export const variableNames = Object.keys(variables) as (keyof Variables)[]
@@ -220,17 +215,34 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     // Passwords are never echoed back.
     else problems.push(`${name} ${parsed.error.issues.map((i) => i.message).join(', ')} (${hiddenValues.has(name) ? 'value not shown' : `got ${JSON.stringify(raw)}`})`)
   }
+  if (out.USERS !== undefined && out.USERS_PASS_ENCRYPTED !== undefined) {
+    const users = parseUsers(out.USERS as string, out.USERS_PASS_ENCRYPTED as boolean)
+    if (users.invalid || (users.users.length === 0 && (out.USERS as string).trim() !== '')) {
+      problems.push('USERS must be user:password entries (comma or newline separated, no spaces) (value not shown)')
+    }
+    out.GLOBAL_USERS = users.users
+  }
   if (problems.length) throw new SettingsError(problems)
   Object.assign(out, statsValues(out as Record<string, string>, env, secretsDir, problems))
-  out.ENV_SERVICES = envServices(env, out.DEFAULT_PROTOCOL as string, problems)
+  out.PARSE_OPTIONS = {
+    separator: out.SEPARATOR,
+    httpsOnly: out.HTTPS_ONLY,
+    secretsDir,
+    globalUsers: out.GLOBAL_USERS,
+    templatesDir: out.TEMPLATES_DIR,
+    checkResolvers: out.CHECK_RESOLVERS,
+  } as ParseOptions
+  const envGroups = envServices(env, out.DEFAULT_PROTOCOL as string, problems)
+  out.ENV_SERVICES = envGroups
   // An env service is checked as a request would be, so a bad one stops the start with its name.
-  for (const { prefix, params } of out.ENV_SERVICES as EnvService[]) {
+  out.ENV_CHANGES = envGroups.flatMap(({ prefix, params }) => {
     try {
-      parseChange(params, parseOptions(out as unknown as Settings))
+      return [parseChange(params, out.PARSE_OPTIONS as ParseOptions)]
     } catch (err) {
       problems.push(`${prefix}: ${err instanceof Error ? err.message : String(err)}`)
+      return []
     }
-  }
+  })
   if (problems.length) throw new SettingsError(problems)
   return Object.freeze(out) as Settings
 }

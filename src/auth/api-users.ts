@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { encrypt } from 'unixcrypt'
-import { nok } from '../routes/responses.js'
-import { credentialEntries } from '../service/params.js'
+import { errors } from '../errors.js'
+import { credentialEntries } from './credentials.js'
 
 /** A user of the control API: a clear-text password, or a SHA-crypt hash (`$6$…`, `$5$…`). */
 export interface ApiUser {
@@ -83,12 +83,12 @@ export class ApiAuthenticator {
 
   /** A Fastify onRequest hook: 401 with a Basic challenge unless `isPublic(request)` or the credentials pass. */
   hook(isPublic: (request: FastifyRequest) => boolean) {
-    return async (request: FastifyRequest, reply: FastifyReply) => {
+    return async (request: FastifyRequest) => {
       if (isPublic(request)) return
       const user = this.check(request.headers.authorization)
       if (user !== undefined) return
       request.log.info({ url: request.url.split('?')[0] }, 'control API request without valid credentials')
-      return reply.code(401).header('www-authenticate', 'Basic realm="dfp", charset="UTF-8"').send(nok('Authentication required: send the credentials of an API_USERS user'))
+      throw errors.authenticationRequired()
     }
   }
 }

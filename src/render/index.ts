@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
 import Handlebars from 'handlebars'
+import { certDir } from '../config-paths.js'
 import { PROJECT_DIR, type Settings } from '../settings.js'
-import { parseUsers } from '../service/params.js'
 import type { Destination, Service, User } from '../service/types.js'
 import { buildRouteMaps, isMapRouted, mapLookupLines, mapUseBackendLine, type RouteMaps } from './maps.js'
 
@@ -41,8 +41,7 @@ export type RenderSettings = Pick<
   | 'PREFERRED_CERTIFICATE'
   | 'ENABLE_H2'
   | 'CA_FILE'
-  | 'USERS'
-  | 'USERS_PASS_ENCRYPTED'
+  | 'GLOBAL_USERS'
   | 'STATS_USER'
   | 'STATS_PASS'
   | 'STATS_URI'
@@ -79,8 +78,6 @@ export const VERSION_PREFIX = 'dfp-'
 
 /** Path of HAProxy's admin socket (also used to confirm reloads). */
 export const statsSocketPath = (configDir: string) => join(configDir, 'haproxy.sock')
-/** Folder of the certificate copies HAProxy loads (`<source>/<name>`), written by the apply loop. */
-export const certDir = (configDir: string) => join(configDir, 'certs')
 /** The crt-list every `:ssl` bind uses. */
 export const crtListPath = (settings: Pick<Settings, 'CRT_LIST_PATH' | 'CONFIG_DIR'>) => settings.CRT_LIST_PATH || join(settings.CONFIG_DIR, 'crt-list.txt')
 
@@ -572,7 +569,7 @@ export function render(state: RenderState, settings: RenderSettings): string {
 
 /** `render`, with the route maps and the parts of the configuration kept apart. */
 export function renderAll(state: RenderState, settings: RenderSettings, options: { mapRouting?: boolean } = {}): Rendered {
-  const globalUsers = parseUsers(settings.USERS, settings.USERS_PASS_ENCRYPTED).users
+  const globalUsers = settings.GLOBAL_USERS
   const hasGlobalUsers = globalUsers.length > 0
   const partsOf = (service: Service) => serviceParts(service, settings, hasGlobalUsers)
   const services = [...state.values()]

@@ -1,23 +1,17 @@
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { CertificateError, checkCertName, inspectCertificate, type CertificateInfo } from '../certs/pem.js'
+import { certDir } from '../config-paths.js'
 import { errors } from '../errors.js'
 import type { ConfigApplier } from '../haproxy/apply.js'
-import { certDir } from '../render/index.js'
 import type { Settings } from '../settings.js'
-import type { Change } from '../state/registry.js'
+import type { ApplyChanges } from './distributed.js'
+import { requestParams } from './request-params.js'
+import { ok } from './responses.js'
 
 export interface CertRoutesOptions {
   settings: Settings
   applier: ConfigApplier
-  /** Applies a change here and, with distribute=true, on every replica (see proxy.ts). */
-  applyEverywhere: (
-    endpoint: string,
-    params: Record<string, string>,
-    change: Change,
-    reply: FastifyReply,
-    done: Record<string, unknown>,
-    request?: { method: string; body: string },
-  ) => Promise<unknown>
+  applyChanges: ApplyChanges
 }
 
 /** The fields a certificate is listed with. The PEM (and its key) is never returned. */
@@ -43,35 +37,37 @@ export function checkCertificate(param: string, pem: string): { info: Certificat
     const info = inspectCertificate(pem)
     return { info, warning: info.expired ? `the certificate expired on ${info.validTo}; it is served anyway` : '' }
   } catch (err) {
-    if (err instanceof CertificateError) throw errors.invalidParameter(param, err.message)
+    if (err instanceof CertificateError) throw errors.invalidCertificate(param, err.message)
     throw err
   }
 }
 
 /** `PUT /cert` and `/certs`. In their own context: the body of `/cert` is raw PEM whatever its type. */
-export async function certRoutes(app: FastifyInstance, { settings, applier, applyEverywhere }: CertRoutesOptions): Promise<void> {
+export async function certRoutes(app: FastifyInstance, { settings, applier, applyChanges }: CertRoutesOptions): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body))
 
-  app.put('/cert', async (request, reply) => {
-    const query = request.query as Record<string, unknown>
-    const first = (v: unknown) => String((Array.isArray(v) ? v[0] : v) ?? '')
-    const name = first(query.certName)
+  app.put('/cert', async (request) => {
+    // The body is the PEM bundle, so the parameters are the query's only.
+    const query = requestParams(request)
+    const name = query.certName ?? ''
     const problem = checkCertName(name)
     if (problem) throw errors.invalidParameter('certName', problem)
     const pem = typeof request.body === 'string' ? request.body : ''
     if (pem.trim() === '') throw errors.invalidParameter('body', 'is empty: send the PEM bundle (certificate and key) as the body')
     const { info, warning } = checkCertificate('body', pem)
     if (warning) request.log.warn({ certificate: name, validTo: info.validTo }, 'expired certificate uploaded')
-    const done = { Status: 'OK', Message: warning, Certs: [certificateFields(name, 'uploaded', `${certDir(settings.CONFIG_DIR)}/uploaded/${name}`, info)] }
-    const params = { certName: name, ...(first(query.distribute) ? { distribute: first(query.distribute) } : {}) }
-    return applyEverywhere('cert', params, { kind: 'cert-put', name, pem }, reply, done, { method: 'PUT', body: pem })
+    const done = ok(warning, undefined, { Certs: [certificateFields(name, 'uploaded', `${certDir(settings.CONFIG_DIR)}/uploaded/${name}`, info)] })
+    const params = { certName: name, ...(query.distribute ? { distribute: query.distribute } : {}) }
+    return applyChanges({ request, changes: [{ kind: 'cert-put', name, pem }], forReplicas: { kind: 'upload', endpoint: 'cert', params, body: pem }, done })
   })
 
   app.route({
     method: ['GET', 'POST', 'DELETE', 'PATCH', 'OPTIONS'],
     url: '/cert',
-    handler: async (_request, reply) => reply.code(405).header('allow', 'PUT').send({ Status: 'NOK', Message: 'Use PUT to upload a certificate', Certs: null }),
+    handler: async () => {
+      throw errors.certMethodNotAllowed()
+    },
   })
 
   app.all('/certs', async () => {

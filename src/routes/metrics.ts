@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify'
+import { errors } from '../errors.js'
+import { isTrue } from '../field-values.js'
 import type { ConfigApplier } from '../haproxy/apply.js'
 import { parseStats, showStat } from '../haproxy/stats.js'
 import { haproxyMetricsText } from '../metrics/haproxy.js'
 import type { Metrics } from '../metrics/index.js'
 import type { Distributor } from '../swarm/distribute.js'
-import { firstValue, isTrue } from './proxy.js'
-import { nok } from './responses.js'
+import { requestParams } from './request-params.js'
 
 export interface MetricsRoutesOptions {
   applier: ConfigApplier
@@ -33,30 +34,35 @@ export async function metricsRoutes(app: FastifyInstance, { applier, metrics, di
   })
 
   app.all('/v1/docker-flow-proxy/metrics', async (request, reply) => {
-    const query = request.query as Record<string, unknown>
     const local = () => showStat(applier.master.statsSocket)
-    try {
-      if (!isTrue(firstValue(query.distribute))) {
+    const csv = (bodies: string[]) => reply.type('text/plain; charset=utf-8').send(bodies.map((body) => `${body}\n`).join(''))
+    const unavailable = (detail: string) => {
+      request.log.error({ error: detail }, 'could not collect haproxy statistics')
+      return errors.statisticsUnavailable(detail)
+    }
+    if (!isTrue(requestParams(request).distribute)) {
+      try {
         return reply.type('text/plain; charset=utf-8').send(await local())
+      } catch (err) {
+        throw unavailable((err as Error).message)
       }
-      const own = distributor.ownAddresses()
-      const timeout = AbortSignal.timeout(10_000)
-      const authorization = request.headers.authorization
-      const bodies = await Promise.all(
-        (await distributor.replicas()).map(async (address) => {
-          if (own.has(address)) return local()
-          const answer = await fetch(distributor.urlOf(address, '/v1/docker-flow-proxy/metrics?distribute=false'), {
-            signal: timeout,
-            ...(authorization ? { headers: { authorization } } : {}),
-          })
-          if (answer.status >= 300) throw new Error(`${address} answered ${answer.status}`)
-          return answer.text()
-        }),
-      )
-      return reply.type('text/plain; charset=utf-8').send(bodies.map((body) => `${body}\n`).join(''))
+    }
+    let result
+    try {
+      result = await distributor.fanOut({ kind: 'read', endpoint: 'metrics', params: {} }, request.headers.authorization, local)
     } catch (err) {
-      request.log.error({ error: (err as Error).message }, 'could not collect haproxy statistics')
-      return reply.code(500).send(nok(`Could not collect HAProxy statistics: ${(err as Error).message}`))
+      throw unavailable((err as Error).message)
+    }
+    switch (result.kind) {
+      case 'lookup-failed':
+        throw unavailable(result.message)
+      case 'replicas-failed': {
+        const failures = result.replicas.flatMap((r) => (r.ok ? [] : [`${r.address} ${r.status === undefined ? `could not be reached: ${r.message}` : `answered ${r.status}`}`]))
+        throw unavailable(failures.join(', '))
+      }
+      case 'done':
+        // This replica's statistics first, then the others' in address order.
+        return csv([result.local, ...result.replicas.flatMap((r) => (r.ok ? [r.body] : []))])
     }
   })
 }

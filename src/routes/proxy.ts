@@ -1,15 +1,18 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import { checkCertName } from '../certs/pem.js'
 import { errors } from '../errors.js'
+import { isTrue } from '../field-values.js'
 import type { ConfigApplier } from '../haproxy/apply.js'
-import { forThisInstance, checkAddress } from '../service/instance.js'
-import { parseChange, parseOptions } from '../service/params.js'
+import { checkAddress, forThisInstance } from '../service/instance.js'
+import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
 import type { Change } from '../state/registry.js'
-import { DistributeLookupError, type Distributor, type ReplicaOutcome } from '../swarm/distribute.js'
+import type { Distributor } from '../swarm/distribute.js'
 import type { ListenerSync } from '../swarm/listener.js'
-import { checkCertName } from '../certs/pem.js'
 import { certRoutes, checkCertificate } from './certs.js'
-import { nok, ok, serviceFields } from './responses.js'
+import { applyChangesWith } from './distributed.js'
+import { requestParams } from './request-params.js'
+import { ok, serviceFields } from './responses.js'
 
 export interface ProxyRoutesOptions {
   settings: Settings
@@ -18,63 +21,18 @@ export interface ProxyRoutesOptions {
   distributor: Distributor
 }
 
-/** Query parameters merged with an urlencoded form body (the query wins, as in the original). */
-function requestParams(request: FastifyRequest): Record<string, string> {
-  const body = request.body && typeof request.body === 'object' && !Array.isArray(request.body) ? request.body : {}
-  const merged: Record<string, string> = {}
-  for (const [key, value] of Object.entries({ ...(body as Record<string, unknown>), ...(request.query as Record<string, unknown>) })) {
-    merged[key] = firstValue(value)
-  }
-  return merged
-}
-
-/** The first value of a query or form field (repeated fields arrive as arrays). */
-export const firstValue = (value: unknown): string => String((Array.isArray(value) ? value[0] : value) ?? '')
-/** A flag parameter (`distribute`, `fromListener`): the forms the original accepted as true. */
-export const isTrue = (value: string | undefined) => ['1', 't', 'true', 'on'].includes((value ?? '').toLowerCase())
-
 /** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
 export async function proxyRoutes(app: FastifyInstance, { settings, applier, listener, distributor }: ProxyRoutesOptions): Promise<void> {
-  /**
-   * Applies a change here and, with `distribute=true`, on every other replica too. The answer
-   * lists each replica's outcome; it is 500 when one failed, so the listener sends it again.
-   */
-  async function applyEverywhere(
-    endpoint: string,
-    params: Record<string, string>,
-    change: Change | Change[],
-    reply: FastifyReply,
-    done: Record<string, unknown>,
-    request?: { method: string; body: string },
-  ) {
-    const changes = Array.isArray(change) ? change : [change]
-    if (!isTrue(params.distribute)) {
-      await applier.apply(changes)
-      return done
-    }
-    const [local, remote] = await Promise.allSettled([applier.apply(changes), distributor.send(endpoint, params, { ...request, authorization: reply.request.headers.authorization })])
-    if (local.status === 'rejected') throw local.reason
-    if (remote.status === 'rejected') {
-      const message = remote.reason instanceof DistributeLookupError ? remote.reason.message : String(remote.reason)
-      return reply.code(500).send(nok(message, done.ServiceName as string))
-    }
-    const replicas = remote.value.map(replicaFields)
-    const failed = remote.value.filter((r) => !r.ok)
-    if (failed.length > 0) {
-      const message = `Could not send distribute request to the following addresses: [${failed.map((r) => r.address).join(' ')}]`
-      return reply.code(500).send({ ...nok(message, done.ServiceName as string), Replicas: replicas })
-    }
-    const distributed = 'Distributed to all instances'
-    return { ...done, Message: done.Message ? `${done.Message}; ${distributed}` : distributed, Replicas: replicas }
-  }
+  const applyChanges = applyChangesWith(applier, distributor)
 
-  app.all('/reconfigure', async (request, reply) => {
+  app.all('/reconfigure', async (request) => {
     const params = requestParams(request)
     if (!forThisInstance(params, settings)) {
       return ok(`Ignored: proxyInstanceName ${JSON.stringify(params.proxyInstanceName ?? '')} is not ${JSON.stringify(settings.PROXY_INSTANCE_NAME)}`, params.serviceName)
     }
-    const change = parseChange(params, parseOptions(settings))
-    if (change.kind === 'remove') return applyEverywhere('reconfigure', params, change, reply, ok('replicas=0: the service was removed', change.serviceName))
+    const forReplicas = { kind: 'form' as const, endpoint: 'reconfigure', params }
+    const change = parseChange(params, settings.PARSE_OPTIONS)
+    if (change.kind === 'remove') return applyChanges({ request, changes: [change], forReplicas, done: ok('replicas=0: the service was removed', change.serviceName) })
     await checkAddress(change.service, settings)
     // serviceCert: the service's certificate, named after its first domain (or the service).
     const certs: Change[] = []
@@ -89,17 +47,17 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
       if (problem) throw errors.invalidParameter('serviceCert', `cannot be stored under the name ${JSON.stringify(name)}: it ${problem}`, name)
       certs.push({ kind: 'cert-put', name, pem })
     }
-    return applyEverywhere('reconfigure', params, [...certs, change], reply, ok(warning, change.service.serviceName, serviceFields(change.service)))
+    return applyChanges({ request, changes: [...certs, change], forReplicas, done: ok(warning, change.service.serviceName, serviceFields(change.service)) })
   })
 
-  app.all('/remove', async (request, reply) => {
+  app.all('/remove', async (request) => {
     const params = requestParams(request)
     const serviceName = params.serviceName ?? ''
     if (serviceName === '') throw errors.removeNameMissing()
     // Always queued, so a remove that follows a pending reconfigure of the same service wins.
     const known = applier.services.get(serviceName) !== undefined
     const done = ok(known ? '' : `${serviceName} was not configured, no reload required`, serviceName)
-    return applyEverywhere('remove', params, { kind: 'remove', serviceName }, reply, done)
+    return applyChanges({ request, changes: [{ kind: 'remove', serviceName }], forReplicas: { kind: 'form', endpoint: 'remove', params }, done })
   })
 
   // With or without `recreate`, the configuration is rendered from the state: the live file
@@ -117,9 +75,9 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
     return ok()
   })
 
-  app.all('/successfulinitreload', async (_request, reply) => {
+  app.all('/successfulinitreload', async () => {
     if (listener.ready) return ok()
-    return reply.code(503).send(nok('The services of the listener have not been applied yet'))
+    throw errors.notReady()
   })
 
   app.all('/config', async (request, reply) => {
@@ -129,7 +87,5 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
 
   app.all('/ping', async () => ok())
 
-  await app.register(certRoutes, { settings, applier, applyEverywhere })
+  await app.register(certRoutes, { settings, applier, applyChanges })
 }
-
-const replicaFields = (r: ReplicaOutcome) => ({ Address: r.address, Status: r.status ?? 0, Message: r.message, Attempts: r.attempts })

@@ -1,7 +1,7 @@
 import { withoutPasswords } from '../service/public.js'
 import type { Service } from '../service/types.js'
 
-/** DFP's response body: `Status`, `Message`, `ServiceName`, then the service's fields. */
+/** DFP's answer: `Status`, `Message`, `ServiceName`, then the service's fields (errors: `DfpError.body()`). */
 export interface DfpResponse {
   Status: 'OK' | 'NOK'
   Message: string
@@ -28,10 +28,4 @@ export const ok = (message = '', serviceName?: string, extra: Record<string, unk
   Message: message,
   ...(serviceName === undefined ? {} : { ServiceName: serviceName }),
   ...extra,
-})
-
-export const nok = (message: string, serviceName?: string): DfpResponse => ({
-  Status: 'NOK',
-  Message: message,
-  ...(serviceName === undefined ? {} : { ServiceName: serviceName }),
 })

@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics/index.js'
 import { statusPage } from '../status/page.js'
 import { buildStatusReport, type StatusReport } from '../status/report.js'
 import type { ListenerSync } from '../swarm/listener.js'
+import { requestParams } from './request-params.js'
 
 export interface StatusRoutesOptions {
   applier: ConfigApplier
@@ -40,7 +41,7 @@ export async function statusRoutes(app: FastifyInstance, { applier, metrics, lis
   }
 
   app.get('/status', async (request, reply) => {
-    const type = String((request.query as Record<string, unknown>).type ?? '').toLowerCase()
+    const type = (requestParams(request).type ?? '').toLowerCase()
     if (type === 'json') return report()
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(statusPage(REFRESH_SECONDS))
   })

@@ -5,24 +5,37 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Settings } from '../settings.js'
 
-/** What one replica answered to a distributed request. */
-export interface ReplicaOutcome {
-  address: string
-  ok: boolean
-  status?: number
-  message: string
-  attempts: number
-}
+/** A request for every other replica, sent with `distribute=false` so it goes no further. */
+export type ReplicaRequest =
+  /** reconfigure, remove: POST with the parameters as a form body (a serviceCert would not fit in a request line). */
+  | { kind: 'form'; endpoint: string; params: Record<string, string> }
+  /** cert: PUT with the parameters in the query and the PEM bundle as the body. */
+  | { kind: 'upload'; endpoint: string; params: Record<string, string>; body: string }
+  /** metrics: GET with the parameters in the query; each replica's body is the result. */
+  | { kind: 'read'; endpoint: string; params: Record<string, string> }
 
-export class DistributeLookupError extends Error {}
+/** What one replica answered: `ok` when it answered 200 (its body kept), else why not. */
+export type ReplicaOutcome =
+  | { address: string; ok: true; status: number; message: string; body: string; attempts: number }
+  | { address: string; ok: false; status?: number; message: string; attempts: number }
+
+/** A request applied here and sent to every other replica. The local result is there in every case. */
+export type FanOutResult<Local> =
+  /** Every other replica answered 200 (none: a single replica). */
+  | { kind: 'done'; local: Local; replicas: ReplicaOutcome[] }
+  /** Some replicas did not answer 200 after their retries; `failed` names them. */
+  | { kind: 'replicas-failed'; local: Local; replicas: ReplicaOutcome[]; failed: string[] }
+  /** `tasks.<SERVICE_NAME>` did not resolve: no replica was asked. */
+  | { kind: 'lookup-failed'; local: Local; message: string }
 
 // A replica that could not be reached or failed on its side (5xx) is asked again this often.
 const RETRY_DELAYS_MS = [500, 1500]
+const API_PREFIX = '/v1/docker-flow-proxy'
 
 /**
- * Sends a request to every other replica of the proxy service: the addresses of
- * `tasks.<SERVICE_NAME>` (resolved with DNS_SERVERS, or the system resolver), on PORT, in
- * parallel, each call with a timeout, with `distribute=false` so it is not sent on again.
+ * Replica fan-out, the one place a request reaches the other replicas of the proxy service: the
+ * addresses of `tasks.<SERVICE_NAME>` (resolved with DNS_SERVERS, or the system resolver), on
+ * PORT, in parallel, each call with the same timeout and retries.
  */
 export class Distributor {
   constructor(
@@ -30,14 +43,28 @@ export class Distributor {
     private readonly log: Logger,
   ) {}
 
-  /** Addresses of every replica, this one included. */
-  async replicas(): Promise<string[]> {
+  /**
+   * Runs `applyLocally` here while `request` goes to every other replica (with the caller's
+   * `authorization` header: the replicas share API_USERS). Throws what `applyLocally` throws,
+   * once the replicas have answered; never throws for a replica.
+   */
+  async fanOut<Local>(request: ReplicaRequest, authorization: string | undefined, applyLocally: () => Promise<Local>): Promise<FanOutResult<Local>> {
+    const [local, remote] = await Promise.allSettled([applyLocally(), this.others().then((addresses) => Promise.all(addresses.map((address) => this.sendTo(address, request, authorization))))])
+    if (local.status === 'rejected') throw local.reason
+    if (remote.status === 'rejected') {
+      if (remote.reason instanceof LookupError) return { kind: 'lookup-failed', local: local.value, message: remote.reason.message }
+      throw remote.reason
+    }
+    const failed = remote.value.filter((outcome) => !outcome.ok).map((outcome) => outcome.address)
+    return failed.length === 0 ? { kind: 'done', local: local.value, replicas: remote.value } : { kind: 'replicas-failed', local: local.value, replicas: remote.value, failed }
+  }
+
+  /** Addresses of every other replica: this daemon applies a request itself, not over HTTP. */
+  private async others(): Promise<string[]> {
     const name = `tasks.${this.settings.SERVICE_NAME}`
     let addresses: string[]
     try {
-      const servers = this.settings.DNS_SERVERS.split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== '')
+      const servers = this.settings.DNS_SERVERS
       if (servers.length > 0) {
         const resolver = new dns.Resolver({ timeout: 2000, tries: 2 })
         resolver.setServers(servers)
@@ -46,69 +73,41 @@ export class Distributor {
         addresses = (await dns.lookup(name, { all: true })).map((a) => a.address)
       }
     } catch (err) {
-      throw new DistributeLookupError(
+      throw new LookupError(
         `Could not perform DNS lookup for ${name}. If the proxy is not called 'proxy', you must set SERVICE_NAME=<name-of-the-proxy> on the proxy service. (${(err as Error).message})`,
       )
     }
-    return [...new Set(addresses)].sort()
+    const own = ownAddresses(this.settings.IP)
+    return [...new Set(addresses)].filter((address) => !own.has(address)).sort()
   }
 
-  /** This daemon's own addresses: it applies a distributed request itself, not over HTTP. */
-  ownAddresses(): Set<string> {
-    const own = new Set<string>()
-    if (isIP(this.settings.IP)) own.add(this.settings.IP)
-    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address)
-    return own
-  }
-
-  /**
-   * Sends `endpoint?params&distribute=false` (with the same method and body) to every other
-   * replica; never throws for a replica. `authorization` (the caller's header, API_USERS) is
-   * passed on: the replicas share the proxy service's users.
-   */
-  async send(endpoint: string, params: Record<string, string>, request: { method?: string; body?: string; authorization?: string | undefined } = {}): Promise<ReplicaOutcome[]> {
-    const own = this.ownAddresses()
-    const others = (await this.replicas()).filter((address) => !own.has(address))
-    if (request.body !== undefined) {
-      // The body is the payload (a certificate): parameters go in the query.
-      const query = new URLSearchParams({ ...params, distribute: 'false' })
-      return Promise.all(others.map((address) => this.sendTo(address, `/v1/docker-flow-proxy/${endpoint}?${query}`, request)))
+  /** The call `request` is to one replica. */
+  private callOf(address: string, request: ReplicaRequest, authorization: string | undefined) {
+    const base = `http://${isIP(address) === 6 ? `[${address}]` : address}:${this.settings.PORT}${API_PREFIX}/${request.endpoint}`
+    const auth: Record<string, string> = authorization ? { authorization } : {}
+    const query = new URLSearchParams({ ...request.params, distribute: 'false' })
+    switch (request.kind) {
+      case 'form':
+        return { url: `${base}?distribute=false`, init: { method: 'POST', body: new URLSearchParams(request.params).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth } } }
+      case 'upload':
+        return { url: `${base}?${query}`, init: { method: 'PUT', body: request.body, headers: { 'content-type': 'application/x-pem-file', ...auth } } }
+      case 'read':
+        return { url: `${base}?${query}`, init: { method: 'GET', headers: auth } }
     }
-    // Parameters as a form body: a serviceCert would not fit in a request line.
-    const form = { method: 'POST', body: new URLSearchParams(params).toString(), contentType: 'application/x-www-form-urlencoded', authorization: request.authorization }
-    return Promise.all(others.map((address) => this.sendTo(address, `/v1/docker-flow-proxy/${endpoint}?distribute=false`, form)))
   }
 
-  /** The URL of `path` on the replica at `address` (the API listens on PORT on every replica). */
-  urlOf(address: string, path: string): string {
-    return `http://${isIP(address) === 6 ? `[${address}]` : address}:${this.settings.PORT}${path}`
-  }
-
-  private async sendTo(address: string, path: string, request: { method?: string; body?: string; contentType?: string; authorization?: string | undefined }): Promise<ReplicaOutcome> {
-    const url = this.urlOf(address, path)
+  private async sendTo(address: string, request: ReplicaRequest, authorization: string | undefined): Promise<ReplicaOutcome> {
+    const { url, init } = this.callOf(address, request, authorization)
     // A replica answers when the change is live there, which can take up to RELOAD_TIMEOUT.
     const timeoutMs = this.settings.RELOAD_TIMEOUT * 1000 + 5000
     let outcome: ReplicaOutcome = { address, ok: false, message: 'not sent', attempts: 0 }
     for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length; attempt++) {
       if (attempt > 0) await sleep(RETRY_DELAYS_MS[attempt - 1])
       try {
-        const reply = await fetch(url, {
-          method: request.method ?? 'GET',
-          ...(request.body === undefined ? {} : { body: request.body }),
-          headers: {
-            ...(request.body === undefined ? {} : { 'content-type': request.contentType ?? 'application/x-pem-file' }),
-            ...(request.authorization ? { authorization: request.authorization } : {}),
-          },
-          signal: AbortSignal.timeout(timeoutMs),
-        })
+        const reply = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
         const body = await reply.text()
-        let message = ''
-        try {
-          message = String((JSON.parse(body) as { Message?: unknown }).Message ?? '')
-        } catch {
-          message = body.slice(0, 200)
-        }
-        outcome = { address, ok: reply.status === 200, status: reply.status, message, attempts: attempt + 1 }
+        const message = messageOf(body)
+        outcome = reply.status === 200 ? { address, ok: true, status: 200, message, body, attempts: attempt + 1 } : { address, ok: false, status: reply.status, message, attempts: attempt + 1 }
         // A 4xx is the replica's verdict on the request; asking again would not change it.
         if (reply.status < 500) break
       } catch (err) {
@@ -118,5 +117,24 @@ export class Distributor {
       this.log.warn({ replica: address, attempt: attempt + 1, status: outcome.status, error: outcome.message }, 'distributing to a replica failed')
     }
     return outcome
+  }
+}
+
+class LookupError extends Error {}
+
+/** This daemon's own addresses (IP and every interface's). */
+function ownAddresses(ip: string): Set<string> {
+  const own = new Set<string>()
+  if (isIP(ip)) own.add(ip)
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address)
+  return own
+}
+
+/** The `Message` of a DFP answer; the start of any other body (a CSV, an HTML error page). */
+function messageOf(body: string): string {
+  try {
+    return String((JSON.parse(body) as { Message?: unknown }).Message ?? '')
+  } catch {
+    return body.slice(0, 200)
   }
 }

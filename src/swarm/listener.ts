@@ -2,10 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { ConfigApplier } from '../haproxy/apply.js'
 import { forThisInstance } from '../service/instance.js'
-import { parseChange, parseOptions } from '../service/params.js'
+import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
 import { type Change, changedService } from '../state/registry.js'
-import { listenerUrl } from './address.js'
 
 const CALL_TIMEOUT_MS = 5000
 const FIRST_RETRY_MS = 250
@@ -34,10 +33,7 @@ export class ListenerSync {
     private readonly applier: ConfigApplier,
     private readonly log: Logger,
   ) {
-    this.addresses = settings.LISTENER_ADDRESS.split(',')
-      .map((a) => a.trim())
-      .filter((a) => a !== '')
-      .map(listenerUrl)
+    this.addresses = settings.LISTENER_ADDRESS
   }
 
   /** True once the first full pull has been applied (at once without a listener). */
@@ -126,7 +122,7 @@ export class ListenerSync {
       if (!forThisInstance(params, this.settings)) continue
       if (params.serviceName) reported.add(params.serviceName)
       try {
-        const change = parseChange(params, parseOptions(this.settings))
+        const change = parseChange(params, this.settings.PARSE_OPTIONS)
         changes.push(change.kind === 'put' ? { ...change, source: 'listener' } : change)
       } catch (err) {
         this.log.warn({ service: params.serviceName, error: errorText(err) }, 'listener service skipped')

@@ -1,0 +1,36 @@
+import type { User } from '../service/types.js'
+
+/**
+ * The entries of a `user:password` list (USERS, `users`, API_USERS): split on commas and
+ * newlines, trimmed, empty ones dropped, each split at its first `:` (no `:`: the whole entry
+ * is the name, the password is empty).
+ */
+export function credentialEntries(text: string): Array<{ entry: string; name: string; password: string; hasColon: boolean }> {
+  return text
+    .split(/[,\n]/)
+    .map((e) => e.trim())
+    .filter((e) => e !== '')
+    .map((entry) => {
+      const colon = entry.indexOf(':')
+      return colon === -1 ? { entry, name: entry, password: '', hasColon: false } : { entry, name: entry.slice(0, colon), password: entry.slice(colon + 1), hasColon: true }
+    })
+}
+
+// userlist entries are `user <name> (insecure-)password <password>`: both are single words.
+const userWord = /^[^\s#:,]+$/
+
+/**
+ * HAProxy userlist users from `name:password` entries, comma or newline separated (inventory
+ * §5.6). An entry without a password is dropped unless `fallback` (the usersSecret file, then
+ * USERS) has the name.
+ */
+export function parseUsers(text: string, encrypted: boolean, fallback: readonly User[] = []): { users: User[]; invalid?: string } {
+  const users: User[] = []
+  for (const { name, password } of credentialEntries(text)) {
+    if (!userWord.test(name) || (password !== '' && /[\s#]/.test(password))) return { users, invalid: `user ${JSON.stringify(name)} has a name or password HAProxy cannot read (no spaces, "#", ":" or ",")` }
+    const known = password === '' ? fallback.find((u) => u.name === name) : undefined
+    if (password !== '') users.push({ name, password, encrypted })
+    else if (known) users.push(known)
+  }
+  return { users }
+}
