@@ -178,7 +178,7 @@ export type Settings = Readonly<
     PARSE_OPTIONS: ParseOptions
   }
 >
-export const variableNames = Object.keys(variables) as (keyof Variables)[]
+const variableNames = Object.keys(variables) as (keyof Variables)[]
 
 /** Variables holding credentials: their values stay out of error messages. */
 const hiddenValues = new Set<string>(['USERS', 'API_USERS'])

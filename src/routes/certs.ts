@@ -15,7 +15,7 @@ export interface CertRoutesOptions {
 }
 
 /** The fields a certificate is listed with. The PEM (and its key) is never returned. */
-export const certificateFields = (name: string, source: string, path: string, info: CertificateInfo) => ({
+const certificateFields = (name: string, source: string, path: string, info: CertificateInfo) => ({
   Name: name,
   // The original listed the file name in this field; kept for its clients.
   ProxyServiceName: name,

@@ -1,5 +1,5 @@
 /** The listener's own port, added when an address names none (inventory §7.1). */
-export const LISTENER_PORT = 8080
+const LISTENER_PORT = 8080
 
 /**
  * `host`, `host:port` or an http(s) URL → the listener's base URL, with `:8080` when the
