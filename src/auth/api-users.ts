@@ -87,7 +87,6 @@ export class ApiAuthenticator {
       if (isPublic(request)) return
       const user = this.check(request.headers.authorization)
       if (user !== undefined) return
-      request.log.info({ url: request.url.split('?')[0] }, 'control API request without valid credentials')
       throw errors.authenticationRequired()
     }
   }

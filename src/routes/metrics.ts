@@ -36,30 +36,22 @@ export async function metricsRoutes(app: FastifyInstance, { applier, metrics, di
   app.all('/v1/docker-flow-proxy/metrics', async (request, reply) => {
     const local = () => showStat(applier.master.statsSocket)
     const csv = (bodies: string[]) => reply.type('text/plain; charset=utf-8').send(bodies.map((body) => `${body}\n`).join(''))
-    const unavailable = (detail: string) => {
-      request.log.error({ error: detail }, 'could not collect haproxy statistics')
-      return errors.statisticsUnavailable(detail)
-    }
-    if (!isTrue(requestParams(request).distribute)) {
-      try {
-        return reply.type('text/plain; charset=utf-8').send(await local())
-      } catch (err) {
-        throw unavailable((err as Error).message)
-      }
-    }
+    // The error handler logs the 500 these become.
+    const distribute = isTrue(requestParams(request).distribute)
     let result
     try {
+      if (!distribute) return reply.type('text/plain; charset=utf-8').send(await local())
       result = await distributor.fanOut({ kind: 'read', endpoint: 'metrics', params: {} }, request.headers.authorization, local)
     } catch (err) {
-      throw unavailable((err as Error).message)
+      throw errors.statisticsUnavailable((err as Error).message)
     }
     switch (result.kind) {
       case 'lookup-failed':
-        throw unavailable(result.message)
-      case 'replicas-failed': {
-        const failures = result.replicas.flatMap((r) => (r.ok ? [] : [`${r.address} ${r.status === undefined ? `could not be reached: ${r.message}` : `answered ${r.status}`}`]))
-        throw unavailable(failures.join(', '))
-      }
+        throw errors.statisticsUnavailable(result.message)
+      case 'replicas-failed':
+        throw errors.statisticsUnavailable(
+          result.replicas.flatMap((r) => (r.ok ? [] : [`${r.address} ${r.status === undefined ? `could not be reached: ${r.message}` : `answered ${r.status}`}`])).join(', '),
+        )
       case 'done':
         // This replica's statistics first, then the others' in address order.
         return csv([result.local, ...result.replicas.flatMap((r) => (r.ok ? [r.body] : []))])
