@@ -1,14 +1,14 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { CertificateError, checkCertName, inspectCertificate, type CertificateInfo } from '../certs/pem.js'
 import { errors } from '../errors.js'
-import type { ConfigApplier } from '../haproxy/apply.js'
+import type { LiveState } from '../state/live.js'
 import { certDir } from '../render/index.js'
 import type { Settings } from '../settings.js'
 import type { Change } from '../state/registry.js'
 
 export interface CertRoutesOptions {
   settings: Settings
-  applier: ConfigApplier
+  live: LiveState
   /** Applies a change here and, with distribute=true, on every replica (see proxy.ts). */
   applyEverywhere: (
     endpoint: string,
@@ -49,7 +49,7 @@ export function checkCertificate(param: string, pem: string): { info: Certificat
 }
 
 /** `PUT /cert` and `/certs`. In their own context: the body of `/cert` is raw PEM whatever its type. */
-export async function certRoutes(app: FastifyInstance, { settings, applier, applyEverywhere }: CertRoutesOptions): Promise<void> {
+export async function certRoutes(app: FastifyInstance, { settings, live, applyEverywhere }: CertRoutesOptions): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body))
 
@@ -75,7 +75,7 @@ export async function certRoutes(app: FastifyInstance, { settings, applier, appl
   })
 
   app.all('/certs', async () => {
-    const certs = applier.services.certificateFiles(certDir(settings.CONFIG_DIR)).map((file) => certificateFields(file.name, file.source, file.path, inspectCertificate(file.pem)))
+    const certs = live.services.certificateFiles(certDir(settings.CONFIG_DIR)).map((file) => certificateFields(file.name, file.source, file.path, inspectCertificate(file.pem)))
     return { Status: 'OK', Message: '', Certs: certs }
   })
 }

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
-import type { ConfigApplier } from '../haproxy/apply.js'
+import type { ApplyCore } from '../apply/core.js'
 import { forThisInstance, checkAddress } from '../service/instance.js'
 import { parseChange, parseOptions } from '../service/params.js'
 import type { Settings } from '../settings.js'
+import type { LiveState } from '../state/live.js'
 import type { Change } from '../state/registry.js'
 import { DistributeLookupError, type Distributor, type ReplicaOutcome } from '../swarm/distribute.js'
 import type { ListenerSync } from '../swarm/listener.js'
@@ -13,7 +14,8 @@ import { nok, ok, serviceFields } from './responses.js'
 
 export interface ProxyRoutesOptions {
   settings: Settings
-  applier: ConfigApplier
+  applier: ApplyCore
+  live: LiveState
   listener: ListenerSync
   distributor: Distributor
 }
@@ -34,7 +36,7 @@ export const firstValue = (value: unknown): string => String((Array.isArray(valu
 export const isTrue = (value: string | undefined) => ['1', 't', 'true', 'on'].includes((value ?? '').toLowerCase())
 
 /** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
-export async function proxyRoutes(app: FastifyInstance, { settings, applier, listener, distributor }: ProxyRoutesOptions): Promise<void> {
+export async function proxyRoutes(app: FastifyInstance, { settings, applier, live, listener, distributor }: ProxyRoutesOptions): Promise<void> {
   /**
    * Applies a change here and, with `distribute=true`, on every other replica too. The answer
    * lists each replica's outcome; it is 500 when one failed, so the listener sends it again.
@@ -97,7 +99,7 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
     const serviceName = params.serviceName ?? ''
     if (serviceName === '') throw errors.removeNameMissing()
     // Always queued, so a remove that follows a pending reconfigure of the same service wins.
-    const known = applier.services.get(serviceName) !== undefined
+    const known = live.services.get(serviceName) !== undefined
     const done = ok(known ? '' : `${serviceName} was not configured, no reload required`, serviceName)
     return applyEverywhere('remove', params, { kind: 'remove', serviceName }, reply, done)
   })
@@ -123,13 +125,13 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
   })
 
   app.all('/config', async (request, reply) => {
-    if ((requestParams(request).type ?? '').toLowerCase() === 'json') return applier.services.toJSON()
-    return reply.type('text/plain; charset=utf-8').send(applier.liveConfig)
+    if ((requestParams(request).type ?? '').toLowerCase() === 'json') return live.services.toJSON()
+    return reply.type('text/plain; charset=utf-8').send(live.config)
   })
 
   app.all('/ping', async () => ok())
 
-  await app.register(certRoutes, { settings, applier, applyEverywhere })
+  await app.register(certRoutes, { settings, live, applyEverywhere })
 }
 
 const replicaFields = (r: ReplicaOutcome) => ({ Address: r.address, Status: r.status ?? 0, Message: r.message, Attempts: r.attempts })
