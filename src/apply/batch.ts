@@ -51,10 +51,10 @@ export function withoutNameConflicts(state: ServiceState, items: PendingChange[]
 }
 
 /** The error a request gets when a check failed for a reason that is not its change alone. */
-export function failureOf(result: Exclude<CheckResult, { ok: true }>, service: string): DfpError {
+export function failureOf(result: Exclude<CheckResult, { ok: true }>, service?: string): DfpError {
   if (result.kind === 'unavailable') return errors.haproxyUnavailable(result.error, service)
   if (result.kind === 'systemic') return errors.reloadFailed(result.error, service)
-  return errors.rejectedByHaproxy(service, result.error)
+  return errors.rejectedByHaproxy(service ?? 'the configuration', result.error)
 }
 
 /**

@@ -191,7 +191,7 @@ export class ApplyCore {
     for (const item of live) item.resolve()
     for (const item of reloadRequests) {
       if (forced.ok) item.resolve()
-      else item.reject(failureOf(forced.kind === 'refused' ? { ...forced, kind: 'systemic' } : forced, ''))
+      else item.reject(failureOf(forced.kind === 'refused' ? { ...forced, kind: 'systemic' } : forced))
     }
     log.debug({ requests: batch.length, applied: live.length, ms: Math.round(performance.now() - started) }, 'batch applied')
   }
