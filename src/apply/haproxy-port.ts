@@ -16,7 +16,7 @@ import type { HaproxyPort, LoadVerdict, Verdict } from './port.js'
 const MACHINERY_FAILURE = /^(haproxy exited|the new configuration was not served within )/
 
 /** A load that failed without HAProxy naming a problem of the configuration blames none. */
-export const loadVerdict = (result: LoadResult): LoadVerdict =>
+const loadVerdict = (result: LoadResult): LoadVerdict =>
   result.ok ? result : { ok: false, kind: MACHINERY_FAILURE.test(result.error) || result.error === '' ? 'unavailable' : 'refused', error: result.error || 'haproxy exited' }
 
 /** The real HAProxy behind the apply core's port: `haproxy -c`, the master, its Runtime API, the files. */

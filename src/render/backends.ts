@@ -4,7 +4,7 @@ import { redirectCode, templates } from './common.js'
 import { inGroup, names } from './names.js'
 
 /** Slots of a server-template when the request gave no `replicas` (a global service). */
-export const DEFAULT_TEMPLATE_SLOTS = 10
+const DEFAULT_TEMPLATE_SLOTS = 10
 
 /**
  * `<host>:<port>` of a server line (an IPv6 address in brackets) and, for a host name, the

@@ -9,8 +9,8 @@ import { buildRouteMaps, isMapRouted, mapLookupLines, mapUseBackendLine, routeMa
 import { names } from './names.js'
 import { renderTcpFrontends, renderSniFrontends, renderTcpGroups, tcpPorts } from './tcp.js'
 
-export { DEFAULT_TEMPLATE_SLOTS, movableServer, type ServerFact, type ServiceBackends } from './backends.js'
-export { certDir, crtListPath, type RenderSettings, type RenderState, statsSocketPath, VERSION_PREFIX } from './common.js'
+export { movableServer, type ServerFact, type ServiceBackends } from './backends.js'
+export { certDir, crtListPath, type RenderSettings, type RenderState, statsSocketPath } from './common.js'
 export { renderCrtList } from './crt-list.js'
 export { destinationBackends, generatedNames } from './names.js'
 
