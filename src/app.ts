@@ -2,19 +2,24 @@ import Fastify, { type FastifyError } from 'fastify'
 import type { Logger } from 'pino'
 import { ApiAuthenticator } from './auth/api-users.js'
 import { DfpError, errors } from './errors.js'
-import type { ConfigApplier } from './haproxy/apply.js'
+import type { ApplyCore } from './apply/core.js'
+import type { HaproxyClient } from './haproxy/client.js'
 import { outcomeOf, type Metrics } from './metrics/index.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { proxyRoutes } from './routes/proxy.js'
 import { requestParams } from './routes/request-params.js'
 import { statusRoutes } from './routes/status.js'
 import type { Settings } from './settings.js'
+import type { LiveState } from './state/live.js'
 import type { Distributor } from './swarm/distribute.js'
 import type { ListenerSync } from './swarm/listener.js'
 
 export interface AppOptions {
   settings: Settings
-  applier: ConfigApplier
+  applier: ApplyCore
+  /** What HAProxy serves (read-only here). */
+  live: LiveState
+  haproxy: HaproxyClient
   metrics: Metrics
   logger: Logger
   listener: ListenerSync
@@ -30,7 +35,7 @@ const changeEndpoints = new Map([
 ])
 
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
-export function buildApp({ settings, applier, metrics, logger, listener, distributor }: AppOptions) {
+export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor }: AppOptions) {
   const app = Fastify({ loggerInstance: logger, bodyLimit: 1024 * 1024 })
 
   // Form bodies carry reconfigure parameters too (gorilla/schema read query and form alike).
@@ -73,9 +78,9 @@ export function buildApp({ settings, applier, metrics, logger, listener, distrib
     request.log.info({ action, service, outcome, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, `${action} ${outcome}`)
   })
 
-  app.register(proxyRoutes, { prefix, settings, applier, listener, distributor })
-  app.register(statusRoutes, { prefix, applier, metrics, listener })
-  app.register(metricsRoutes, { applier, metrics, distributor })
+  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor })
+  app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener })
+  app.register(metricsRoutes, { haproxy, metrics, distributor })
 
   return app
 }

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
 import { CertificateWatcher, scanCertificateFolders } from './certs/folders.js'
-import { ConfigApplier } from './haproxy/apply.js'
+import { ApplyCore } from './apply/core.js'
+import { LiveHaproxy } from './apply/haproxy-port.js'
 import { SyslogRelay } from './haproxy/syslog.js'
 import { createMetrics } from './metrics/index.js'
 import { parseChange } from './service/params.js'
 import type { Settings } from './settings.js'
+import { LiveState } from './state/live.js'
 import { StateStore } from './state/store.js'
 import { Distributor } from './swarm/distribute.js'
 import { ListenerSync } from './swarm/listener.js'
@@ -17,17 +19,24 @@ import { ListenerSync } from './swarm/listener.js'
 export function createDaemon(settings: Settings, logger: Logger) {
   const metrics = createMetrics()
   const store = new StateStore(settings.CONFIG_DIR, logger)
-  const applier = new ConfigApplier(settings, logger, metrics, store)
+  const live = new LiveState()
+  const haproxy = new LiveHaproxy(settings, logger)
+  const applier = new ApplyCore({ settings, port: haproxy, store, log: logger, metrics, live })
   const listener = new ListenerSync(settings, applier, logger.child({ component: 'listener' }))
   const distributor = new Distributor(settings, logger.child({ component: 'distribute' }))
   const certLog = logger.child({ component: 'certs' })
   const certWatcher = new CertificateWatcher(settings, applier, certLog)
   const relay = settings.DEBUG ? new SyslogRelay(settings.DEBUG_LOG_ADDRESS, logger.child({ component: 'haproxy' })) : undefined
-  metrics.bind({ state: () => applier.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync })
-  const app = buildApp({ settings, applier, metrics, logger, listener, distributor })
+  metrics.bind({ state: () => live.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync })
+  const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor })
   return {
     app,
     applier,
+    live,
+    /** The running HAProxy's Runtime API and master pid. */
+    haproxy: haproxy.client,
+    /** The apply core's port to the real HAProxy (the benchmark times its checks and reloads). */
+    port: haproxy,
     store,
     metrics,
     listener,

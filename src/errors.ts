@@ -56,6 +56,18 @@ export const errors = {
   /** SKIP_ADDRESS_VALIDATION=false and the service's host does not resolve (yet). */
   addressUnresolved: (param: string, host: string, reason: string, service: string) =>
     new DfpError('DFP_ADDRESS_UNRESOLVED', 503, `${param}: ${host} does not resolve (${reason}); SKIP_ADDRESS_VALIDATION=false asks for a name that resolves`, service),
+  /**
+   * The validator or HAProxy died or timed out while a change was checked or loaded: no verdict
+   * on the change, which was not applied (the previous state is kept whole); it may be sent again.
+   */
+  haproxyUnavailable: (detail: string, service?: string) =>
+    new DfpError('DFP_HAPROXY_UNAVAILABLE', 503, `HAProxy could not check or load the configuration, try again: ${detail}`, service),
+  /**
+   * The change was live but the state could not be saved, so it would not survive a restart: it
+   * was rolled back (docs/architecture.md "A 200 is durable").
+   */
+  stateNotSaved: (detail: string, service?: string) =>
+    new DfpError('DFP_STATE_NOT_SAVED', 503, `The state could not be saved (${detail}); the change was rolled back`, service),
   shuttingDown: () => new DfpError('DFP_SHUTTING_DOWN', 503, 'The proxy is shutting down'),
   /** `/reload?fromListener=true` could not reach every listener (failures joined as the original did). */
   listenerUnreachable: (failures: string[]) => new DfpError('DFP_LISTENER_UNREACHABLE', 500, failures.join(' ,')),

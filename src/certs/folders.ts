@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 import type { Logger } from 'pino'
-import type { ConfigApplier } from '../haproxy/apply.js'
+import type { ApplyCore } from '../apply/core.js'
 import type { Settings } from '../settings.js'
 import type { CertificateFile } from '../state/registry.js'
 import { inspectCertificate } from './pem.js'
@@ -67,7 +67,7 @@ export class CertificateWatcher {
 
   constructor(
     private readonly settings: Settings,
-    private readonly applier: ConfigApplier,
+    private readonly applier: ApplyCore,
     private readonly log: Logger,
   ) {}
 
@@ -93,7 +93,7 @@ export class CertificateWatcher {
   }
 
   private async rescan(): Promise<void> {
-    const files = await scanCertificateFolders(this.settings, this.log, this.applier.services.scanned)
+    const files = await scanCertificateFolders(this.settings, this.log, this.applier.live.services.scanned)
     try {
       await this.applier.apply([{ kind: 'cert-scan', files }])
       this.log.info({ certificates: files.map((f) => f.name) }, 'certificate folders applied')

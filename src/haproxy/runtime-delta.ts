@@ -1,4 +1,4 @@
-import type { Rendered } from '../render/index.js'
+import { movableServer, type Rendered, type ServiceBackends } from '../render/index.js'
 import { routeMapPaths, type RouteMapName, type RouteMaps } from '../render/maps.js'
 import { sendCommand } from './runtime.js'
 
@@ -7,7 +7,7 @@ export interface WorkerView {
   frame: string
   crtList: string
   /** Backends by serviceName; may hold backends of removed services (leftovers). */
-  backends: ReadonlyMap<string, string>
+  backends: ReadonlyMap<string, ServiceBackends>
   maps: RouteMaps
 }
 
@@ -38,7 +38,7 @@ export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: 
   const servers: string[] = []
   for (const [service, text] of next.backends) {
     const running = worker.backends.get(service)
-    if (running === text) continue
+    if (running?.text === text.text) continue
     const moved = running === undefined ? undefined : serverAddressChanges(running, text)
     if (!moved) return undefined
     servers.push(...moved)
@@ -66,29 +66,19 @@ export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: 
   }
 }
 
-// `    server <name> <IPv4 or [IPv6]>:<port><options>` (a host name is resolved by HAProxy instead).
-const SERVER_LINE = /^ {4}server (\S+) (\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):(\d+)(.*)$/
-
 /**
  * `set server <backend>/<server> addr <ip>` for each server whose IP literal is all that changed
  * between two renderings of a service's backends (management.txt 9.3 "set server"), or undefined
- * when anything else changed.
+ * when anything else changed: their shapes (the text without those addresses) must be equal.
  */
-function serverAddressChanges(running: string, next: string): string[] | undefined {
-  const before = running.split('\n')
-  const after = next.split('\n')
-  if (before.length !== after.length) return undefined
+function serverAddressChanges(running: ServiceBackends, next: ServiceBackends): string[] | undefined {
+  if (running.shape !== next.shape || running.servers.length !== next.servers.length) return undefined
   const commands: string[] = []
-  let backend = ''
-  for (let i = 0; i < after.length; i++) {
-    const a = before[i] as string
-    const b = after[i] as string
-    if (b.startsWith('backend ')) backend = b.slice('backend '.length).trim()
-    if (a === b) continue
-    const old = SERVER_LINE.exec(a)
-    const now = SERVER_LINE.exec(b)
-    if (!old || !now || old[1] !== now[1] || old[3] !== now[3] || old[4] !== now[4] || backend === '') return undefined
-    commands.push(`set server ${backend}/${now[1]} addr ${(now[2] as string).replace(/^\[|\]$/g, '')}`)
+  for (const [i, now] of next.servers.entries()) {
+    const old = running.servers[i]
+    if (!old || old.host === now.host) continue
+    if (!movableServer(old) || !movableServer(now) || old.backend !== now.backend || old.name !== now.name) return undefined
+    commands.push(`set server ${now.backend}/${now.name} addr ${now.host}`)
   }
   return commands
 }

@@ -1,9 +1,14 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { execa } from 'execa'
+import type { RouteMapName } from '../render/maps.js'
 import { firstAlert } from './master.js'
 
-export type ValidationResult = { ok: true } | { ok: false; error: string }
+/**
+ * `refused`: HAProxy read the configuration and said no. `unavailable`: the check itself did not
+ * run to its end (killed, timed out, not started), which says nothing about the configuration.
+ */
+export type ValidationResult = { ok: true } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
 
 /** A file the configuration reads (a route map) with the content the candidate expects. */
 export interface MapFile {
@@ -11,36 +16,40 @@ export interface MapFile {
   content: string
 }
 
+/** The candidate to check, rendered for the map paths it must read (see RenderOptions.validation). */
+export type Candidate = (mapPaths: Record<RouteMapName, string>) => { config: string; mapFiles: MapFile[] }
+
 let counter = 0
+const CHECK_TIMEOUT_MS = 120_000
 
 /**
- * Checks a candidate configuration with `haproxy -c` before it may replace the live file.
- * Only the exit status decides (management.txt); the error is HAProxy's first alert, with the
- * candidate's file name replaced by the live one so line numbers read naturally.
+ * Checks a candidate configuration with `haproxy -c` before it may replace the live file, with
+ * the candidate's own route maps written next to it. Only the exit status decides
+ * (management.txt); the error is HAProxy's first alert, with the candidate's file name replaced
+ * by the live one so line numbers read naturally.
  */
-export async function validateConfig(bin: string, dir: string, config: string, maps: MapFile[] = []): Promise<ValidationResult> {
+export async function validateConfig(bin: string, dir: string, candidate: Candidate): Promise<ValidationResult> {
   const id = `${process.pid}-${++counter}`
   const file = join(dir, `candidate-${id}.cfg`)
-  // The candidate's own maps are checked with it: copies next to it replace the live files.
-  const copies = maps.map((map) => ({ ...map, copy: join(dir, `candidate-${id}-${basename(map.path)}`) }))
-  let text = config
-  for (const map of copies) {
-    await writeFile(map.copy, map.content)
-    text = text.replaceAll(map.path, map.copy)
-  }
-  // Server names are resolved at load time and at run time; an unresolvable name is never an
-  // error (init-addr ends with `none`), so the check skips the lookups, which can take seconds.
-  await writeFile(file, text.replace(/^( {4}default-server init-addr) \S+$/m, '$1 none'))
+  const copy = (name: string) => join(dir, `candidate-${id}-${name}.map`)
+  const { config, mapFiles } = candidate({ hostPath: copy('host-path'), path: copy('path') })
   try {
-    const result = await execa(bin, ['-c', '-f', file], { reject: false, all: true, timeout: 120_000 })
+    for (const map of mapFiles) await writeFile(map.path, map.content)
+    await writeFile(file, config)
+    const result = await execa(bin, ['-c', '-f', file], { reject: false, all: true, timeout: CHECK_TIMEOUT_MS })
     if (result.exitCode === 0) return { ok: true }
-    const lines = (result.all ?? '').split('\n')
-    const error = (firstAlert(lines) || lines.find((l) => l.trim() !== '') || `haproxy -c exited with ${result.exitCode}`)
+    const output = (result.all ?? '').split('\n')
+    // Killed, timed out or never started: the machinery failed, not the configuration.
+    if (result.exitCode === undefined || result.timedOut) {
+      const why = result.timedOut ? `timed out after ${CHECK_TIMEOUT_MS} ms` : result.signal ? `killed by ${result.signal}` : 'did not run'
+      return { ok: false, kind: 'unavailable', error: `haproxy -c ${why}` }
+    }
+    const error = (firstAlert(output) || output.find((l) => l.trim() !== '') || `haproxy -c exited with ${result.exitCode}`)
       .replaceAll(file, 'haproxy.cfg')
       .replaceAll(basename(file), 'haproxy.cfg')
-    return { ok: false, error }
+    return { ok: false, kind: 'refused', error }
   } finally {
     await rm(file, { force: true })
-    for (const map of copies) await rm(map.copy, { force: true })
+    for (const map of mapFiles) await rm(map.path, { force: true })
   }
 }

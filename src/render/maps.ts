@@ -38,8 +38,7 @@ export const mapFileText = (map: ReadonlyMap<string, string>) => [...map].map(([
  * The `frontend services` lines that set `txn.dfp_backend` from the maps (placed before any
  * `use_backend`, as HAProxy evaluates every `http-request` rule first anyway).
  */
-export function mapLookupLines(configDir: string): string[] {
-  const files = routeMapPaths(configDir)
+export function mapLookupLines(files: Record<RouteMapName, string>): string[] {
   return [
     'http-request set-var(txn.dfp_path) path',
     `http-request set-var(txn.dfp_by_host) req.hdr(host),lower,field(1,:),concat(,txn.dfp_path,),map_beg(${files.hostPath})`,
@@ -173,14 +172,7 @@ export function buildRouteMaps(services: Iterable<{ service: Service; backend: (
   return maps
 }
 
-/** Whether two sets of maps hold the same entries. */
-export function sameMaps(a: RouteMaps, b: RouteMaps): boolean {
-  const same = (x: Map<string, string>, y: Map<string, string>) => x.size === y.size && [...x].every(([k, v]) => y.get(k) === v)
-  return same(a.hostPath, b.hostPath) && same(a.path, b.path)
-}
-
-/** The map files of `maps`, as `validateConfig` and the apply loop write them. */
-export const routeMapFiles = (configDir: string, maps: RouteMaps) => {
-  const paths = routeMapPaths(configDir)
+/** The map files of `maps` at their live paths, or at `paths` (a candidate's copies). */
+export const routeMapFiles = (configDir: string, maps: RouteMaps, paths = routeMapPaths(configDir)) => {
   return (Object.keys(paths) as RouteMapName[]).map((name) => ({ path: paths[name], content: mapFileText(maps[name]) }))
 }

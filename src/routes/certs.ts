@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { CertificateError, checkCertName, inspectCertificate, type CertificateInfo } from '../certs/pem.js'
 import { certDir } from '../config-paths.js'
 import { errors } from '../errors.js'
-import type { ConfigApplier } from '../haproxy/apply.js'
+import type { LiveState } from '../state/live.js'
 import type { Settings } from '../settings.js'
 import type { ApplyChanges } from './distributed.js'
 import { requestParams } from './request-params.js'
@@ -10,7 +10,7 @@ import { ok } from './responses.js'
 
 export interface CertRoutesOptions {
   settings: Settings
-  applier: ConfigApplier
+  live: LiveState
   applyChanges: ApplyChanges
 }
 
@@ -43,7 +43,7 @@ export function checkCertificate(param: string, pem: string): { info: Certificat
 }
 
 /** `PUT /cert` and `/certs`. In their own context: the body of `/cert` is raw PEM whatever its type. */
-export async function certRoutes(app: FastifyInstance, { settings, applier, applyChanges }: CertRoutesOptions): Promise<void> {
+export async function certRoutes(app: FastifyInstance, { settings, live, applyChanges }: CertRoutesOptions): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body))
 
@@ -71,7 +71,7 @@ export async function certRoutes(app: FastifyInstance, { settings, applier, appl
   })
 
   app.all('/certs', async () => {
-    const certs = applier.services.certificateFiles(certDir(settings.CONFIG_DIR)).map((file) => certificateFields(file.name, file.source, file.path, inspectCertificate(file.pem)))
+    const certs = live.services.certificateFiles(certDir(settings.CONFIG_DIR)).map((file) => certificateFields(file.name, file.source, file.path, inspectCertificate(file.pem)))
     return { Status: 'OK', Message: '', Certs: certs }
   })
 }

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
 import { isTrue } from '../field-values.js'
-import type { ConfigApplier } from '../haproxy/apply.js'
+import type { ApplyCore } from '../apply/core.js'
 import type { Change } from '../state/registry.js'
 import type { Distributor, FanOutResult, ReplicaOutcome, ReplicaRequest } from '../swarm/distribute.js'
 import type { DfpResponse } from './responses.js'
@@ -22,7 +22,7 @@ export interface ChangeRequest {
  */
 export type ApplyChanges = (change: ChangeRequest) => Promise<DfpResponse>
 
-export function applyChangesWith(applier: Pick<ConfigApplier, 'apply'>, distributor: Distributor): ApplyChanges {
+export function applyChangesWith(applier: Pick<ApplyCore, 'apply'>, distributor: Distributor): ApplyChanges {
   return async ({ request, changes, forReplicas, done }) => {
     if (!isTrue(forReplicas.params.distribute)) {
       await applier.apply(changes)

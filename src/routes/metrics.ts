@@ -1,15 +1,15 @@
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../errors.js'
 import { isTrue } from '../field-values.js'
-import type { ConfigApplier } from '../haproxy/apply.js'
-import { parseStats, showStat } from '../haproxy/stats.js'
+import type { HaproxyClient } from '../haproxy/client.js'
+import { parseStats } from '../haproxy/stats.js'
 import { haproxyMetricsText } from '../metrics/haproxy.js'
 import type { Metrics } from '../metrics/index.js'
 import type { Distributor } from '../swarm/distribute.js'
 import { requestParams } from './request-params.js'
 
 export interface MetricsRoutesOptions {
-  applier: ConfigApplier
+  haproxy: HaproxyClient
   metrics: Metrics
   distributor: Distributor
 }
@@ -19,12 +19,12 @@ export interface MetricsRoutesOptions {
  * original's `haproxy_*` families). `/v1/docker-flow-proxy/metrics`: HAProxy's raw CSV, as the
  * original served it; with `distribute=true` every replica's CSV, each followed by a newline.
  */
-export async function metricsRoutes(app: FastifyInstance, { applier, metrics, distributor }: MetricsRoutesOptions): Promise<void> {
+export async function metricsRoutes(app: FastifyInstance, { haproxy, metrics, distributor }: MetricsRoutesOptions): Promise<void> {
   app.get('/metrics', async (request, reply) => {
     metrics.haproxyScrapes.inc()
     let rows
     try {
-      rows = parseStats(await showStat(applier.master.statsSocket))
+      rows = parseStats(await haproxy.stats())
     } catch (err) {
       metrics.haproxyParseFailures.inc()
       request.log.warn({ error: (err as Error).message }, 'could not read haproxy statistics')
@@ -34,7 +34,7 @@ export async function metricsRoutes(app: FastifyInstance, { applier, metrics, di
   })
 
   app.all('/v1/docker-flow-proxy/metrics', async (request, reply) => {
-    const local = () => showStat(applier.master.statsSocket)
+    const local = () => haproxy.stats()
     const csv = (bodies: string[]) => reply.type('text/plain; charset=utf-8').send(bodies.map((body) => `${body}\n`).join(''))
     // The error handler logs the 500 these become.
     const distribute = isTrue(requestParams(request).distribute)

@@ -2,10 +2,11 @@ import type { FastifyInstance } from 'fastify'
 import { checkCertName } from '../certs/pem.js'
 import { errors } from '../errors.js'
 import { isTrue } from '../field-values.js'
-import type { ConfigApplier } from '../haproxy/apply.js'
+import type { ApplyCore } from '../apply/core.js'
 import { checkAddress, forThisInstance } from '../service/instance.js'
 import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
+import type { LiveState } from '../state/live.js'
 import type { Change } from '../state/registry.js'
 import type { Distributor } from '../swarm/distribute.js'
 import type { ListenerSync } from '../swarm/listener.js'
@@ -16,13 +17,14 @@ import { ok, serviceFields } from './responses.js'
 
 export interface ProxyRoutesOptions {
   settings: Settings
-  applier: ConfigApplier
+  applier: ApplyCore
+  live: LiveState
   listener: ListenerSync
   distributor: Distributor
 }
 
 /** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
-export async function proxyRoutes(app: FastifyInstance, { settings, applier, listener, distributor }: ProxyRoutesOptions): Promise<void> {
+export async function proxyRoutes(app: FastifyInstance, { settings, applier, live, listener, distributor }: ProxyRoutesOptions): Promise<void> {
   const applyChanges = applyChangesWith(applier, distributor)
 
   app.all('/reconfigure', async (request) => {
@@ -55,7 +57,7 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
     const serviceName = params.serviceName ?? ''
     if (serviceName === '') throw errors.removeNameMissing()
     // Always queued, so a remove that follows a pending reconfigure of the same service wins.
-    const known = applier.services.get(serviceName) !== undefined
+    const known = live.services.get(serviceName) !== undefined
     const done = ok(known ? '' : `${serviceName} was not configured, no reload required`, serviceName)
     return applyChanges({ request, changes: [{ kind: 'remove', serviceName }], forReplicas: { kind: 'form', endpoint: 'remove', params }, done })
   })
@@ -81,11 +83,11 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, lis
   })
 
   app.all('/config', async (request, reply) => {
-    if ((requestParams(request).type ?? '').toLowerCase() === 'json') return applier.services.toJSON()
-    return reply.type('text/plain; charset=utf-8').send(applier.liveConfig)
+    if ((requestParams(request).type ?? '').toLowerCase() === 'json') return live.services.toJSON()
+    return reply.type('text/plain; charset=utf-8').send(live.config)
   })
 
   app.all('/ping', async () => ok())
 
-  await app.register(certRoutes, { settings, applier, applyChanges })
+  await app.register(certRoutes, { settings, live, applyChanges })
 }

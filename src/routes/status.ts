@@ -1,14 +1,18 @@
 import type { FastifyInstance } from 'fastify'
-import type { ConfigApplier } from '../haproxy/apply.js'
-import { parseStats, showStat, type StatRow } from '../haproxy/stats.js'
+import type { ApplyCore } from '../apply/core.js'
+import type { HaproxyClient } from '../haproxy/client.js'
+import { parseStats, type StatRow } from '../haproxy/stats.js'
 import type { Metrics } from '../metrics/index.js'
 import { statusPage } from '../status/page.js'
 import { buildStatusReport, type StatusReport } from '../status/report.js'
+import type { LiveState } from '../state/live.js'
 import type { ListenerSync } from '../swarm/listener.js'
 import { requestParams } from './request-params.js'
 
 export interface StatusRoutesOptions {
-  applier: ConfigApplier
+  applier: ApplyCore
+  live: LiveState
+  haproxy: HaproxyClient
   metrics: Metrics
   listener: ListenerSync
 }
@@ -20,20 +24,20 @@ const REFRESH_SECONDS = 5
  * `/status`: the status page for people (HTML); `/status?type=json` and `/status.json`: the same
  * data for scripts. Read-only.
  */
-export async function statusRoutes(app: FastifyInstance, { applier, metrics, listener }: StatusRoutesOptions): Promise<void> {
+export async function statusRoutes(app: FastifyInstance, { applier, live, haproxy, metrics, listener }: StatusRoutesOptions): Promise<void> {
   async function report(): Promise<StatusReport> {
     let stats: StatRow[] | undefined
     let statsError: string | undefined
     try {
-      stats = parseStats(await showStat(applier.master.statsSocket))
+      stats = parseStats(await haproxy.stats())
     } catch (err) {
       statsError = (err as Error).message
     }
     return buildStatusReport({
-      entries: applier.services.list(),
+      entries: live.services.list(),
       stats,
       ...(statsError ? { statsError } : {}),
-      masterPid: applier.master.pid,
+      masterPid: haproxy.masterPid,
       reloads: applier.reloads,
       lastReload: metrics.lastReload,
       listener: { addresses: listener.addresses, ready: listener.ready, lastSync: listener.lastSync },

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import type { ConfigApplier } from '../haproxy/apply.js'
+import type { ApplyCore } from '../apply/core.js'
 import { forThisInstance } from '../service/instance.js'
 import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
@@ -30,7 +30,7 @@ export class ListenerSync {
 
   constructor(
     private readonly settings: Settings,
-    private readonly applier: ConfigApplier,
+    private readonly applier: ApplyCore,
     private readonly log: Logger,
   ) {
     this.addresses = settings.LISTENER_ADDRESS
@@ -129,7 +129,7 @@ export class ListenerSync {
       }
     }
     // Listener services it no longer reports are gone; services from the API or env stay.
-    for (const entry of this.applier.services.list()) {
+    for (const entry of this.applier.live.services.list()) {
       if (entry.source === 'listener' && !reported.has(entry.service.serviceName)) {
         changes.push({ kind: 'remove', serviceName: entry.service.serviceName })
       }

@@ -12,9 +12,9 @@ import { Agent } from 'node:http'
 import { cpus, freemem, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
-import { validateConfig } from '../../src/haproxy/validate.js'
-import { configVersion, renderAll } from '../../src/render/index.js'
-import { routeMapFiles } from '../../src/render/maps.js'
+import { type Candidate, validateConfig } from '../../src/haproxy/validate.js'
+import { type RenderOptions, renderAll } from '../../src/render/index.js'
+import { type RouteMapName, routeMapFiles } from '../../src/render/maps.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import { type Change, ServiceState } from '../../src/state/registry.js'
@@ -131,11 +131,10 @@ if (runs(1)) {
       }
       // The floor: HAProxy alone checking and reloading the very configuration the daemon runs.
       const floors: number[] = []
-      const live = daemon.applier.liveConfig
-      const maps = renderAll(daemon.applier.services, daemon.settings).maps
+      const version = renderAll(daemon.live.services, daemon.settings).version
       for (let k = 0; k < Math.min(SAMPLES, 7); k++) {
-        const check = await timed(() => validateConfig(daemon.settings.HAPROXY_BIN, daemon.configDir, live, routeMapFiles(daemon.configDir, maps)))
-        const reload = await timed(() => daemon.applier.master.reload(configVersion(live) ?? ''))
+        const check = await timed(() => daemon.port.validate(daemon.live.services))
+        const reload = await timed(() => daemon.port.reload(version))
         floors.push(check + reload)
       }
       const floor = median(floors)
@@ -163,8 +162,8 @@ if (runs(1)) {
       }
       row(`request latency, ${size} services, median`, ms(median(latency)), `${SIZES[0]} services ${ms(median(baseline))}`, median(latency) / median(baseline), '≤ 1.2×')
       row(`request latency, ${size} services, p95`, ms(quantile(latency, 0.95)), `${SIZES[0]} services ${ms(quantile(baseline, 0.95))}`, quantile(latency, 0.95) / quantile(baseline, 0.95), '≤ 1.2×')
-      const info = await import('../../src/haproxy/runtime.js').then((m) => m.showInfo(daemon.applier.master.statsSocket))
-      row(`haproxy worker RSS, ${size} services (for reference)`, mb(vmRss(info.pid)), `master ${mb(vmRss(daemon.applier.master.pid))}`, '—', '—')
+      const info = await import('../../src/haproxy/runtime.js').then((m) => m.showInfo(daemon.haproxy.statsSocket))
+      row(`haproxy worker RSS, ${size} services (for reference)`, mb(vmRss(info.pid)), `master ${mb(vmRss(daemon.haproxy.masterPid))}`, '—', '—')
     }
   } finally {
     await daemon.close()
@@ -267,23 +266,25 @@ if (runs(4)) {
     for (const n of CHECK_SIZES) {
       progress(`haproxy -c at ${n} services`)
       const state = ServiceState.empty().with(puts(0, n, 8080))
-      const ours = renderAll(state, settings)
-      const acl = renderAll(state, settings, { mapRouting: false })
-      const check = async (config: string, runs: number, maps = ours.maps) => {
+      const variant = (options: RenderOptions): Candidate => (mapPaths) => {
+        const rendered = renderAll(state, settings, { ...options, validation: { mapPaths } })
+        return { config: rendered.config, mapFiles: routeMapFiles(dir, rendered.maps, mapPaths) }
+      }
+      const check = async (candidate: Candidate, runs: number) => {
         const times: number[] = []
         for (let i = 0; i < runs; i++) {
           const start = performance.now()
-          const result = await validateConfig('haproxy', dir, config, routeMapFiles(dir, maps))
+          const result = await validateConfig('haproxy', dir, candidate)
           if (!result.ok) throw new Error(result.error)
           times.push(performance.now() - start)
         }
         return Math.min(...times)
       }
-      const oursMs = await check(ours.config, 3)
-      const aclMs = await check(acl.config, n > 20_000 ? 1 : 2, { hostPath: new Map(), path: new Map() })
+      const oursMs = await check(variant({}), 3)
+      const aclMs = await check(variant({ mapRouting: false }), n > 20_000 ? 1 : 2)
       // HAProxy's own floor for n backends: one map rule and bare backends with one server each
       // (reference/haproxy-facts.md B.1 "map routing"), no defaults, errorfiles or backend rules.
-      const bare = [
+      const bare = (mapPaths: Record<RouteMapName, string>) => [
         'global',
         `    stats socket ${join(dir, 'bare.sock')} mode 600 level admin`,
         'defaults',
@@ -293,11 +294,12 @@ if (runs(4)) {
         '    timeout server 20s',
         'frontend services',
         '    bind 127.0.0.1:18981',
-        `    use_backend %[path,map_beg(${join(dir, 'maps', 'path.map')})]`,
+        `    use_backend %[path,map_beg(${mapPaths.path})]`,
         ...Array.from({ length: n }, (_, i) => `backend svc${i}-be8080_0\n    server svc${i} 127.0.0.1:8080`),
         '',
       ].join('\n')
-      const bareMs = await check(bare, 3)
+      const maps = renderAll(state, settings).maps
+      const bareMs = await check((mapPaths) => ({ config: bare(mapPaths), mapFiles: routeMapFiles(dir, maps, mapPaths) }), 3)
       row(
         `haproxy -c, ${n} services (best run)`,
         ms(oursMs),

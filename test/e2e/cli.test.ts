@@ -24,7 +24,7 @@ t.test('reconfigure turns --kebab-case options into parameters', async (t) => {
   t.equal(run.exitCode, 0, run.stderr)
   t.match(run.stdout, /clidemo/)
   t.equal((await daemon.proxy('/cli/x')).status, 200, 'the route is live')
-  const state = daemon.applier.services.get('clidemo')
+  const state = daemon.live.services.get('clidemo')
   t.same(state?.destinations[0]?.servicePath, ['/cli'])
   t.equal(state?.destinations[0]?.outboundHostname, '127.0.0.1')
 })

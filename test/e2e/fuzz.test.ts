@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { validateConfig } from '../../src/haproxy/validate.js'
+import { renderAll } from '../../src/render/index.js'
 import { startDaemon } from '../helpers/daemon.js'
 import { httpGet } from '../helpers/net.js'
 
@@ -75,8 +75,10 @@ t.test(`${REQUESTS} random requests, seed ${seed}`, async (t) => {
     )
     {
       // After every round: the file HAProxy runs must always pass `haproxy -c`.
+      // (the file is the rendering of the live state, checked in its validation variant)
       const live = await readFile(configPath, 'utf8')
-      const check = await validateConfig('haproxy', daemon.configDir, live)
+      if (live !== renderAll(daemon.live.services, daemon.settings).config) t.fail(`the live file is not the live state's rendering after ${sent} requests`)
+      const check = await daemon.port.validate(daemon.live.services)
       if (!check.ok) t.fail(`live config invalid after ${sent} requests: ${check.error}`)
     }
   }
@@ -86,7 +88,8 @@ t.test(`${REQUESTS} random requests, seed ${seed}`, async (t) => {
   t.ok((statuses.get(200) ?? 0) > REQUESTS / 10, 'a good share of the requests were applied')
   t.ok((statuses.get(400) ?? 0) > REQUESTS / 10, 'a good share were refused')
   const live = await readFile(configPath, 'utf8')
-  t.same(await validateConfig('haproxy', daemon.configDir, live), { ok: true }, 'the live config passes haproxy -c')
+  t.equal(live, renderAll(daemon.live.services, daemon.settings).config, 'the live file is the live state rendered')
+  t.same(await daemon.port.validate(daemon.live.services), { ok: true }, 'the live config passes haproxy -c')
   t.equal(live, (await daemon.call('config')).body, '/config shows the live file')
   t.equal((await daemon.call('ping')).status, 200, 'the daemon still answers')
 })

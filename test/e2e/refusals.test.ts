@@ -115,14 +115,14 @@ t.test('an identical reconfigure does not reload', async (t) => {
 })
 
 t.test('when the haproxy master dies it is restarted on the last good configuration', async (t) => {
-  const pid = daemon.applier.master.pid as number
+  const pid = daemon.haproxy.masterPid as number
   process.kill(pid, 'SIGKILL')
   let status = 0
-  for (let i = 0; i < 200 && (status !== 200 || daemon.applier.master.pid === pid); i++) {
+  for (let i = 0; i < 200 && (status !== 200 || daemon.haproxy.masterPid === pid); i++) {
     await new Promise((resolve) => setTimeout(resolve, 50))
     status = await daemon.proxy('/good').then((r) => r.status, () => 0)
   }
-  t.not(daemon.applier.master.pid, pid, 'a new master runs')
+  t.not(daemon.haproxy.masterPid, pid, 'a new master runs')
   t.equal(status, 200, 'routes are served again')
   t.equal((await reconfigure({ serviceName: 'later', servicePath: '/later', port })).status, 200, 'and changes apply')
   t.equal((await daemon.proxy('/later')).status, 200)

@@ -63,12 +63,12 @@ t.test('TLS connections reach the upstream with X-Forwarded-Proto: https', async
 })
 
 t.test('a certificate uploaded through the API is served without a restart', async (t) => {
-  const master = daemon.applier.master.pid
+  const master = daemon.haproxy.masterPid
   const reply = await put('c.test', makeCertificate('c.test'))
   t.equal(reply.status, 200)
   t.match(reply.json, { Status: 'OK', Certs: [{ Name: 'c.test', Domains: ['c.test'], Expired: false }] })
   t.equal((await servedCertificate(httpsPort, 'c.test')).cn, 'c.test')
-  t.equal(daemon.applier.master.pid, master, 'same haproxy master')
+  t.equal(daemon.haproxy.masterPid, master, 'same haproxy master')
 })
 
 t.test('an expired certificate is accepted with a warning, and served', async (t) => {

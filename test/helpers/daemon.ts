@@ -2,9 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createDaemon } from '../../src/daemon.js'
-import type { ConfigApplier } from '../../src/haproxy/apply.js'
+import type { ApplyCore } from '../../src/apply/core.js'
+import type { LiveHaproxy } from '../../src/apply/haproxy-port.js'
+import type { HaproxyClient } from '../../src/haproxy/client.js'
 import { createLogger } from '../../src/logger.js'
 import { loadSettings, type Settings } from '../../src/settings.js'
+import type { LiveState } from '../../src/state/live.js'
 import tap from 'tap'
 import { freePort, httpGet, httpUpstream, type HttpReply, type Upstream } from './net.js'
 
@@ -16,7 +19,13 @@ export interface TestDaemon {
   apiHost: string
   configDir: string
   settings: Settings
-  applier: ConfigApplier
+  applier: ApplyCore
+  /** What HAProxy serves: services and configuration text. */
+  live: LiveState
+  /** The running HAProxy's Runtime API and master pid. */
+  haproxy: HaproxyClient
+  /** The apply core's port to this daemon's HAProxy. */
+  port: LiveHaproxy
   /** A GET on the control API, e.g. `api('/v1/docker-flow-proxy/reconfigure?serviceName=a&…')`. */
   api: (pathAndQuery: string) => Promise<HttpReply>
   /** `api` with the `/v1/docker-flow-proxy` prefix and the parameters encoded. */
@@ -77,6 +86,9 @@ export async function startDaemon(env: Record<string, string> = {}, options: Sta
     configDir,
     settings,
     applier: daemon.applier,
+    live: daemon.live,
+    haproxy: daemon.haproxy,
+    port: daemon.port,
     api,
     call: async (endpoint, params = {}) => {
       const reply = await api(`/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`)

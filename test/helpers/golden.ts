@@ -22,8 +22,11 @@ export function golden(name: string, actual: string): string {
 export async function haproxyVerdict(state: RenderState, settings: RenderSettings): Promise<ValidationResult> {
   const dir = mkdtempSync(join(tmpdir(), 'dfp-golden-'))
   try {
-    const rendered = renderAll(state, { ...settings, ERRORFILES_DIR: join(import.meta.dirname, '..', '..', 'haproxy', 'errorfiles'), CONFIG_DIR: dir })
-    return await validateConfig('haproxy', dir, rendered.config, routeMapFiles(dir, rendered.maps))
+    const local = { ...settings, ERRORFILES_DIR: join(import.meta.dirname, '..', '..', 'haproxy', 'errorfiles'), CONFIG_DIR: dir }
+    return await validateConfig('haproxy', dir, (mapPaths) => {
+      const rendered = renderAll(state, local, { validation: { mapPaths } })
+      return { config: rendered.config, mapFiles: routeMapFiles(dir, rendered.maps, mapPaths) }
+    })
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

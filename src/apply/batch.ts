@@ -1,0 +1,86 @@
+import { DfpError, errors } from '../errors.js'
+import { generatedNames } from '../render/index.js'
+import { type Change, changedService, type ServiceState } from '../state/registry.js'
+
+/** A request waiting for the apply loop: a change, or none for a plain reload request. */
+export interface Pending {
+  change?: Change
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/** A pending request that carries a change. */
+export type PendingChange = Pending & { change: Change }
+
+/**
+ * What a candidate state gave: accepted, refused by HAProxy (`refused`: bisected, the change
+ * alone is to blame), or a failure that blames none of the changes (`unavailable`: the machinery
+ * failed, 503; `systemic`: HAProxy could not even be put back, 500).
+ */
+export type CheckResult = { ok: true } | { ok: false; kind: 'refused' | 'unavailable' | 'systemic'; error: string }
+
+/**
+ * Refuses (409, naming the owner) each put whose generated names another service already has
+ * in the state the batch builds up; returns the others, in order.
+ */
+export function withoutNameConflicts(state: ServiceState, items: PendingChange[]): PendingChange[] {
+  const owners = new Map<string, string>()
+  for (const service of state.values()) for (const name of generatedNames(service)) owners.set(name, service.serviceName)
+  const kept: PendingChange[] = []
+  for (const item of items) {
+    const change = item.change
+    if (change.kind === 'remove') {
+      for (const [name, owner] of owners) if (owner === change.serviceName) owners.delete(name)
+    }
+    if (change.kind !== 'put') {
+      kept.push(item)
+      continue
+    }
+    const service = change.service
+    const mine = generatedNames(service)
+    const taken = mine.find((name) => (owners.get(name) ?? service.serviceName) !== service.serviceName)
+    if (taken) {
+      item.reject(errors.nameTaken(service.serviceName, taken, owners.get(taken) as string))
+      continue
+    }
+    for (const [name, owner] of owners) if (owner === service.serviceName) owners.delete(name)
+    for (const name of mine) owners.set(name, service.serviceName)
+    kept.push(item)
+  }
+  return kept
+}
+
+/** The error a request gets when a check failed for a reason that is not its change alone. */
+export function failureOf(result: Exclude<CheckResult, { ok: true }>, service?: string): DfpError {
+  if (result.kind === 'unavailable') return errors.haproxyUnavailable(result.error, service)
+  if (result.kind === 'systemic') return errors.reloadFailed(result.error, service)
+  return errors.rejectedByHaproxy(service ?? 'the configuration', result.error)
+}
+
+/**
+ * Finds the largest order-respecting subset of `items` that passes `check` on top of `base`:
+ * all of them when they pass together, else each half in turn. Items refused alone are handed
+ * to `refused`; a failure that blames no change rejects every item it reached, unsplit.
+ */
+export async function bisect(
+  base: ServiceState,
+  items: PendingChange[],
+  check: (state: ServiceState) => Promise<CheckResult>,
+  refused: (item: PendingChange, error: string) => void,
+): Promise<PendingChange[]> {
+  if (items.length === 0) return []
+  const result = await check(base.with(items.map((item) => item.change)))
+  if (result.ok) return items
+  if (result.kind !== 'refused') {
+    for (const item of items) item.reject(failureOf(result, changedService(item.change)))
+    return []
+  }
+  if (items.length === 1) {
+    refused(items[0] as PendingChange, result.error)
+    return []
+  }
+  const middle = Math.ceil(items.length / 2)
+  const first = await bisect(base, items.slice(0, middle), check, refused)
+  const second = await bisect(base.with(first.map((item) => item.change)), items.slice(middle), check, refused)
+  return [...first, ...second]
+}

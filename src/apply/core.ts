@@ -1,0 +1,329 @@
+import type { Logger } from 'pino'
+import { DfpError, errors } from '../errors.js'
+import { planRuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
+import { countRuntimeChange, type Metrics } from '../metrics/index.js'
+import { certDir } from '../config-paths.js'
+import { type Rendered, renderAll, type RenderSettings } from '../render/index.js'
+import { type Change, changedService, ServiceState } from '../state/registry.js'
+import { LiveState } from '../state/live.js'
+import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts } from './batch.js'
+import type { HaproxyPort, StatePort } from './port.js'
+
+export interface ApplyCoreOptions {
+  settings: RenderSettings & { DISPLAY_CONFIG_ON_ERROR: boolean }
+  port: HaproxyPort
+  /** Where the state is saved before anyone is answered; none: nothing is saved. */
+  store?: StatePort
+  log: Logger
+  metrics: Metrics
+  /** What is live; the core is its only writer. */
+  live?: LiveState
+}
+
+/**
+ * The only way changes reach HAProxy: one serialized loop, with every effect behind a port. Each
+ * turn takes everything pending (N concurrent requests: one validation, one reload), refuses name
+ * conflicts (409), keeps the changes HAProxy accepts (bisecting to find the ones it refuses),
+ * makes them live through the Runtime API when it can and with a confirmed reload otherwise
+ * (rolled back when the reload fails), saves the state, and only then answers: a 200 is live
+ * and saved. A failure of the machinery (validator or master dead or timed out) is a 503 that
+ * blames no change; a state that cannot be saved is rolled back and answered 503.
+ */
+export class ApplyCore {
+  readonly live: LiveState
+  private queue: Pending[] = []
+  private running?: Promise<void>
+  private closed = false
+  private reloadCount = 0
+  private runtimeCount = 0
+  /** What the running worker loaded, and its pid: the base of runtime deltas. */
+  private worker?: { view: WorkerView; pid: number }
+  private catchUp?: NodeJS.Timeout
+  /**
+   * How long after a runtime change that left removed backends in the worker it is reloaded on
+   * the file, to free them (docs/architecture.md "Runtime changes"). Other reloads do it earlier.
+   */
+  catchUpDelayMs = 5000
+
+  constructor(private readonly options: ApplyCoreOptions) {
+    this.live = options.live ?? new LiveState()
+  }
+
+  /** Confirmed reloads since start. */
+  get reloads(): number {
+    return this.reloadCount
+  }
+
+  /** Batches made live through the Runtime API alone (no reload) since start. */
+  get runtimeChanges(): number {
+    return this.runtimeCount
+  }
+
+  private get state(): ServiceState {
+    return this.live.services
+  }
+
+  /**
+   * Starts HAProxy on the `initial` services (the saved state) when HAProxy accepts them all,
+   * else on none of them, then applies them through the loop, which keeps every one it accepts.
+   */
+  async start(initial: readonly Change[] = []): Promise<void> {
+    const { port, log } = this.options
+    const emptyRendered = this.render(this.state)
+    const valid = await port.validate(this.state)
+    if (!valid.ok) throw new Error(`the settings give a configuration HAProxy refuses: ${valid.error}`)
+    const wanted = this.state.with(initial)
+    let startWithAll = wanted !== this.state && (await port.validate(wanted)).ok
+    const launch = async (state: ServiceState, rendered: Rendered) => {
+      await port.writeArtefacts(state, { prune: true })
+      await port.writeConfig(rendered)
+      const result = await port.start(rendered.version)
+      if (result.ok) this.worker = { view: workerView(rendered), pid: result.pid }
+      return result
+    }
+    const wantedRendered = this.render(wanted)
+    let started = startWithAll ? await launch(wanted, wantedRendered) : undefined
+    if (started && !started.ok) {
+      // Valid but not loadable (a port in use, say): start empty, then let the loop sort them out.
+      log.warn({ error: started.error }, 'haproxy could not start on the saved state; starting empty and applying it again')
+      await port.stop(true)
+      startWithAll = false
+    }
+    if (!startWithAll) started = await launch(this.state, emptyRendered)
+    if (!started?.ok) throw new Error(`haproxy did not start: ${started?.error}`)
+    if (startWithAll) this.live.set(wanted, wantedRendered.config)
+    else this.live.set(this.state, emptyRendered.config)
+    log.info({ workerPid: started.pid, services: this.state.size }, 'haproxy started')
+    if (!startWithAll && wanted !== this.state) {
+      const results = await Promise.allSettled(initial.map((change) => this.enqueue(change)))
+      const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [changedService(initial[i] as Change)] : []))
+      if (refused.length > 0) log.warn({ refused }, 'saved services or certificates refused by haproxy')
+    }
+  }
+
+  /** Makes the changes live; settles when they are (and are saved), or rejects with the reason. */
+  apply(changes: readonly Change[]): Promise<void> {
+    return Promise.all(changes.map((change) => this.enqueue(change))).then(() => undefined)
+  }
+
+  /** Reloads HAProxy on the configuration rendered from the current state. */
+  reload(): Promise<void> {
+    return this.enqueue(undefined)
+  }
+
+  /** Refuses new changes, finishes the running batch and stops HAProxy (`hard`: at once). */
+  async close({ hard = false } = {}): Promise<void> {
+    this.closed = true
+    clearTimeout(this.catchUp)
+    await this.running
+    await this.options.port.stop(hard)
+  }
+
+  private render(state: ServiceState): Rendered {
+    return renderAll(state, this.options.settings)
+  }
+
+  private enqueue(change: Change | undefined): Promise<void> {
+    if (this.closed) return Promise.reject(errors.shuttingDown())
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ...(change ? { change } : {}), resolve, reject })
+      this.kick()
+    })
+  }
+
+  private kick(): void {
+    this.running ??= this.drain().finally(() => {
+      this.running = undefined
+      // A request settled by the last batch may have queued another before `running` was
+      // cleared; without this it would wait forever.
+      if (this.queue.length > 0) this.kick()
+    })
+  }
+
+  private async drain(): Promise<void> {
+    // Let requests that arrive in the same tick join the first batch.
+    await new Promise((resolve) => setImmediate(resolve))
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0)
+      try {
+        await this.applyBatch(batch)
+      } catch (err) {
+        this.options.log.error({ err }, 'applying changes failed')
+        const failure = err instanceof DfpError ? err : errors.reloadFailed(String(err))
+        for (const item of batch) item.reject(failure)
+      }
+    }
+  }
+
+  private async applyBatch(batch: Pending[]): Promise<void> {
+    const { port, store, metrics, log } = this.options
+    const started = performance.now()
+    const stateBefore = this.state
+    const reloadsBefore = this.reloadCount
+    const changes = withoutNameConflicts(this.state, batch.filter((item): item is PendingChange => item.change !== undefined))
+    const refused = (item: PendingChange, error: string) => {
+      metrics.rejected.inc()
+      log.warn({ service: changedService(item.change), error }, 'change refused by haproxy; previous definition kept')
+      item.reject(errors.rejectedByHaproxy(changedService(item.change), error))
+    }
+    const valid = await bisect(this.state, changes, (state) => this.validate(state), refused)
+    let live = await bisect(this.state, valid, (state) => this.makeLive(state, false), refused)
+    const reloadRequests = batch.filter((item) => !item.change)
+    const forced: CheckResult = reloadRequests.length === 0 || this.reloadCount > reloadsBefore ? { ok: true } : await this.makeLive(this.state, true)
+    metrics.services.set(this.state.size)
+    // Candidates of refused changes may have rewritten them; the live state's version stays on disk.
+    await port.writeArtefacts(this.state, { prune: true })
+    if (store && this.state !== stateBefore) {
+      // Saved before anyone is answered, so an answered change survives a restart; a change that
+      // cannot be saved is taken back, so the proxy and the file agree.
+      const saved = await store.save(this.state).then(
+        () => undefined,
+        (err: Error) => err,
+      )
+      if (saved) {
+        log.error({ err: saved }, 'could not save the state; rolling the changes back')
+        const back = await this.makeLive(stateBefore, false)
+        if (!back.ok) log.error({ error: back.error }, 'the changes that could not be saved could not be rolled back either')
+        await port.writeArtefacts(this.state, { prune: true })
+        for (const item of live) item.reject(errors.stateNotSaved(saved.message, changedService(item.change)))
+        live = []
+      }
+    }
+    for (const item of live) item.resolve()
+    for (const item of reloadRequests) {
+      if (forced.ok) item.resolve()
+      else item.reject(failureOf(forced.kind === 'refused' ? { ...forced, kind: 'systemic' } : forced))
+    }
+    log.debug({ requests: batch.length, applied: live.length, ms: Math.round(performance.now() - started) }, 'batch applied')
+  }
+
+  private async validate(state: ServiceState): Promise<CheckResult> {
+    const { port, settings, metrics, log } = this.options
+    const rendered = this.render(state)
+    // Map entries are plain words by construction (src/render/maps.ts), so new entries alone
+    // cannot make a configuration HAProxy refuses.
+    if (rendered.config === this.live.config) return { ok: true }
+    const verdict = await port.validate(state)
+    if (verdict.ok) return verdict
+    if (verdict.kind === 'unavailable') {
+      log.error({ error: verdict.error }, 'the configuration could not be checked')
+      return verdict
+    }
+    // DISPLAY_CONFIG_ON_ERROR: the refused candidate goes to the log, whole, for debugging.
+    if (settings.DISPLAY_CONFIG_ON_ERROR) log.warn({ error: verdict.error, config: rendered.config }, 'configuration refused by haproxy')
+    metrics.validationFailures.inc()
+    return verdict
+  }
+
+  /**
+   * Certificates whose file stays the same but whose content changes are swapped in the running
+   * HAProxy through its Runtime API (management.txt §9.3): no reload, no connection dropped.
+   * False when HAProxy refused one (a reload is then needed).
+   */
+  private async swapCertificates(from: ServiceState, to: ServiceState): Promise<boolean> {
+    const { port, settings, metrics, log } = this.options
+    const dir = certDir(settings.CONFIG_DIR)
+    const before = new Map(from.certificateFiles(dir).map((f) => [f.loadPath, f.pem]))
+    const changed = to.certificateFiles(dir).filter((f) => before.has(f.loadPath) && before.get(f.loadPath) !== f.pem)
+    for (const file of changed) {
+      try {
+        await port.swapCertificate(file.loadPath, file.pem)
+        countRuntimeChange(metrics, 'ssl-cert')
+        log.info({ certificate: file.loadPath }, 'certificate swapped without reload')
+      } catch (err) {
+        countRuntimeChange(metrics, 'ssl-cert', false)
+        log.warn({ certificate: file.loadPath, error: (err as Error).message }, 'runtime certificate swap failed; reloading instead')
+        return false
+      }
+    }
+    return true
+  }
+
+  /**
+   * Makes `state` live without a reload when the running worker already has every backend it
+   * needs and differs only in its route maps or server addresses: the files are written (they
+   * stay the source of truth), then the worker is changed through the Runtime API. False when a
+   * reload is needed, or when the Runtime API failed (the reload then puts the worker back on the files).
+   */
+  private async applyAtRuntime(state: ServiceState, rendered: Rendered): Promise<boolean> {
+    const { port, settings, metrics, log } = this.options
+    const worker = this.worker
+    if (!worker) return false
+    const delta = planRuntimeDelta(worker.view, rendered, settings.CONFIG_DIR)
+    if (!delta) return false
+    // A worker started again by the master (after a crash) loaded the files, not this view.
+    if ((delta.commands.length > 0 || rendered.config !== this.live.config) && (await port.workerPid()) !== worker.pid) return false
+    if (!(await this.swapCertificates(this.state, state))) return false
+    await port.writeConfig(rendered)
+    try {
+      await port.runtimeCommands(delta.commands)
+    } catch (err) {
+      countRuntimeChange(metrics, 'map', false)
+      log.warn({ error: (err as Error).message }, 'runtime map update failed; reloading instead')
+      return false
+    }
+    this.worker = { view: delta.worker, pid: worker.pid }
+    this.live.set(state, rendered.config)
+    if (delta.commands.length > 0) {
+      this.runtimeCount++
+      countRuntimeChange(metrics, 'map')
+      log.info({ commands: delta.commands.length, services: state.size }, 'routes changed through the runtime API, without reload')
+    }
+    if (delta.leftovers) this.scheduleCatchUp()
+    return true
+  }
+
+  /**
+   * After a runtime removal the worker keeps the removed backends; one reload, at most
+   * `catchUpDelayMs` later, loads the file without them (none if another reload came first).
+   */
+  private scheduleCatchUp(): void {
+    if (this.catchUp || this.closed) return
+    this.catchUp = setTimeout(() => {
+      this.catchUp = undefined
+      if (this.closed || !this.worker) return
+      this.options.log.debug('reloading to free the backends of removed services')
+      this.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
+    }, this.catchUpDelayMs)
+    this.catchUp.unref()
+  }
+
+  /**
+   * Makes the state's configuration live, at run time when it can, else by a reload. If HAProxy
+   * cannot load it (a port in use, say, or the master died), the previous files are put back and
+   * loaded again: `refused` when that worked, `systemic` when HAProxy could not be put back.
+   */
+  private async makeLive(state: ServiceState, force: boolean): Promise<CheckResult> {
+    const { port, metrics, log } = this.options
+    const rendered = this.render(state)
+    await port.writeArtefacts(state, { prune: false })
+    if (!force && (await this.applyAtRuntime(state, rendered))) return { ok: true }
+    const timer = metrics.reloadDuration.startTimer()
+    await port.writeConfig(rendered)
+    const loaded = await port.reload(rendered.version)
+    const ms = Math.round(timer() * 1000)
+    metrics.recordReload(loaded.ok ? { ok: true, ms } : { ok: false, ms, error: loaded.error })
+    if (loaded.ok) {
+      this.worker = { view: workerView(rendered), pid: loaded.pid }
+      clearTimeout(this.catchUp)
+      this.catchUp = undefined
+      this.live.set(state, rendered.config)
+      this.reloadCount++
+      metrics.reloads.inc()
+      log.info({ outcome: 'ok', ms, workerPid: loaded.pid, services: state.size, reloads: this.reloadCount }, 'haproxy reloaded')
+      return { ok: true }
+    }
+    metrics.reloadFailures.inc()
+    log.error({ outcome: 'failed', ms, error: loaded.error, kind: loaded.kind }, 'haproxy could not load the new configuration; restoring the previous one')
+    await port.writeArtefacts(this.state, { prune: false })
+    // Rendering is deterministic: the live state renders to the files HAProxy served before.
+    const restoring = this.render(this.state)
+    await port.writeConfig(restoring)
+    const restored = await port.reload(restoring.version)
+    if (!restored.ok) log.error({ error: restored.error }, 'haproxy could not reload the previous configuration either')
+    // The worker now runs the previous files (or, if that failed too, nobody knows what).
+    this.worker = restored.ok ? { view: workerView(restoring), pid: restored.pid } : undefined
+    if (loaded.kind === 'unavailable') return { ok: false, kind: 'unavailable', error: loaded.error }
+    return { ok: false, kind: !restored.ok || rendered.config === restoring.config ? 'systemic' : 'refused', error: loaded.error }
+  }
+}

@@ -1,0 +1,99 @@
+import { mkdir } from 'node:fs/promises'
+import type { Logger } from 'pino'
+import { HaproxyClient } from '../haproxy/client.js'
+import { HaproxyMaster, type LoadResult } from '../haproxy/master.js'
+import { sendCommands } from '../haproxy/runtime-delta.js'
+import { validateConfig } from '../haproxy/validate.js'
+import { type Rendered, renderAll, statsSocketPath } from '../render/index.js'
+import { routeMapFiles } from '../render/maps.js'
+import type { Settings } from '../settings.js'
+import type { ServiceState } from '../state/registry.js'
+import { ArtefactWriter } from './artefacts.js'
+import type { HaproxyPort, LoadVerdict, Verdict } from './port.js'
+
+// What HaproxyMaster answers when no verdict on the configuration was reached: the master
+// exited, or the new worker was not seen within RELOAD_TIMEOUT (src/haproxy/master.ts).
+const MACHINERY_FAILURE = /^(haproxy exited|the new configuration was not served within )/
+
+/** A load that failed without HAProxy naming a problem of the configuration blames none. */
+const loadVerdict = (result: LoadResult): LoadVerdict =>
+  result.ok ? result : { ok: false, kind: MACHINERY_FAILURE.test(result.error) || result.error === '' ? 'unavailable' : 'refused', error: result.error || 'haproxy exited' }
+
+/** The real HAProxy behind the apply core's port: `haproxy -c`, the master, its Runtime API, the files. */
+export class LiveHaproxy implements HaproxyPort {
+  readonly master: HaproxyMaster
+  readonly client: HaproxyClient
+  private readonly artefacts: ArtefactWriter
+
+  constructor(
+    private readonly settings: Settings,
+    log: Logger,
+  ) {
+    this.artefacts = new ArtefactWriter(settings)
+    this.master = new HaproxyMaster({
+      bin: settings.HAPROXY_BIN,
+      configPath: this.artefacts.configPath,
+      statsSocket: statsSocketPath(settings.CONFIG_DIR),
+      runDir: settings.CONFIG_DIR,
+      reloadTimeoutMs: settings.RELOAD_TIMEOUT * 1000,
+      terminateOnReload: settings.TERMINATE_ON_RELOAD,
+      log: log.child({ component: 'haproxy' }),
+    })
+    this.client = new HaproxyClient(this.master.statsSocket, () => this.master.pid)
+  }
+
+  async validate(state: ServiceState): Promise<Verdict> {
+    const dir = this.settings.CONFIG_DIR
+    await mkdir(dir, { recursive: true })
+    await this.artefacts.writeCertificates(state, { prune: false })
+    return validateConfig(this.settings.HAPROXY_BIN, dir, (mapPaths) => {
+      const rendered = renderAll(state, this.settings, { validation: { mapPaths } })
+      return { config: rendered.config, mapFiles: routeMapFiles(dir, rendered.maps, mapPaths) }
+    })
+  }
+
+  writeArtefacts(state: ServiceState, options: { prune: boolean }): Promise<void> {
+    return this.artefacts.writeCertificates(state, options)
+  }
+
+  writeConfig(rendered: Rendered): Promise<void> {
+    return this.artefacts.writeConfig(rendered)
+  }
+
+  async start(version: string): Promise<LoadVerdict> {
+    // A start after a failed one (the daemon's start-up fallback) is allowed again.
+    this.master.resume()
+    return loadVerdict(await this.master.start(version))
+  }
+
+  async reload(version: string): Promise<LoadVerdict> {
+    return loadVerdict(await this.master.reload(version))
+  }
+
+  stop(hard: boolean): Promise<void> {
+    return this.master.stop(hard)
+  }
+
+  workerPid(): Promise<number | undefined> {
+    return this.client.info(1000).then(
+      (info) => info.pid,
+      () => undefined,
+    )
+  }
+
+  runtimeCommands(commands: readonly string[]): Promise<void> {
+    return sendCommands(this.client.statsSocket, commands)
+  }
+
+  async swapCertificate(loadPath: string, pem: string): Promise<void> {
+    try {
+      const set = await this.client.send(`set ssl cert ${loadPath} <<\n${pem.trimEnd()}\n`)
+      if (!/Transaction (created|updated)/.test(set)) throw new Error(set.trim())
+      const commit = await this.client.send(`commit ssl cert ${loadPath}`, 10_000)
+      if (!/Success!/.test(commit)) throw new Error(commit.trim())
+    } catch (err) {
+      await this.client.send(`abort ssl cert ${loadPath}`).catch(() => undefined)
+      throw err
+    }
+  }
+}

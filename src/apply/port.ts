@@ -1,0 +1,46 @@
+import type { Rendered } from '../render/index.js'
+import type { ServiceState } from '../state/registry.js'
+
+/**
+ * What HAProxy said about a configuration. `refused`: HAProxy read it and said no (a verdict on
+ * the change). `unavailable`: the validator or the master died or timed out, which says nothing
+ * about the change (answered 503, never 400).
+ */
+export type Verdict = { ok: true } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
+
+/** A load (start or reload) confirmed by the worker that serves it, or why not. */
+export type LoadVerdict = { ok: true; pid: number } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
+
+/**
+ * Everything the apply core does to the outside world, so the core itself does no I/O and its
+ * decisions can be tested with a fake (test/unit/apply-core.test.ts). The real one is
+ * src/apply/haproxy-port.ts.
+ */
+export interface HaproxyPort {
+  /** `haproxy -c` of the state's configuration (its certificate copies written first). */
+  validate(state: ServiceState): Promise<Verdict>
+  /**
+   * Writes the certificate copies and the crt-list of `state`; `prune` (only for a state that is
+   * live) also removes the copies it no longer has.
+   */
+  writeArtefacts(state: ServiceState, options: { prune: boolean }): Promise<void>
+  /** Writes the route maps and the configuration file HAProxy loads next. */
+  writeConfig(rendered: Rendered): Promise<void>
+  /** Starts HAProxy on the written files and waits until a worker serves `version`. */
+  start(version: string): Promise<LoadVerdict>
+  /** Reloads HAProxy on the written files and waits until a new worker serves `version`. */
+  reload(version: string): Promise<LoadVerdict>
+  /** Stops HAProxy (`hard`: at once). */
+  stop(hard: boolean): Promise<void>
+  /** The pid of the worker answering the Runtime API, undefined when none answers. */
+  workerPid(): Promise<number | undefined>
+  /** Runtime API commands (`add map`, `set server … addr`, …); throws with HAProxy's answer. */
+  runtimeCommands(commands: readonly string[]): Promise<void>
+  /** `set ssl cert` + `commit ssl cert` of a loaded certificate; throws (after aborting) when refused. */
+  swapCertificate(loadPath: string, pem: string): Promise<void>
+}
+
+/** Where the state is saved before anyone is answered. */
+export interface StatePort {
+  save(state: ServiceState): Promise<void>
+}

@@ -1,0 +1,146 @@
+import { isIP } from 'node:net'
+import type { Destination, Service, User } from '../service/types.js'
+import { redirectCode, templates } from './common.js'
+import { inGroup, names } from './names.js'
+
+/** Slots of a server-template when the request gave no `replicas` (a global service). */
+const DEFAULT_TEMPLATE_SLOTS = 10
+
+/**
+ * `<host>:<port>` of a server line (an IPv6 address in brackets) and, for a host name, the
+ * resolvers that find it again at run time.
+ */
+export function serverAddress(host: string, port: string | number) {
+  return { address: `${isIP(host) === 6 ? `[${host}]` : host}:${port}`, resolvers: isIP(host) ? '' : ' resolvers docker' }
+}
+
+/** A server of a backend, as rendered: what a runtime delta needs to move it without a reload. */
+export interface ServerFact {
+  backend: string
+  /** The server's name (of a `server` line; the prefix of a `server-template`). */
+  name: string
+  /** An IP literal or a host name HAProxy resolves. */
+  host: string
+  port: string | number
+  /** `server-template`: several servers, found through DNS. */
+  template: boolean
+}
+
+/** What one service's backends render to. */
+export interface ServiceBackends {
+  /** The backend sections (with the service's userlist). */
+  text: string
+  /** `text` with the address of each IP-literal `server` in a placeholder: equal shapes differ only in those addresses. */
+  shape: string
+  servers: ServerFact[]
+}
+
+const ADDRESS_PLACEHOLDER = '<address>'
+
+/**
+ * The server line of a destination's backend on `port`:
+ * - sessionType=sticky-server: `server-template <svc>_ <n> tasks.<svc>:<port> check …` — every
+ *   task the `docker` resolvers return is a server, and the backend's dynamic cookie names it;
+ * - discoveryType=DNS: `server-template <svc> <n> <host>:<port> check …`;
+ * - else `server <svc> <host>:<port>[ check] …`.
+ * Names are resolved again at run time through the `docker` resolvers, so a task that did not
+ * exist at load time is found later without a reload. `host` replaces the address (the shape).
+ */
+function serverLine(service: Service, dest: Destination, port: string | number, backend: string, host?: string) {
+  const sticky = service.sessionType === 'sticky-server'
+  const real = dest.outboundHostname ?? (sticky ? `tasks.${service.serviceName}` : service.serviceName)
+  const { address, resolvers } = serverAddress(host ?? real, port)
+  const ssl = dest.sslVerifyNone ? ' ssl verify none' : ''
+  const slots = service.replicas ?? DEFAULT_TEMPLATE_SLOTS
+  const fact = (name: string, template: boolean): ServerFact => ({ backend, name, host: real, port, template })
+  if (sticky) return { line: `server-template ${service.serviceName}_ ${slots} ${address} check${resolvers}${ssl}`, fact: fact(`${service.serviceName}_`, true) }
+  if (service.discoveryType === 'DNS') return { line: `server-template ${service.serviceName} ${slots} ${address} check${resolvers}${ssl}`, fact: fact(service.serviceName, true) }
+  const check = (dest.reqMode !== 'http' && dest.checkTcp) || service.checkResolvers ? ' check' : ''
+  return { line: `server ${service.serviceName} ${address}${check}${resolvers}${ssl}`, fact: fact(service.serviceName, false) }
+}
+
+/** Whether a server's address can be changed at run time (`set server … addr`): an IP literal `server`. */
+export const movableServer = (server: ServerFact) => !server.template && isIP(server.host) !== 0
+
+export const userLines = (users: User[]) => users.map((u) => `user ${u.name} ${u.encrypted ? 'password' : 'insecure-password'} ${u.password}`)
+
+/**
+ * The auth lines of a service's http backend: its own users when it has some, else USERS
+ * (service users replace the global ones, as the original documented; it required both — D14).
+ */
+function authLines(service: Service, dest: Destination, hasGlobalUsers: boolean): string[] {
+  if (dest.ignoreAuthorization) return []
+  const list = service.users.length > 0 ? `${service.serviceName}Users` : hasGlobalUsers ? 'defaultUsers' : undefined
+  if (!list) return []
+  const realm = service.users.length > 0 ? `${service.serviceName}Realm` : 'defaultRealm'
+  return [`acl ${list}Acl http_auth(${list})`, `http-request auth realm ${realm} if !${list}Acl`, 'http-request del-header Authorization']
+}
+
+/**
+ * A service's backend sections, the servers in them, and their shape (the same sections with
+ * each IP-literal server address in a placeholder, rendered only when the service has one).
+ */
+export function renderServiceBackends(service: Service, hasGlobalUsers: boolean, debug: boolean): ServiceBackends {
+  const servers: ServerFact[] = []
+  const text = renderBackends(service, hasGlobalUsers, debug, (fact) => {
+    servers.push(fact)
+    return undefined
+  })
+  const shape = servers.some(movableServer) ? renderBackends(service, hasGlobalUsers, debug, (fact) => (movableServer(fact) ? ADDRESS_PLACEHOLDER : undefined)) : text
+  return { text, shape, servers }
+}
+
+/** `hostOf` sees each server as it is rendered and may replace its host (for the shape). */
+function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostOf: (fact: ServerFact) => string | undefined): string {
+  // A custom backend template replaces the generated backends (and userlist) of the service.
+  if (service.customBackend !== undefined) return service.customBackend === '' ? '' : `\n${service.customBackend}`
+  const userlist = service.users.length > 0 ? templates.userlist({ name: `${service.serviceName}Users`, users: userLines(service.users) }) : ''
+  const withPort = service.destinations.filter((dest) => dest.port !== '' && !inGroup(dest))
+  const server = (dest: Destination, port: string | number, backend: string) => {
+    const { fact } = serverLine(service, dest, port, backend)
+    return serverLine(service, dest, port, backend, hostOf(fact)).line
+  }
+  const http = (dest: Destination, https: boolean) => {
+    const port = https ? (dest.httpsPort as number) : dest.port
+    const rewrites = [...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? '']] : []), ...dest.reqPathSearchReplace]
+    const name = https ? names(service, dest).httpsBackend : names(service, dest).backend
+    return templates.backendHttp({
+      name,
+      timeoutServer: dest.timeoutServer,
+      timeoutTunnel: dest.timeoutTunnel,
+      server: server(dest, port, name),
+      rewrites,
+      // The HTTPS-port backend serves requests that came over TLS: no redirect, no denyHttp.
+      httpsOnly: !https && dest.httpsOnly,
+      redirectCode: redirectCode(dest),
+      connectionMode: service.connectionMode,
+      debug,
+      compressionAlgo: service.compressionAlgo,
+      compressionType: service.compressionType,
+      headers: service.headers,
+      clientCertAcl: dest.verifyClientSsl ? `valid_client_cert_${service.serviceName}${port}` : undefined,
+      allowedMethods: dest.allowedMethods.join(' '),
+      deniedMethods: dest.deniedMethods.join(' '),
+      denyHttp: !https && dest.denyHttp,
+      stickyCookie: service.sessionType === 'sticky-server' ? service.serviceName : undefined,
+      auth: authLines(service, dest, hasGlobalUsers),
+      backendExtra: service.backendExtra,
+    })
+  }
+  const backends = withPort.map((dest) => {
+    if (dest.reqMode !== 'http') {
+      return templates.backendTcp({
+        name: names(service, dest).backend,
+        timeoutServer: dest.timeoutServer,
+        timeoutTunnel: dest.timeoutTunnel,
+        server: server(dest, dest.port, names(service, dest).backend),
+        checkTcp: dest.checkTcp,
+        backendExtra: service.backendExtra,
+      })
+    }
+    return http(dest, false)
+  })
+  // HTTPS-port backends come after all the others (inventory §5.6).
+  const httpsBackends = service.destinations.filter((dest) => dest.reqMode === 'http' && dest.httpsPort !== undefined).map((dest) => http(dest, true))
+  return userlist + [...backends, ...httpsBackends].join('')
+}

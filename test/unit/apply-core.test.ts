@@ -1,0 +1,210 @@
+import { pino } from 'pino'
+import t from 'tap'
+import { ApplyCore } from '../../src/apply/core.js'
+import type { HaproxyPort, LoadVerdict, StatePort, Verdict } from '../../src/apply/port.js'
+import { DfpError } from '../../src/errors.js'
+import { createMetrics } from '../../src/metrics/index.js'
+import type { Rendered } from '../../src/render/index.js'
+import { parseService } from '../../src/service/params.js'
+import { loadSettings } from '../../src/settings.js'
+import type { Change, ServiceState } from '../../src/state/registry.js'
+
+// The apply core's decisions, driven through a fake HAProxy: every answer HAProxy can give is
+// scripted, so each test pins what the core does with it. (test/e2e/ drives the real one.)
+
+const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent' })
+const put = (q: string): Change => ({ kind: 'put', service: parseService(new URLSearchParams(q), { separator: ',' }) })
+const web = (name: string, extra = '') => put(`serviceName=${name}&servicePath=/${name}&port=80${extra}`)
+
+/**
+ * A scripted HAProxy. `haproxy -c` refuses any state with a service named `bad…`; a reload fails
+ * when the files hold a service named `unbindable…` (as a port held by another process does);
+ * `validator` and `reloadOutcomes` script machinery failures.
+ */
+class FakeHaproxy implements HaproxyPort {
+  validations = 0
+  reloadCalls = 0
+  commands: string[] = []
+  validator: 'up' | 'down' = 'up'
+  /** Outcomes of the next reloads, in order, before the scripted behaviour applies. */
+  reloadOutcomes: LoadVerdict[] = []
+  /** What the configuration file holds (the last write). */
+  file?: Rendered
+  served?: string
+  private pid = 100
+
+  async validate(state: ServiceState): Promise<Verdict> {
+    this.validations++
+    if (this.validator === 'down') return { ok: false, kind: 'unavailable', error: 'haproxy -c killed by SIGKILL' }
+    const bad = [...state.values()].find((s) => s.serviceName.startsWith('bad'))
+    return bad ? { ok: false, kind: 'refused', error: `[/cfg/haproxy.cfg:99] unknown keyword in backend ${bad.serviceName}` } : { ok: true }
+  }
+  async writeArtefacts(): Promise<void> {}
+  async writeConfig(rendered: Rendered): Promise<void> {
+    this.file = rendered
+  }
+  async start(version: string): Promise<LoadVerdict> {
+    this.served = version
+    return { ok: true, pid: this.pid }
+  }
+  async reload(version: string): Promise<LoadVerdict> {
+    this.reloadCalls++
+    const scripted = this.reloadOutcomes.shift()
+    if (scripted) return scripted
+    const unbindable = [...(this.file?.backends.keys() ?? [])].find((name) => name.startsWith('unbindable'))
+    if (unbindable) return { ok: false, kind: 'refused', error: `Starting frontend tcpFE_${unbindable}: cannot bind socket` }
+    this.served = version
+    return { ok: true, pid: ++this.pid }
+  }
+  async stop(): Promise<void> {}
+  async workerPid(): Promise<number | undefined> {
+    return this.pid
+  }
+  async runtimeCommands(commands: readonly string[]): Promise<void> {
+    this.commands.push(...commands)
+  }
+  async swapCertificate(): Promise<void> {}
+}
+
+/** A state file that records every save, and fails while `failing`. */
+class FakeStore implements StatePort {
+  saved: ServiceState[] = []
+  failing = false
+  async save(state: ServiceState): Promise<void> {
+    if (this.failing) throw new Error('ENOSPC: no space left on device')
+    this.saved.push(state)
+  }
+  get last(): string[] {
+    return [...(this.saved.at(-1)?.values() ?? [])].map((s) => s.serviceName).sort()
+  }
+}
+
+async function started(initial: Change[] = []) {
+  const port = new FakeHaproxy()
+  const store = new FakeStore()
+  const core = new ApplyCore({ settings, port, store, log: pino({ level: 'silent' }), metrics: createMetrics() })
+  await core.start(initial)
+  port.validations = 0
+  const names = () => [...core.live.services.values()].map((s) => s.serviceName).sort()
+  return { port, store, core, names }
+}
+
+/** Settles every promise; each answer as 200 or the error's status and code. */
+const answers = (promises: Array<Promise<void>>) =>
+  Promise.all(promises.map((p) => p.then(() => ({ status: 200, code: 'OK', message: '' }), (err: DfpError) => ({ status: err.statusCode, code: err.code, message: err.message }))))
+
+t.test('a batch with one refused service among many: only it is refused, the rest applied, saved, with one reload', async (t) => {
+  const { port, store, core, names } = await started()
+  const changes = ['s1', 's2', 's3', 'bad4', 's5', 's6', 's7', 's8'].map((name) => web(name))
+  const replies = await answers(changes.map((change) => core.apply([change])))
+  t.same(replies.map((r) => r.status), [200, 200, 200, 400, 200, 200, 200, 200])
+  t.equal(replies[3]?.code, 'DFP_REJECTED_BY_HAPROXY')
+  t.match(replies[3]?.message, /bad4: .*unknown keyword/, 'names the service and carries HAProxy\'s line')
+  t.same(names(), ['s1', 's2', 's3', 's5', 's6', 's7', 's8'])
+  t.ok(port.validations <= 1 + 2 * Math.ceil(Math.log2(8)), `bisected, not one check per service (${port.validations} checks)`)
+  t.equal(port.reloadCalls, 1, 'one reload for the whole batch')
+  t.same(store.last, names(), 'the state saved is the live one')
+  t.equal(port.served, port.file?.version, 'HAProxy serves the file on disk')
+})
+
+t.test('concurrent requests coalesce: N requests, one validation, one reload, one save', async (t) => {
+  const { port, store, core, names } = await started()
+  const replies = await answers(Array.from({ length: 20 }, (_, i) => core.apply([web(`svc${i}`)])))
+  t.ok(replies.every((r) => r.status === 200))
+  t.equal(names().length, 20)
+  t.equal(port.validations, 1)
+  t.equal(port.reloadCalls, 1)
+  t.equal(store.saved.length, 1)
+})
+
+t.test('a 200 is durable: every request is answered after the state holding it was saved', async (t) => {
+  const { store, core } = await started()
+  await core.apply([web('first')])
+  t.same(store.last, ['first'], 'saved by the time the request settled')
+  await core.apply([{ kind: 'remove', serviceName: 'first' }])
+  t.same(store.last, [], 'a removal too')
+})
+
+t.test('name conflicts: 409 naming the owner; the others in the batch go on', async (t) => {
+  const { core, names } = await started([web('first', '&aclName=shared')])
+  const replies = await answers([core.apply([web('second', '&aclName=shared')]), core.apply([web('third')])])
+  t.same(replies.map((r) => r.status), [409, 200])
+  t.equal(replies[0]?.code, 'DFP_NAME_TAKEN')
+  t.match(replies[0]?.message, /second would generate shared-be80_0, which service first already uses/)
+  t.same(names(), ['first', 'third'])
+})
+
+t.test('a reload that fails after validation: the previous files are restored and reloaded, the request refused', async (t) => {
+  const { port, store, core, names } = await started([web('good')])
+  const before = port.file
+  const replies = await answers([core.apply([web('unbindable')])])
+  t.equal(replies[0]?.status, 400)
+  t.match(replies[0]?.message, /unbindable: .*cannot bind socket/)
+  t.same(names(), ['good'], 'the live state is the previous one')
+  t.equal(port.file?.config, before?.config, 'the file on disk is the previous one again')
+  t.equal(port.served, before?.version, 'and HAProxy serves it')
+  t.equal(port.reloadCalls, 2, 'the failed reload, then the restoring one')
+  t.same(store.saved, [], 'nothing saved: nothing changed')
+  // In a batch, the one HAProxy cannot load is found and the others are made live.
+  const batch = await answers([core.apply([web('a')]), core.apply([web('unbindable2')]), core.apply([web('b')])])
+  t.same(batch.map((r) => r.status), [200, 400, 200])
+  t.same(names(), ['a', 'b', 'good'])
+  t.same(store.last, ['a', 'b', 'good'])
+})
+
+t.test('a validator that dies is no verdict: 503 with the reason, nothing dropped, nothing bisected', async (t) => {
+  const { port, store, core, names } = await started([web('kept')])
+  port.validator = 'down'
+  const replies = await answers(['x1', 'x2', 'x3', 'x4'].map((name) => core.apply([web(name)])))
+  t.ok(replies.every((r) => r.status === 503 && r.code === 'DFP_HAPROXY_UNAVAILABLE'), 'every request: 503, not 400')
+  t.match(replies[0]?.message, /haproxy -c killed by SIGKILL/)
+  t.equal(port.validations, 1, 'one check, not a bisection that would blame a change')
+  t.same(names(), ['kept'])
+  t.equal(port.reloadCalls, 0)
+  t.same(store.saved, [])
+  port.validator = 'up'
+  t.same((await answers([core.apply([web('x1')])]))[0]?.status, 200, 'sent again once the validator works, it is applied')
+})
+
+t.test('a master that dies or times out during the reload: 503, the previous state restored and kept', async (t) => {
+  const { port, store, core, names } = await started([web('kept')])
+  const before = port.file
+  port.reloadOutcomes = [{ ok: false, kind: 'unavailable', error: 'haproxy exited' }]
+  const replies = await answers([core.apply([web('new1')]), core.apply([web('new2')])])
+  t.same(replies.map((r) => r.status), [503, 503])
+  t.same(replies.map((r) => r.code), ['DFP_HAPROXY_UNAVAILABLE', 'DFP_HAPROXY_UNAVAILABLE'])
+  t.match(replies[0]?.message, /haproxy exited/)
+  t.equal(port.reloadCalls, 2, 'not bisected: the failed reload and the restoring one')
+  t.same(names(), ['kept'])
+  t.equal(port.file?.config, before?.config, 'the previous files are back for the restarted master')
+  t.same(store.saved, [])
+  port.reloadOutcomes = [{ ok: false, kind: 'unavailable', error: 'the new configuration was not served within 5000 ms' }]
+  t.equal((await answers([core.reload()]))[0]?.status, 503, 'a plain reload request too')
+})
+
+t.test('a state that cannot be saved: the change is rolled back and answered 503', async (t) => {
+  const { port, store, core, names } = await started([web('kept')])
+  const before = port.file
+  store.failing = true
+  const replies = await answers([core.apply([web('unsaved')]), core.apply([{ kind: 'remove', serviceName: 'kept' }])])
+  t.same(replies.map((r) => r.code), ['DFP_STATE_NOT_SAVED', 'DFP_STATE_NOT_SAVED'])
+  t.same(replies.map((r) => r.status), [503, 503])
+  t.match(replies[0]?.message, /ENOSPC/)
+  t.same(names(), ['kept'], 'the live state is the saved one')
+  t.equal(port.file?.config, before?.config, 'and so is the file HAProxy serves')
+  t.equal(port.served, before?.version)
+  store.failing = false
+  await core.apply([web('unsaved')])
+  t.same(store.last, ['kept', 'unsaved'], 'applied and saved once the disk allows')
+})
+
+t.test('an address change of an IP server goes through the Runtime API, no reload', async (t) => {
+  const { port, core } = await started([web('ip', '&outboundHostname=10.0.0.1')])
+  const reloads = port.reloadCalls
+  await core.apply([web('ip', '&outboundHostname=10.0.0.2')])
+  t.same(port.commands, ['set server ip-be80_0/ip addr 10.0.0.2'])
+  t.equal(port.reloadCalls, reloads)
+  t.equal(core.runtimeChanges, 1)
+  await core.apply([web('ip', '&outboundHostname=ip.internal')])
+  t.equal(port.reloadCalls, reloads + 1, 'an address becoming a host name needs a reload')
+})
