@@ -22,10 +22,10 @@ export function createDaemon(settings: Settings, logger: Logger) {
   const live = new LiveState()
   const haproxy = new LiveHaproxy(settings, logger)
   const applier = new ApplyCore({ settings, port: haproxy, store, log: logger, metrics, live })
-  const listener = new ListenerSync(settings, applier, logger.child({ component: 'listener' }))
+  const listener = new ListenerSync(settings, applier, live, logger.child({ component: 'listener' }))
   const distributor = new Distributor(settings, logger.child({ component: 'distribute' }))
   const certLog = logger.child({ component: 'certs' })
-  const certWatcher = new CertificateWatcher(settings, applier, certLog)
+  const certWatcher = new CertificateWatcher(settings, applier, live, certLog)
   const relay = settings.DEBUG ? new SyslogRelay(settings.DEBUG_LOG_ADDRESS, logger.child({ component: 'haproxy' })) : undefined
   metrics.bind({ state: () => live.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync })
   const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor })

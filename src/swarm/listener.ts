@@ -4,6 +4,7 @@ import type { ApplyCore } from '../apply/core.js'
 import { forThisInstance } from '../service/instance.js'
 import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
+import type { LiveState } from '../state/live.js'
 import { type Change, changedService } from '../state/registry.js'
 
 const CALL_TIMEOUT_MS = 5000
@@ -30,7 +31,10 @@ export class ListenerSync {
 
   constructor(
     private readonly settings: Settings,
-    private readonly applier: ApplyCore,
+    /** Where the listener's services are applied. */
+    private readonly applier: Pick<ApplyCore, 'apply'>,
+    /** What HAProxy serves now: the listener services to remove when the listener stops reporting them. */
+    private readonly live: LiveState,
     private readonly log: Logger,
   ) {
     this.addresses = settings.LISTENER_ADDRESS
@@ -129,7 +133,7 @@ export class ListenerSync {
       }
     }
     // Listener services it no longer reports are gone; services from the API or env stay.
-    for (const entry of this.applier.live.services.list()) {
+    for (const entry of this.live.services.list()) {
       if (entry.source === 'listener' && !reported.has(entry.service.serviceName)) {
         changes.push({ kind: 'remove', serviceName: entry.service.serviceName })
       }
