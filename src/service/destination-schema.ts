@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { booleanSchema } from '../field-values.js'
-import { listOf, optional, optionalOf, optionalWord, refuse, text, word, wordBreakers } from './param-fields.js'
+import { isSet, listOf, optional, optionalOf, optionalWord, refuse, text, word, wordBreakers } from './param-fields.js'
 import { balanceSchema, groupNameSchema, portSchema, redirectCodeSchema, reqModeSchema } from './param-schemas.js'
 
 const MAX_DESTINATIONS = 10
@@ -176,12 +176,11 @@ interface DestinationInput {
  * fallback that makes a non-indexed value apply to every indexed destination).
  */
 export function destinationInputs(values: Record<string, string>): DestinationInput[] {
-  const has = (name: string) => (values[name] ?? '') !== ''
   const input = (index: number): DestinationInput => {
     const fields: DestinationInput['fields'] = { index }
     const params: DestinationInput['params'] = {}
     for (const field of destinationFields) {
-      const param = index > 0 && has(`${field}.${index}`) ? `${field}.${index}` : field
+      const param = index > 0 && isSet(values, `${field}.${index}`) ? `${field}.${index}` : field
       fields[field] = values[param]
       params[field] = param
     }
@@ -189,7 +188,7 @@ export function destinationInputs(values: Record<string, string>): DestinationIn
   }
   const indexed: DestinationInput[] = []
   for (let n = 1; n <= MAX_DESTINATIONS; n++) {
-    if (!destinationKeys.some((name) => has(`${name}.${n}`))) break
+    if (!destinationKeys.some((name) => isSet(values, `${name}.${n}`))) break
     indexed.push(input(n))
   }
   return indexed.length > 0 ? indexed : [input(0)]

@@ -22,8 +22,8 @@ export function readParams(source: ParamSource): Record<string, string> {
   return Object.fromEntries(values)
 }
 
-/** A parameter's value, '' when absent (what `text` reads). */
-export const given = (values: Record<string, string>, name: string): string => values[name] ?? ''
+/** Whether a parameter has a value (an empty one counts as absent, as everywhere). */
+export const isSet = (values: Record<string, string>, name: string): boolean => (values[name] ?? '') !== ''
 
 const MAX_VALUE_LENGTH = 4096
 

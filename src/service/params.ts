@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { errors } from '../errors.js'
 import type { ServiceChange } from '../state/registry.js'
 import { renderCustomTemplate } from './custom-templates.js'
-import { given, optionalOf, type ParamSource, readParam, readParams, refusal, text } from './param-fields.js'
+import { isSet, optionalOf, type ParamSource, readParam, readParams, refusal, text } from './param-fields.js'
 import { serviceNameSchema } from './param-schemas.js'
 import { type ParseOptions, serviceInput, serviceSchema } from './service-schema.js'
 import type { Service } from './types.js'
@@ -45,7 +45,7 @@ function checkCombinations(service: Service): void {
 
 /** Parses parameters already read with `readParams`. */
 function parseValues(values: Record<string, string>, options: ParseOptions): Service {
-  if (given(values, 'serviceName') === '') throw errors.serviceNameMissing()
+  if (!isSet(values, 'serviceName')) throw errors.serviceNameMissing()
   const { fields, paramOf } = serviceInput(values)
   const parsed = serviceSchema(options).safeParse(fields)
   if (!parsed.success) {
@@ -86,7 +86,7 @@ const requestOnly = new Set(['distribute', 'serviceCert'])
  */
 export function parseChange(source: ParamSource, options: ParseOptions): ServiceChange {
   const values = readParams(source)
-  if (given(values, 'serviceName') === '') throw errors.serviceNameMissing()
+  if (!isSet(values, 'serviceName')) throw errors.serviceNameMissing()
   const serviceName = readParam(text.pipe(serviceNameSchema), values, 'serviceName')
   const replicas = readParam(optionalOf(z.string().regex(/^\d+$/, 'must be a whole number')), values, 'replicas', serviceName)
   if (replicas !== undefined && Number(replicas) === 0) return { kind: 'remove', serviceName }

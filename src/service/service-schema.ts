@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { parseUsers, type User } from '../auth/credentials.js'
 import { booleanSchema } from '../field-values.js'
 import { destinationInputs, destinationSchema } from './destination-schema.js'
-import { given, optional, optionalOf, optionalWord, refuse, text, word } from './param-fields.js'
+import { isSet, optional, optionalOf, optionalWord, refuse, text, word } from './param-fields.js'
 import { compressionAlgoSchema, connectionModeSchema, mimeTypes, serviceNameSchema } from './param-schemas.js'
 
 /** What parsing needs from the settings. */
@@ -183,11 +183,11 @@ export function serviceInput(values: Record<string, string>): { fields: Record<s
   const params: Record<string, string> = {}
   // addHeader and setHeader are the original's deprecated names.
   for (const [field, alias] of [['addReqHeader', 'addHeader'], ['setReqHeader', 'setHeader']] as const) {
-    if (given(values, field) !== '') continue
+    if (isSet(values, field)) continue
     fields[field] = values[alias]
     params[field] = alias
   }
-  if (given(values, 'reqPathSearch') === '') delete fields.reqPathReplace
+  if (!isSet(values, 'reqPathSearch')) delete fields.reqPathReplace
   const destinations = destinationInputs(values)
   fields.destinations = destinations.map((destination) => destination.fields)
   const paramOf = ([field, index, destinationField]: PropertyKey[]): string =>
