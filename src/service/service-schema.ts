@@ -164,12 +164,16 @@ function serviceUsers(given: { usersPassEncrypted?: boolean | undefined; usersSe
 
 export type ServiceSchema = ReturnType<typeof buildServiceSchema>
 
-// Settings are parsed once, so each settings object gets its schema once.
-const schemas = new WeakMap<ParseOptions, ServiceSchema>()
+// zod compiles an object schema on its first parse (about a millisecond here), so schemas are
+// kept per the options that shape them: options objects made per call (tests, the benchmark)
+// share one, and the daemon, whose settings are parsed once, builds one.
+const schemas = new Map<string, ServiceSchema>()
 /** The schema of a service's parameters under these settings. */
 export function serviceSchema(options: ParseOptions): ServiceSchema {
-  let schema = schemas.get(options)
-  if (schema === undefined) schemas.set(options, (schema = buildServiceSchema(options)))
+  const { separator, httpsOnly, secretsDir, checkResolvers, globalUsers } = options
+  const key = JSON.stringify([separator, httpsOnly === true, secretsDir, checkResolvers, globalUsers])
+  let schema = schemas.get(key)
+  if (schema === undefined) schemas.set(key, (schema = buildServiceSchema(options)))
   return schema
 }
 
