@@ -90,8 +90,9 @@ export const optional = <K extends string, V>(field: K, value: V | undefined): P
  * order the parameters are declared, so the first issue is the first parameter that is wrong.
  */
 export function refusal(error: z.ZodError, paramOf: (path: PropertyKey[]) => string, serviceName?: string) {
-  const issue = error.issues[0]
-  return errors.invalidParameter(issue === undefined ? '?' : paramOf(issue.path), issue?.message ?? 'is invalid', serviceName)
+  // A failed parse has at least one issue.
+  const issue = error.issues[0] as z.core.$ZodIssue
+  return errors.invalidParameter(paramOf(issue.path), issue.message, serviceName)
 }
 
 /** Reads one parameter with `schema`, throwing the 400 naming it. */
