@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import { buildApp } from './app.js'
 import { CertificateWatcher, scanCertificateFolders } from './certs/folders.js'
 import { ApplyCore } from './apply/core.js'
+import { removeLeftovers } from './files.js'
 import { LiveHaproxy } from './apply/haproxy-port.js'
 import { SyslogRelay } from './haproxy/syslog.js'
 import { createMetrics } from './metrics/index.js'
@@ -48,6 +49,9 @@ export function createDaemon(settings: Settings, logger: Logger) {
     async start(): Promise<void> {
       // DEBUG: listen before HAProxy starts sending.
       await relay?.start()
+      // Candidates and temporary files a killed daemon or a full disk left behind.
+      const removed = await removeLeftovers(settings.CONFIG_DIR)
+      if (removed.length) logger.info({ files: removed.length }, 'removed temporary files left by a previous run')
       const saved = await store.load((params) => parseChange(params, settings.PARSE_OPTIONS))
       const folders = await scanCertificateFolders(settings, certLog)
       // DFP_SERVICE_* services (checked when the settings were read) replace their saved copies;

@@ -4,7 +4,9 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa, type ResultPromise } from 'execa'
 import type { Logger } from 'pino'
+import { writeAtomic } from '../files.js'
 import { configVersion } from '../render/index.js'
+import { redactConfig } from './redact.js'
 import { showInfo, type WorkerInfo } from './runtime.js'
 
 export interface MasterOptions {
@@ -28,6 +30,16 @@ interface OutputLine {
 }
 
 const KEPT_LINES = 500
+// The only variables HAProxy inherits: where programs are, the locale and time zone, and the
+// resolver options glibc reads when HAProxy looks names up. Not the daemon's secrets (USERS,
+// API_USERS, STATS_PASS, …), which `env(…)` or `"$NAME"` in a configuration could reveal.
+const INHERITED = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'RES_OPTIONS', 'LOCALDOMAIN', 'HOSTALIASES']
+
+/** The environment HAProxy (the master, its workers and `haproxy -c`) runs with. */
+export function haproxyEnvironment(): Record<string, string> {
+  return Object.fromEntries(INHERITED.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name] as string]])))
+}
+
 // After SIGUSR2 the master logs "Reloading HAProxy"; without that line the signal was lost
 // (reference/haproxy-facts.md B.2), so it is sent again after this long.
 const RESEND_AFTER_MS = 1500
@@ -49,6 +61,8 @@ export class HaproxyMaster {
   private seq = 0
   private restarting?: Promise<void>
   private restarts = 0
+  /** The text of the configuration a worker last confirmed serving: what a restart loads. */
+  private lastGood?: string
   /** Set once a master served its configuration: only such a master is restarted when it dies. */
   private served = false
   readonly masterSocket: string
@@ -68,10 +82,12 @@ export class HaproxyMaster {
   /** Starts the master on the current file and waits until a worker serves `version`. */
   async start(version: string): Promise<LoadResult> {
     await this.stopLeftover()
+    const text = this.readConfig()
     const cursor = this.seq
     this.spawn()
     const result = await this.confirm(version, undefined, cursor, false)
     this.served = result.ok
+    if (result.ok) this.confirmed(text, version)
     return result
   }
 
@@ -79,9 +95,11 @@ export class HaproxyMaster {
   async reload(version: string): Promise<LoadResult> {
     if (this.restarting) await this.restarting
     const before = await this.workerInfo()
+    const text = this.readConfig()
     const cursor = this.seq
     this.signalReload()
     const result = await this.confirm(version, before?.pid, cursor, true)
+    if (result.ok) this.confirmed(text, version)
     if (result.ok && this.options.terminateOnReload && before?.pid) {
       // SIGTERM makes a worker stop now instead of finishing its connections (management.txt §4).
       try {
@@ -91,6 +109,32 @@ export class HaproxyMaster {
       }
     }
     return result
+  }
+
+  /**
+   * Records `text` as the configuration the running worker serves, for changes made live
+   * without a reload (the Runtime API) after which the file was rewritten.
+   */
+  noteServed(text: string): void {
+    this.lastGood = text
+  }
+
+  /** The configuration a restart after a crash would load. */
+  get lastGoodConfig(): string | undefined {
+    return this.lastGood
+  }
+
+  private readConfig(): string | undefined {
+    try {
+      return readFileSync(this.options.configPath, 'utf8')
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Keeps the file just confirmed, if it is the one the worker reported (its version line). */
+  private confirmed(text: string | undefined, version: string): void {
+    if (text !== undefined && configVersion(text) === version) this.lastGood = text
   }
 
   /** Allows a start again after `stop` (the daemon's own start-up fallback). */
@@ -115,6 +159,8 @@ export class HaproxyMaster {
   private spawn(): void {
     const { bin, configPath, log } = this.options
     const child = execa(bin, ['-W', '-S', `${this.masterSocket},mode,600`, '-f', configPath], {
+      env: haproxyEnvironment(),
+      extendEnv: false,
       reject: false,
       stdin: 'ignore',
       buffer: false,
@@ -136,14 +182,21 @@ export class HaproxyMaster {
     const delay = Math.min(30_000, 250 * 2 ** Math.min(this.restarts++, 7))
     await sleep(delay)
     if (this.stopping) return
+    // The file on disk may be anything by now (a candidate being tried, an edit by hand): the
+    // restart loads the text a worker last confirmed.
+    const config = this.lastGood ?? this.readConfig() ?? ''
+    try {
+      await writeAtomic(this.options.configPath, config, 0o600)
+    } catch (err) {
+      this.options.log.error({ err }, 'could not write the last good configuration before restarting haproxy')
+    }
+    const version = configVersion(config) ?? ''
     const cursor = this.seq
     this.spawn()
-    const config = readFileSync(this.options.configPath, 'utf8')
-    const version = configVersion(config) ?? ''
     const result = await this.confirm(version, undefined, cursor, false)
     if (result.ok) {
       this.restarts = 0
-      this.options.log.warn({ masterPid: this.child?.pid }, 'haproxy restarted on the last good configuration')
+      this.options.log.warn({ masterPid: this.child?.pid, version }, 'haproxy restarted on the last good configuration')
     } else {
       this.options.log.error({ error: result.error }, 'haproxy could not be restarted')
     }
@@ -178,10 +231,13 @@ export class HaproxyMaster {
   }
 
   private onLine(text: string): void {
-    this.lines.push({ seq: ++this.seq, text })
+    // HAProxy quotes the lines it complains about, passwords included: they are blanked before
+    // the line reaches the log or an answer.
+    const shown = redactConfig(text)
+    this.lines.push({ seq: ++this.seq, text: shown })
     if (this.lines.length > KEPT_LINES) this.lines.splice(0, this.lines.length - KEPT_LINES)
     const level = routineOutput.test(text) ? 'debug' : text.includes('[ALERT]') ? 'error' : text.includes('[WARNING]') ? 'warn' : 'info'
-    this.options.log[level]({ haproxy: text }, 'haproxy')
+    this.options.log[level]({ haproxy: shown }, 'haproxy')
   }
 
   private linesSince(cursor: number): string[] {

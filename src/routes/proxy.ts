@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { redactConfig } from '../haproxy/redact.js'
 import { checkCertName } from '../certs/pem.js'
 import { errors } from '../errors.js'
 import { isTrue } from '../field-values.js'
@@ -84,7 +85,8 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, liv
 
   app.all('/config', async (request, reply) => {
     if ((requestParams(request).type ?? '').toLowerCase() === 'json') return live.services.toJSON()
-    return reply.type('text/plain; charset=utf-8').send(live.config)
+    // Passwords are blanked (src/haproxy/redact.ts); the lines stay, so the text reads as HAProxy's.
+    return reply.type('text/plain; charset=utf-8').send(redactConfig(live.config))
   })
 
   app.all('/ping', async () => ok())

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { errors } from '../errors.js'
 import { firstValue } from '../field-values.js'
+import { checkParameters, MAX_VALUE_LENGTH } from './value-guards.js'
 
 /**
  * The building blocks of the parameter schemas: how a flat parameter map is read, and the field
@@ -19,13 +20,14 @@ export function readParams(source: ParamSource): Record<string, string> {
     if (values.has(key) || value === undefined) continue
     values.set(key, value)
   }
+  // Bounds and what a value could make HAProxy read, for every parameter at once (value-guards.ts).
+  const refused = checkParameters([...values.entries()])
+  if (refused) throw errors.invalidParameter(refused.parameter, refused.problem, values.get('serviceName'))
   return Object.fromEntries(values)
 }
 
 /** Whether a parameter has a value (an empty one counts as absent, as everywhere). */
 export const isSet = (values: Record<string, string>, name: string): boolean => (values[name] ?? '') !== ''
-
-const MAX_VALUE_LENGTH = 4096
 
 // Values are spliced into haproxy.cfg as given. A newline or control character would end the
 // line and let a value add directives of its own, so every value is refused if it has one.
