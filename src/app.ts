@@ -1,3 +1,5 @@
+import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
 import Fastify, { type FastifyError } from 'fastify'
 import type { Logger } from 'pino'
 import { ApiAuthenticator } from './auth/api-users.js'
@@ -34,9 +36,51 @@ const changeEndpoints = new Map([
   [`${prefix}/reload`, 'reload'],
 ])
 
+/**
+ * How long the API waits on a client, so idle or slow connections cannot pile up (docs/usage.md
+ * "API timeouts"). None bounds the time a handler takes: a reconfigure waits for HAProxy.
+ */
+export const apiTimeouts = {
+  /** A connection that has not sent a byte of a request, or is idle between requests. */
+  idleMs: 10_000,
+  /** From the connection (or the previous request) to the end of the request's headers. */
+  headersMs: 10_000,
+  /** The whole request, body included. */
+  requestMs: 30_000,
+  /** A keep-alive connection after its last answer. */
+  keepAliveMs: 5_000,
+  /** How often Node checks the two above. */
+  checkEveryMs: 1_000,
+} as const
+
+/**
+ * Closes connections that stay silent: Node's header and request timeouts only start with the
+ * first byte, and a socket timeout alone would also cut a request whose handler is still working.
+ */
+function closeIdleConnections(server: Server, idleMs: number): void {
+  const inFlight = new WeakMap<Socket, number>()
+  server.on('request', (request, response) => {
+    const socket = request.socket
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1)
+    response.once('close', () => inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1))
+  })
+  server.on('connection', (socket: Socket) => {
+    socket.setTimeout(idleMs, () => {
+      if (!inFlight.get(socket)) socket.destroy()
+    })
+  })
+}
+
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
 export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor }: AppOptions) {
-  const app = Fastify({ loggerInstance: logger, bodyLimit: 1024 * 1024 })
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: 1024 * 1024,
+    requestTimeout: apiTimeouts.requestMs,
+    keepAliveTimeout: apiTimeouts.keepAliveMs,
+    http: { headersTimeout: apiTimeouts.headersMs, connectionsCheckingInterval: apiTimeouts.checkEveryMs },
+  })
+  closeIdleConnections(app.server, apiTimeouts.idleMs)
 
   // Form bodies carry reconfigure parameters too (gorilla/schema read query and form alike).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
