@@ -37,6 +37,19 @@ const isDnsServer = (item: string) => {
 }
 
 /**
+ * Who HAProxy's workers run as unless HAPROXY_USER says: `haproxy` (Debian's package creates it)
+ * when the daemon is root, so a worker that is made to misbehave cannot read root's files.
+ */
+function defaultHaproxyUser(): string {
+  if (process.getuid?.() !== 0) return ''
+  try {
+    return /^haproxy:/m.test(readFileSync('/etc/passwd', 'utf8')) ? 'haproxy' : ''
+  } catch {
+    return ''
+  }
+}
+
+/**
  * Every variable the daemon reads, with the official image's default (inventory §4).
  * Each can also be given as a Docker secret `$SECRETS_DIR/dfp_<lowercase name>`.
  */
@@ -48,6 +61,17 @@ const variables = {
   TEMPLATES_DIR: { default: '/templates', schema: nonEmpty },
   ERRORFILES_DIR: { default: join(PROJECT_DIR, 'haproxy', 'errorfiles'), schema: nonEmpty },
   HAPROXY_BIN: { default: 'haproxy', schema: nonEmpty },
+  /**
+   * The user (and group of the same name) HAProxy's workers run as; `none`: the daemon's user;
+   * `auto`: `haproxy` when the daemon runs as root and that user exists, else none.
+   */
+  HAPROXY_USER: {
+    default: 'auto',
+    schema: z
+      .string()
+      .regex(/^([a-z_][a-z0-9_-]*)?$/, 'must be a user name (lowercase letters, digits, "_", "-"), auto or none')
+      .transform((name) => (name === 'auto' ? defaultHaproxyUser() : name === 'none' ? '' : name)),
+  },
   LOG_LEVEL: { default: 'info', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) },
 
   DEFAULT_PORTS: { default: '80,443:ssl', schema: nonEmpty },

@@ -15,6 +15,7 @@ export type RenderSettings = Pick<
   Settings,
   | 'CONFIG_DIR'
   | 'ERRORFILES_DIR'
+  | 'HAPROXY_USER'
   | 'DEFAULT_PORTS'
   | 'BIND_PORTS'
   | 'DEFAULT_REQ_MODE'

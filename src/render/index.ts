@@ -126,6 +126,7 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
   const parts = {
     global: templates.global({
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
+      runAs: settings.HAPROXY_USER,
       initAddr: options.validation ? 'none' : 'last,libc,none',
       hardStopAfter: settings.HARD_STOP_AFTER,
       extraGlobal: commaList(settings.EXTRA_GLOBAL),

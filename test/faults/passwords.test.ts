@@ -9,7 +9,7 @@ import { httpUpstream } from '../helpers/net.js'
 const upstream = await httpUpstream('app')
 t.teardown(() => upstream.close())
 const logLines: Array<Record<string, unknown>> = []
-const daemon = await startDaemon({ STATS_USER: 'admin', STATS_PASS: 'stats-pass-4711' }, { logLines })
+const daemon = await startDaemon({ STATS_USER: 'admin', STATS_PASS: 'stats-pass-4711', DISPLAY_CONFIG_ON_ERROR: 'true' }, { logLines })
 t.teardown(() => daemon.close())
 const secrets = ['stats-pass-4711', 'alice-pass-4711', 'bob-pass-4711']
 

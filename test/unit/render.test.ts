@@ -7,7 +7,7 @@ import { ServiceState } from '../../src/state/registry.js'
 import { golden, haproxyVerdict } from '../helpers/golden.js'
 
 // Golden files pin the rendered text; set UPDATE_GOLDEN=1 to rewrite them after a deliberate change.
-const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent' })
+const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent', HAPROXY_USER: 'none' })
 const state = (...queries: string[]) =>
   ServiceState.empty().with(queries.map((q) => ({ kind: 'put' as const, service: parseService(new URLSearchParams(q), { separator: ',' }) })))
 
@@ -36,6 +36,7 @@ t.test('services render as the golden file, and haproxy accepts it', async (t) =
 
 t.test('global settings render as the golden file (stats port, DEBUG, captures, compression), and haproxy accepts it', async (t) => {
   const withSettings = loadSettings({
+    HAPROXY_USER: 'none',
     CONFIG_DIR: '/cfg',
     ERRORFILES_DIR: '/errorfiles',
     SECRETS_DIR: '/nonexistent',
