@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { DfpError, errors } from '../errors.js'
+import { redactConfig } from '../haproxy/redact.js'
 import { planRuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
 import { certDir } from '../config-paths.js'
@@ -210,7 +211,7 @@ export class ApplyCore {
       return verdict
     }
     // DISPLAY_CONFIG_ON_ERROR: the refused candidate goes to the log, whole, for debugging.
-    if (settings.DISPLAY_CONFIG_ON_ERROR) log.warn({ error: verdict.error, config: rendered.config }, 'configuration refused by haproxy')
+    if (settings.DISPLAY_CONFIG_ON_ERROR) log.warn({ error: verdict.error, config: redactConfig(rendered.config) }, 'configuration refused by haproxy')
     metrics.validationFailures.inc()
     return verdict
   }

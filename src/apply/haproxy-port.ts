@@ -56,8 +56,12 @@ export class LiveHaproxy implements HaproxyPort {
     return this.artefacts.writeCertificates(state, options)
   }
 
-  writeConfig(rendered: Rendered): Promise<void> {
-    return this.artefacts.writeConfig(rendered)
+  /** The configuration last written: served once the Runtime API commands that follow succeed. */
+  private written?: string
+
+  async writeConfig(rendered: Rendered): Promise<void> {
+    await this.artefacts.writeConfig(rendered)
+    this.written = rendered.config
   }
 
   async start(version: string): Promise<LoadVerdict> {
@@ -81,8 +85,11 @@ export class LiveHaproxy implements HaproxyPort {
     )
   }
 
-  runtimeCommands(commands: readonly string[]): Promise<void> {
-    return sendCommands(this.client.statsSocket, commands)
+  async runtimeCommands(commands: readonly string[]): Promise<void> {
+    await sendCommands(this.client.statsSocket, commands)
+    // The worker now serves the file just written without a reload: a restart after a crash
+    // must load that one (src/haproxy/master.ts).
+    if (this.written !== undefined) this.master.noteServed(this.written)
   }
 
   async swapCertificate(loadPath: string, pem: string): Promise<void> {

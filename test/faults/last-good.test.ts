@@ -12,9 +12,9 @@ t.test('a line appended to haproxy.cfg by hand does not keep HAProxy down after 
   const port = String(upstreams.good.port)
   t.equal((await daemon.call('reconfigure', { serviceName: 'good', servicePath: '/good/', port, outboundHostname: '127.0.0.1' })).status, 200)
   await appendFile(join(daemon.configDir, 'haproxy.cfg'), 'this is not haproxy\n')
-  const masterPid = daemon.applier.master.pid as number
+  const masterPid = daemon.port.master.pid as number
   process.kill(masterPid, 'SIGKILL')
-  const back = await until(async () => daemon.applier.master.pid !== masterPid && (await daemon.proxy('/good/')).status === 200, 20_000)
+  const back = await until(async () => daemon.port.master.pid !== masterPid && (await daemon.proxy('/good/')).status === 200, 20_000)
   t.ok(back, 'served again on the last good configuration')
   t.ok(logLines.some((l) => l.msg === 'haproxy restarted on the last good configuration'), 'the restart is logged')
   t.notMatch((await daemon.call('config')).body, /this is not haproxy/, '/config shows the configuration served')

@@ -28,7 +28,7 @@ t.test('the master killed during the reload', async (t) => {
   const pending = daemon.call('reconfigure', service('reloaded'))
   const reloading = await until(async () => logLines.slice(before).some((l) => String(l.haproxy ?? '').includes('Reloading HAProxy')), 30_000)
   t.ok(reloading, 'the reload started')
-  process.kill(daemon.applier.master.pid as number, 'SIGKILL')
+  process.kill(daemon.port.master.pid as number, 'SIGKILL')
   const reply = await pending
   t.not(reply.status, 400, `not refused as invalid: ${reply.status} ${reply.body}`)
   t.ok(reply.status === 200 || reply.status === 503, `retried (200) or 503 (${reply.status})`)

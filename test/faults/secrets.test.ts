@@ -46,7 +46,7 @@ for (const [name, params] of attempts) {
 }
 
 t.test('haproxy runs without the daemon\'s environment', async (t) => {
-  const masterPid = daemon.applier.master.pid as number
+  const masterPid = daemon.port.master.pid as number
   const environ = readFileSync(`/proc/${masterPid}/environ`, 'utf8').split('\0').filter(Boolean)
   const names = environ.map((entry) => entry.split('=')[0])
   t.notOk(names.includes('USERS'), 'no USERS')
@@ -59,7 +59,7 @@ t.test('haproxy runs without the daemon\'s environment', async (t) => {
 })
 
 t.test('as root, the workers run as the haproxy user', async (t) => {
-  const masterPid = daemon.applier.master.pid as number
+  const masterPid = daemon.port.master.pid as number
   const children = readFileSync(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
   t.ok(children.length >= 1, 'the master has a worker')
   const passwd = readFileSync('/etc/passwd', 'utf8')
