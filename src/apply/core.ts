@@ -120,6 +120,16 @@ export class ApplyCore {
     await this.options.port.stop(hard)
   }
 
+  private livePortsCache?: { config: string; ports: Set<number> }
+
+  /** The ports the live configuration binds (HAProxy holds them, so they are not probed). */
+  private livePorts(): Set<number> {
+    if (this.livePortsCache?.config !== this.live.config) {
+      this.livePortsCache = { config: this.live.config, ports: new Set(this.render(this.state).ports.keys()) }
+    }
+    return this.livePortsCache.ports
+  }
+
   private render(state: ServiceState): Rendered {
     return renderAll(state, this.options.settings)
   }
@@ -204,6 +214,13 @@ export class ApplyCore {
     // Map entries are plain words by construction (src/render/maps.ts), so new entries alone
     // cannot make a configuration HAProxy refuses.
     if (rendered.config === this.live.config) return { ok: true }
+    // A port another process holds would make the reload fail, and every frontend pause while
+    // HAProxy retries binding it: refused here, before any reload.
+    const taken = await port.portsInUse([...rendered.ports.keys()].filter((p) => !this.livePorts().has(p)))
+    if (taken.length > 0) {
+      const which = taken.map((p) => `${p} (${rendered.ports.get(p)})`).join(', ')
+      return { ok: false, kind: 'refused', error: `port ${which} is in use by another process` }
+    }
     const verdict = await port.validate(state)
     if (verdict.ok) return verdict
     if (verdict.kind === 'unavailable') {

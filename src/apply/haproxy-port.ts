@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { HaproxyClient } from '../haproxy/client.js'
 import { HaproxyMaster, type LoadResult } from '../haproxy/master.js'
+import { portsInUse } from '../haproxy/port-probe.js'
 import { sendCommands } from '../haproxy/runtime-delta.js'
 import { validateConfig } from '../haproxy/validate.js'
 import { type Rendered, renderAll, statsSocketPath } from '../render/index.js'
@@ -90,6 +91,10 @@ export class LiveHaproxy implements HaproxyPort {
     // The worker now serves the file just written without a reload: a restart after a crash
     // must load that one (src/haproxy/master.ts).
     if (this.written !== undefined) this.master.noteServed(this.written)
+  }
+
+  portsInUse(ports: readonly number[]): Promise<number[]> {
+    return portsInUse(ports)
   }
 
   async swapCertificate(loadPath: string, pem: string): Promise<void> {

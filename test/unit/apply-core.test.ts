@@ -64,6 +64,11 @@ class FakeHaproxy implements HaproxyPort {
     this.commands.push(...commands)
   }
   async swapCertificate(): Promise<void> {}
+  /** Ports another process holds. */
+  held = new Set<number>()
+  async portsInUse(ports: readonly number[]): Promise<number[]> {
+    return ports.filter((port) => this.held.has(port))
+  }
 }
 
 /** A state file that records every save, and fails while `failing`. */
