@@ -28,7 +28,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
   const certLog = logger.child({ component: 'certs' })
   const certWatcher = new CertificateWatcher(settings, applier, live, certLog)
   const relay = settings.DEBUG ? new SyslogRelay(settings.DEBUG_LOG_ADDRESS, logger.child({ component: 'haproxy' })) : undefined
-  metrics.bind({ state: () => live.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync })
+  metrics.bind({ state: () => live.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync, unserved: () => live.unserved.size })
   const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor })
   return {
     app,

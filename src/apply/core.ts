@@ -9,6 +9,7 @@ import { type Change, changedService, ServiceState } from '../state/registry.js'
 import { LiveState } from '../state/live.js'
 import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts } from './batch.js'
 import type { HaproxyPort, StatePort } from './port.js'
+import { UnservedRetry } from './unserved.js'
 
 export interface ApplyCoreOptions {
   settings: RenderSettings & { DISPLAY_CONFIG_ON_ERROR: boolean }
@@ -46,8 +47,12 @@ export class ApplyCore {
    */
   catchUpDelayMs = 5000
 
+  /** Saved services HAProxy could not serve at start, retried until it does. */
+  private readonly unserved: UnservedRetry
+
   constructor(private readonly options: ApplyCoreOptions) {
     this.live = options.live ?? new LiveState()
+    this.unserved = new UnservedRetry(this.live, (change) => this.enqueue(change), options.log)
   }
 
   /** Confirmed reloads since start. */
@@ -96,14 +101,15 @@ export class ApplyCore {
     else this.live.set(this.state, emptyRendered.config)
     log.info({ workerPid: started.pid, services: this.state.size }, 'haproxy started')
     if (!startWithAll && wanted !== this.state) {
-      const results = await Promise.allSettled(initial.map((change) => this.enqueue(change)))
-      const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [changedService(initial[i] as Change)] : []))
-      if (refused.length > 0) log.warn({ refused }, 'saved services or certificates refused by haproxy')
+      // Nothing saved is dropped: what HAProxy does not serve now stays in the state and is retried.
+      const refused = await this.unserved.applyKeeping(initial)
+      if (refused.length > 0) log.warn({ refused }, 'saved services or certificates not served by haproxy')
     }
   }
 
   /** Makes the changes live; settles when they are (and are saved), or rejects with the reason. */
   apply(changes: readonly Change[]): Promise<void> {
+    for (const change of changes) this.unserved.forget(changedService(change))
     return Promise.all(changes.map((change) => this.enqueue(change))).then(() => undefined)
   }
 
@@ -116,6 +122,7 @@ export class ApplyCore {
   async close({ hard = false } = {}): Promise<void> {
     this.closed = true
     clearTimeout(this.catchUp)
+    this.unserved.stop()
     await this.running
     await this.options.port.stop(hard)
   }
@@ -184,10 +191,10 @@ export class ApplyCore {
     metrics.services.set(this.state.size)
     // Candidates of refused changes may have rewritten them; the live state's version stays on disk.
     await port.writeArtefacts(this.state, { prune: true })
-    if (store && this.state !== stateBefore) {
+    if (store && (this.state !== stateBefore || this.unserved.takeForgotten())) {
       // Saved before anyone is answered, so an answered change survives a restart; a change that
       // cannot be saved is taken back, so the proxy and the file agree.
-      const saved = await store.save(this.state).then(
+      const saved = await store.save(this.unserved.withKept(this.state)).then(
         () => undefined,
         (err: Error) => err,
       )

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { redactConfig } from '../haproxy/redact.js'
+import { withoutPasswords } from '../service/public.js'
 import { checkCertName } from '../certs/pem.js'
 import { errors } from '../errors.js'
 import { isTrue } from '../field-values.js'
@@ -84,7 +85,11 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, liv
   })
 
   app.all('/config', async (request, reply) => {
-    if ((requestParams(request).type ?? '').toLowerCase() === 'json') return live.services.toJSON()
+    if ((requestParams(request).type ?? '').toLowerCase() === 'json') {
+      // Saved services HAProxy does not serve (yet) are listed too, with the reason.
+      const unserved = [...live.unserved].map(([name, { change, reason, since }]) => [name, { ...withoutPasswords(change.service), notServed: { reason, since } }])
+      return { ...live.services.toJSON(), ...Object.fromEntries(unserved) }
+    }
     // Passwords are blanked (src/haproxy/redact.ts); the lines stay, so the text reads as HAProxy's.
     return reply.type('text/plain; charset=utf-8').send(redactConfig(live.config))
   })

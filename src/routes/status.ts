@@ -35,6 +35,7 @@ export async function statusRoutes(app: FastifyInstance, { applier, live, haprox
     }
     return buildStatusReport({
       entries: live.services.list(),
+      unserved: [...live.unserved].map(([serviceName, { reason, since }]) => ({ serviceName, reason, since })),
       stats,
       ...(statsError ? { statsError } : {}),
       masterPid: haproxy.masterPid,

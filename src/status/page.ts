@@ -63,6 +63,7 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
         : 'none since start'),
       el('span', { class: 'pill' }, 'listener: ', report.listener.addresses.length ? (report.listener.ready ? 'synced ' + ago(report.listener.lastSync) : 'not synced yet') : 'none'),
       ...(h.statsAvailable ? [] : [el('span', { class: 'pill down' }, 'HAProxy statistics unavailable: ' + (h.statsError || ''))]),
+      ...(report.unserved || []).map((u) => el('span', { class: 'pill down', 'data-unserved': u.serviceName }, u.serviceName + ' saved but not served (retried): ' + u.reason)),
     )
     const cards = report.services.map((s) => el('section', { class: 'service', 'data-service': s.serviceName },
       el('h2', {}, s.serviceName, el('span', { class: 'muted' }, 'from ' + s.source)),

@@ -55,10 +55,14 @@ export interface StatusReport {
   }
   listener: { addresses: string[]; ready: boolean; lastSync: string | null }
   services: ServiceStatus[]
+  /** Saved services HAProxy does not serve (yet): retried until it does (docs/guarantees.md). */
+  unserved: Array<{ serviceName: string; reason: string; since: string }>
 }
 
 export interface ReportInput {
   entries: ServiceEntry[]
+  /** Saved services HAProxy does not serve, with the reason. */
+  unserved?: Array<{ serviceName: string; reason: string; since: string }>
   stats: StatRow[] | undefined
   statsError?: string
   masterPid: number | undefined
@@ -122,5 +126,6 @@ export function buildStatusReport(input: ReportInput): StatusReport {
       lastSync: input.listener.lastSync === undefined ? null : new Date(input.listener.lastSync).toISOString(),
     },
     services,
+    unserved: input.unserved ?? [],
   }
 }

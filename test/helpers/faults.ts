@@ -18,9 +18,10 @@ export async function holdPort(port: number): Promise<{ pid: number; port: numbe
     pid: child.pid as number,
     port,
     release: async () => {
-      if (child.exitCode !== null) return
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = once(child, 'exit')
       child.kill('SIGKILL')
-      await once(child, 'exit')
+      await exited
     },
   }
 }
