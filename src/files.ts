@@ -53,3 +53,7 @@ export async function removeLeftovers(dir: string, depth = 2): Promise<string[]>
   }
   return removed
 }
+
+/** A disk that is full, read-only or out of descriptors: the machinery failed, not the change. */
+export const isFileSystemFailure = (err: unknown): boolean =>
+  ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE'].includes((err as NodeJS.ErrnoException)?.code ?? '')

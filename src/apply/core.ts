@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { DfpError, errors } from '../errors.js'
+import { isFileSystemFailure } from '../files.js'
 import { redactConfig } from '../haproxy/redact.js'
 import { planRuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
@@ -8,6 +9,7 @@ import { type Rendered, renderAll, type RenderSettings } from '../render/index.j
 import { type Change, changedService, ServiceState } from '../state/registry.js'
 import { LiveState } from '../state/live.js'
 import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts } from './batch.js'
+import { newPortsInUse } from './port-check.js'
 import type { HaproxyPort, StatePort } from './port.js'
 import { UnservedRetry } from './unserved.js'
 
@@ -167,7 +169,7 @@ export class ApplyCore {
         await this.applyBatch(batch)
       } catch (err) {
         this.options.log.error({ err }, 'applying changes failed')
-        const failure = err instanceof DfpError ? err : errors.reloadFailed(String(err))
+        const failure = err instanceof DfpError ? err : isFileSystemFailure(err) ? errors.haproxyUnavailable(`the files could not be written: ${(err as Error).message}`) : errors.reloadFailed(String(err))
         for (const item of batch) item.reject(failure)
       }
     }
@@ -221,13 +223,8 @@ export class ApplyCore {
     // Map entries are plain words by construction (src/render/maps.ts), so new entries alone
     // cannot make a configuration HAProxy refuses.
     if (rendered.config === this.live.config) return { ok: true }
-    // A port another process holds would make the reload fail, and every frontend pause while
-    // HAProxy retries binding it: refused here, before any reload.
-    const taken = await port.portsInUse([...rendered.ports.keys()].filter((p) => !this.livePorts().has(p)))
-    if (taken.length > 0) {
-      const which = taken.map((p) => `${p} (${rendered.ports.get(p)})`).join(', ')
-      return { ok: false, kind: 'refused', error: `port ${which} is in use by another process` }
-    }
+    const taken = await newPortsInUse(port, rendered, this.livePorts())
+    if (taken) return { ok: false, kind: 'refused', error: taken }
     const verdict = await port.validate(state)
     if (verdict.ok) return verdict
     if (verdict.kind === 'unavailable') {

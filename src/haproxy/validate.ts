@@ -35,8 +35,13 @@ export async function validateConfig(bin: string, dir: string, candidate: Candid
   const copy = (name: string) => join(dir, `candidate-${id}-${name}.map`)
   const { config, mapFiles } = candidate({ hostPath: copy('host-path'), path: copy('path') })
   try {
-    for (const map of mapFiles) await writeFile(map.path, map.content)
-    await writeFile(file, config, { mode: 0o600 })
+    try {
+      for (const map of mapFiles) await writeFile(map.path, map.content)
+      await writeFile(file, config, { mode: 0o600 })
+    } catch (err) {
+      // A full or read-only disk says nothing about the configuration.
+      return { ok: false, kind: 'unavailable', error: `the candidate could not be written: ${(err as Error).message}` }
+    }
     const result = await execa(bin, ['-c', '-f', file], { reject: false, all: true, timeout: CHECK_TIMEOUT_MS, env: haproxyEnvironment(), extendEnv: false })
     if (result.exitCode === 0) return { ok: true }
     const output = (result.all ?? '').split('\n')
