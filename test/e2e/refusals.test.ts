@@ -80,16 +80,18 @@ t.test('in one batch only the bad request fails', async (t) => {
   for (const name of ['batch-a', 'batch-b', 'batch-c']) await daemon.call('remove', { serviceName: name })
 })
 
-t.test('a configuration that validates but cannot load (port in use) is refused and rolled back', async (t) => {
+t.test('a port in use is refused before any reload, naming it; nothing else changes', async (t) => {
   const squatter = createServer()
   await new Promise<void>((resolve) => squatter.listen(0, '0.0.0.0', resolve))
   t.teardown(() => new Promise((resolve) => squatter.close(resolve)))
   const busy = (squatter.address() as AddressInfo).port
   const before = (await daemon.call('config')).body
+  const reloads = daemon.applier.reloads
   const reply = await reconfigure({ serviceName: 'squat', reqMode: 'tcp', srcPort: String(busy), port })
   t.equal(reply.status, 400)
-  t.match(reply.json.Message, /cannot bind socket/)
-  t.equal((await daemon.call('config')).body, before, 'the previous configuration is live again')
+  t.match(reply.json.Message, new RegExp(`port ${busy} \\(frontend tcpFE_${busy}\\) is in use by another process`))
+  t.equal(daemon.applier.reloads, reloads, 'found before any reload (docs/guarantees.md, 1)')
+  t.equal((await daemon.call('config')).body, before, 'the previous configuration is live')
   t.equal((await daemon.proxy('/good')).status, 200)
   t.equal((await reconfigure({ serviceName: 'after', servicePath: '/after', port })).status, 200, 'later changes still apply')
   t.equal((await daemon.proxy('/after')).status, 200)
