@@ -4,7 +4,7 @@ import { HaproxyClient } from '../haproxy/client.js'
 import { HaproxyMaster, type LoadResult } from '../haproxy/master.js'
 import { sendCommands } from '../haproxy/runtime-delta.js'
 import { validateConfig } from '../haproxy/validate.js'
-import { type Rendered, renderAll, statsSocketPath } from '../render/index.js'
+import { type Rendered, renderAll, serverStatePath, statsSocketPath } from '../render/index.js'
 import { routeMapFiles } from '../render/maps.js'
 import type { Settings } from '../settings.js'
 import type { ServiceState } from '../state/registry.js'
@@ -34,6 +34,7 @@ export class LiveHaproxy implements HaproxyPort {
       bin: settings.HAPROXY_BIN,
       configPath: this.artefacts.configPath,
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
+      serverStateFile: serverStatePath(settings.CONFIG_DIR),
       runDir: settings.CONFIG_DIR,
       reloadTimeoutMs: settings.RELOAD_TIMEOUT * 1000,
       terminateOnReload: settings.TERMINATE_ON_RELOAD,
