@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError } from 'fastify'
+import Fastify, { type FastifyError, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { ApiAuthenticator } from './auth/api-users.js'
 import { DfpError, errors } from './errors.js'
@@ -13,6 +13,8 @@ import type { Settings } from './settings.js'
 import type { LiveState } from './state/live.js'
 import type { Distributor } from './swarm/distribute.js'
 import type { ListenerSync } from './swarm/listener.js'
+import { isReplicaToken, PEER_STATE_PATH, type PeerSync, REPLICA_TOKEN_HEADER } from './swarm/peer-sync.js'
+import { peerStateRoutes } from './routes/peer-state.js'
 
 export interface AppOptions {
   settings: Settings
@@ -24,6 +26,7 @@ export interface AppOptions {
   logger: Logger
   listener: ListenerSync
   distributor: Distributor
+  peerSync: PeerSync
 }
 
 const prefix = '/v1/docker-flow-proxy'
@@ -35,7 +38,7 @@ const changeEndpoints = new Map([
 ])
 
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
-export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor }: AppOptions) {
+export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor, peerSync }: AppOptions) {
   const app = Fastify({ loggerInstance: logger, bodyLimit: 1024 * 1024 })
 
   // Form bodies carry reconfigure parameters too (gorilla/schema read query and form alike).
@@ -58,7 +61,9 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
   if (auth.enabled) {
     const open = new Set(['/metrics', `${prefix}/ping`, `${prefix}/successfulinitreload`])
     if (settings.STATUS_PUBLIC) for (const path of [`${prefix}/status`, `${prefix}/status.json`]) open.add(path)
-    app.addHook('onRequest', auth.hook((request) => open.has(request.routeOptions.url ?? '')))
+    // Another replica proves itself with the token derived from API_USERS (it may hold only hashes).
+    const isReplica = (request: FastifyRequest) => request.routeOptions.url === PEER_STATE_PATH && isReplicaToken(settings.API_USERS, request.headers[REPLICA_TOKEN_HEADER])
+    app.addHook('onRequest', auth.hook((request) => open.has(request.routeOptions.url ?? '') || isReplica(request)))
   }
 
   app.setNotFoundHandler(async (request) => {
@@ -78,7 +83,8 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
     request.log.info({ action, service, outcome, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, `${action} ${outcome}`)
   })
 
-  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor })
+  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor, peerSync })
+  app.register(peerStateRoutes, { settings, live, distributor })
   app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener })
   app.register(metricsRoutes, { haproxy, metrics, distributor })
 
