@@ -156,16 +156,19 @@ upstream() {
     "$@" "$DFP_TAG" node -e "$UPSTREAM_JS" >/dev/null
 }
 task_running() { [[ $("${D[@]}" service ps --filter desired-state=running --format '{{.CurrentState}}' "$1" 2>/dev/null) == Running* ]]; }
-# reload_times: HAProxy's reload durations in the replica's log ("Reloading HAProxy" → "New worker").
-show_reloads() {
+# timings <ctr>: from the replica's log, HAProxy's reloads ("Reloading HAProxy" → "New worker")
+# and the answer time of each reconfigure, in ms.
+timings() {
   "${D[@]}" logs "$1" 2>&1 | node -e '
-    let start; const out = []
+    let start; const reloads = [], answers = []
     for (const line of require("node:fs").readFileSync(0, "utf8").split("\n")) {
-      const m = line.match(/"time":(\d+).*"haproxy":"([^"]*)"/); if (!m) continue
-      if (m[2].includes("Reloading HAProxy")) start = Number(m[1])
-      else if (m[2].includes("New worker") && start) { out.push(Number(m[1]) - start); start = undefined }
+      let entry; try { entry = JSON.parse(line) } catch { continue }
+      const text = entry.haproxy ?? ""
+      if (text.includes("Reloading HAProxy")) start = entry.time
+      else if (text.includes("New worker") && start) { reloads.push(entry.time - start); start = undefined }
+      if (entry.action === "reconfigure") answers.push(`${entry.service} ${entry.ms}`)
     }
-    console.log(out.length ? `HAProxy reloads in this replica (ms, "Reloading HAProxy" to "New worker"): ${out.join(" ")}` : "no reload logged")'
+    console.log(`reloads: ${reloads.join(", ") || "none"}; reconfigure answers: ${answers.join(", ") || "none"}`)'
 }
 
 # --- 3. the services ----------------------------------------------------------------------------
@@ -205,7 +208,7 @@ check "a labelled service is routed (created → task running $((t1 - t0)) ms, r
 wait_until 120 task_running plain
 reply=$(api "$first" 'reconfigure?serviceName=plain&servicePath=/plain&port=80&distribute=true')
 reconfigure_ms=$(cut -d' ' -f2 <<<"$reply")
-note "reconfigure of a service with a new host name answered: $reply"
+note "reconfigure of a service with a new host name answered: ${reply:0:60}…"
 check "a reconfigure adding a service answers 200 within 500 ms in the Swarm (took $reconfigure_ms ms)" \
   test "${reply%% *}" == 200 -a "$reconfigure_ms" -lt 500
 check 'that service is routed at once' routes "$first" /plain/x plain
@@ -222,8 +225,8 @@ t=$SECONDS
 "${D[@]}" service scale --detach proxy=3 >/dev/null
 wait_until 180 every_replica 3 ready CTR
 check "three replicas ready in $((SECONDS - t)) s" every_replica 3 ready CTR
-check 'every replica routes every service (/moved, /plain)' every_replica 3 routes CTR /moved/a web
-check 'every replica routes /plain' every_replica 3 routes CTR /plain/b plain
+check 'every replica routes the listener service (/moved)' every_replica 3 routes CTR /moved/a web
+check 'every replica routes the API service (/plain)' every_replica 3 routes CTR /plain/b plain
 upstream late --label com.df.notify=true --label com.df.servicePath=/late --label com.df.port=80
 wait_until 120 every_replica 3 routes CTR /late/a late
 check 'a service created now is routed by every replica' every_replica 3 routes CTR /late/a late
@@ -249,8 +252,9 @@ victim=$(replicas | tail -1)
 t=$SECONDS
 wait_until 180 every_replica 4 ready CTR
 check "a killed replica is replaced and ready ($((SECONDS - t)) s)" every_replica 4 ready CTR
-check 'it routes every service' every_replica 4 routes CTR /moved/x web
-check 'and /plain and /late' every_replica 4 routes CTR /plain/x plain
+check 'it routes the listener services (/moved)' every_replica 4 routes CTR /moved/x web
+check 'and /late' every_replica 4 routes CTR /late/x late
+check 'and the API service (/plain)' every_replica 4 routes CTR /plain/x plain
 check 'and serves the certificate' every_replica 4 serves_cert CTR swarm.test
 
 # --- 5. the listener down and back --------------------------------------------------------------
@@ -264,18 +268,19 @@ check 'with the listener down, every replica still routes every service' every_r
 t=$SECONDS
 wait_until 120 every_replica 4 routes CTR /during/a during
 check "the listener back: the service created while it was down is routed by every replica ($((SECONDS - t)) s)" every_replica 4 routes CTR /during/a during
-check 'nothing was lost (/moved, /plain, /late, certificate)' every_replica 4 routes CTR /moved/y web
-check 'nothing was lost (/plain)' every_replica 4 routes CTR /plain/y plain
-check 'nothing was lost (certificate)' every_replica 4 serves_cert CTR swarm.test
+check 'nothing was lost: /moved on every replica' every_replica 4 routes CTR /moved/y web
+check 'nothing was lost: /plain on every replica' every_replica 4 routes CTR /plain/y plain
+check 'nothing was lost: the certificate on every replica' every_replica 4 serves_cert CTR swarm.test
 
 # removal un-routes
 "${D[@]}" service rm late >/dev/null
 wait_until 60 every_replica 4 eval '[[ $(probe CTR get http://127.0.0.1/late/a) == 503* ]]'
 check 'a removed service is no longer routed by any replica' every_replica 4 eval '[[ $(probe CTR get http://127.0.0.1/late/a) == 503* ]]'
 
-for ctr in $(replicas); do note "$(show_reloads "$ctr")"; done
+note 'in ms, per replica:'
+for ctr in $(replicas); do note "  $ctr $(timings "$ctr")"; done
 if ((failures)); then
-  note 'proxy logs (last lines of each replica):'
-  for ctr in $(replicas); do "${D[@]}" logs "$ctr" 2>&1 | tail -n 15 | sed 's/^/#   /'; done
+  note 'proxy logs (last lines of each replica, requests left out):'
+  for ctr in $(replicas); do "${D[@]}" logs "$ctr" 2>&1 | grep -v '"msg":"\(incoming request\|request completed\)"' | tail -n 15 | cut -c1-300 | sed 's/^/#   /'; done
 fi
 finish
