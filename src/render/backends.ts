@@ -2,6 +2,7 @@ import { isIP } from 'node:net'
 import type { Destination, Service, User } from '../service/types.js'
 import { redirectCode, templates } from './common.js'
 import { hostsFileNames } from './hosts-file.js'
+import { pathRewriteRule } from '../service/path-rewrite.js'
 import { inGroup, names } from './names.js'
 
 /** Slots of a server-template when the request gave no `replicas` (a global service). */
@@ -106,7 +107,8 @@ function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolea
   }
   const http = (dest: Destination, https: boolean) => {
     const port = https ? (dest.httpsPort as number) : dest.port
-    const rewrites = [...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? '']] : []), ...dest.reqPathSearchReplace]
+    const pairs: Array<[string, string]> = [...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? ''] as [string, string]] : []), ...dest.reqPathSearchReplace]
+    const rewrites = pairs.map(([search, replace]) => pathRewriteRule(search, replace))
     const name = https ? names(service, dest).httpsBackend : names(service, dest).backend
     return templates.backendHttp({
       name,

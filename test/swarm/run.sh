@@ -98,6 +98,8 @@ t=$SECONDS
   bail "docker load of $IMAGE as $DFP_TAG" "$tmp/load.log"
 images+=("$DFP_TAG")
 rm -f "$tmp/dfp.tar"
+# buildah's storage is no longer needed: another image or swarm test may use it meanwhile.
+exec 9>&-
 pass "the image is in the engine as $DFP_TAG ($((SECONDS - t)) s)"
 
 if [[ -n ${LISTENER_IMAGE:-} ]]; then
