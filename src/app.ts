@@ -15,6 +15,7 @@ import type { Distributor } from './swarm/distribute.js'
 import type { ListenerSync } from './swarm/listener.js'
 import { isReplicaToken, PEER_STATE_PATH, type PeerSync, REPLICA_TOKEN_HEADER } from './swarm/peer-sync.js'
 import { peerStateRoutes } from './routes/peer-state.js'
+import { ok } from './routes/responses.js'
 
 export interface AppOptions {
   settings: Settings
@@ -65,6 +66,9 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
     const isReplica = (request: FastifyRequest) => request.routeOptions.url === PEER_STATE_PATH && isReplicaToken(settings.API_USERS, request.headers[REPLICA_TOKEN_HEADER])
     app.addHook('onRequest', auth.hook((request) => open.has(request.routeOptions.url ?? '') || isReplica(request)))
   }
+
+  // The original's test endpoints, which some clients call to see that the proxy answers.
+  for (const version of ['v1', 'v2']) app.all(`/${version}/test`, async () => ok(`Test ${version}`))
 
   app.setNotFoundHandler(async (request) => {
     throw errors.routeNotFound(request.method, request.url.split('?')[0] ?? '')

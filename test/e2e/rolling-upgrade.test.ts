@@ -76,3 +76,11 @@ t.test('parameters too long for a request line go as a form body', async (t) => 
   t.same(Object.fromEntries(received[0]?.query ?? []), { distribute: 'false' })
   t.equal(new URLSearchParams(received[0]?.body).get('serviceCert'), serviceCert)
 })
+
+t.test("the original's test endpoints answer as it did", async (t) => {
+  for (const version of ['v1', 'v2']) {
+    const reply = await fetch(`http://${dfpIp}:${apiPort}/${version}/test`)
+    t.equal(reply.status, 200)
+    t.same(await reply.json(), { Status: 'OK', Message: `Test ${version}` }, `/${version}/test`)
+  }
+})
