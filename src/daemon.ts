@@ -60,6 +60,9 @@ export function createDaemon(settings: Settings, logger: Logger) {
       const envNames = new Set(fromEnv.map((change) => (change.kind === 'put' ? change.service.serviceName : change.serviceName)))
       const kept = saved.filter((change) => !(change.kind === 'put' && change.source === 'env' && !envNames.has(change.service.serviceName)))
       if (fromEnv.length) logger.info({ services: [...envNames] }, 'services defined in the environment')
+      if (settings.CFG_TEMPLATE_PATH) {
+        logger.warn({ CFG_TEMPLATE_PATH: settings.CFG_TEMPLATE_PATH }, 'CFG_TEMPLATE_PATH is not used: the base of haproxy.cfg is dfp\'s own template; add lines with EXTRA_GLOBAL, EXTRA_FRONTEND or backendExtra (docs/config.md)')
+      }
       await applier.start([{ kind: 'cert-scan', files: folders }, ...kept, ...fromEnv])
       certWatcher.start()
       peerSync.start()
