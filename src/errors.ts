@@ -46,6 +46,14 @@ export const errors = {
   /** The service would generate a backend or ACL name another service already has (D3, D18). */
   nameTaken: (service: string, name: string, owner: string) =>
     new DfpError('DFP_NAME_TAKEN', 409, `${service} would generate ${name}, which service ${owner} already uses: give one of them another aclName`, service),
+  /** A tcp/sni/TCP-group destination on a srcPort another kind of section binds (D12). */
+  portTaken: (service: string, port: number, section: string, ownerSection: string, owner: string) =>
+    new DfpError(
+      'DFP_PORT_TAKEN',
+      409,
+      `${service} would bind srcPort ${port} with ${section}, but ${ownerSection} of service ${owner} binds it: a tcp, an sni and a TCP-group section cannot share a port`,
+      service,
+    ),
   removeNameMissing: () => new DfpError('DFP_REMOVE_NAME_MISSING', 400, 'The serviceName query is mandatory'),
   /** HAProxy refused the candidate configuration; the message carries its own error line. */
   rejectedByHaproxy: (service: string, line: string) =>
