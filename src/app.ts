@@ -88,7 +88,7 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
   })
 
   app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor, peerSync })
-  app.register(peerStateRoutes, { settings, live, distributor })
+  app.register(peerStateRoutes, { live })
   app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener })
   app.register(metricsRoutes, { haproxy, metrics, distributor })
 

@@ -93,9 +93,6 @@ export const errors = {
   notReady: () => new DfpError('DFP_NOT_READY', 503, 'The services of the listener have not been applied yet'),
   /** A starting replica has not yet taken the API services and uploaded certificates of a peer (src/swarm/peer-sync.ts). */
   peersNotTaken: () => new DfpError('DFP_PEERS_NOT_TAKEN', 503, 'The state of the other replicas has not been taken yet'),
-  /** peer-state holds private keys: only another replica of the service may read it. */
-  notAReplica: (address: string, serviceName: string) =>
-    new DfpError('DFP_NOT_A_REPLICA', 403, `peer-state is only for replicas of this proxy: ${address || 'the caller'} is neither an address of tasks.${serviceName} nor a task named ${serviceName}.*`),
   /** `distribute=true` and `tasks.<SERVICE_NAME>` does not resolve (the original's message plus the resolver's error). */
   replicaLookupFailed: (message: string, service?: string) => new DfpError('DFP_REPLICA_LOOKUP_FAILED', 500, message, service),
   /** `distribute=true` and some replicas did not take the request (the answer lists every replica's outcome). */

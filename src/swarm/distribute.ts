@@ -103,27 +103,6 @@ export class Distributor {
     return `http://${isIP(address) === 6 ? `[${address}]` : address}:${this.settings.PORT}${path}`
   }
 
-  /**
-   * The names the DNS gives `address` (PTR). A Swarm task's is `<service>.<slot>.<task id>.<network>`,
-   * there from the moment its container joins the network, while `tasks.<service>` lists a task
-   * with a health check only once it is healthy.
-   */
-  async namesOf(address: string): Promise<string[]> {
-    const resolver = new dns.Resolver({ timeout: 2000, tries: 2 })
-    if (this.settings.DNS_SERVERS.length > 0) resolver.setServers(this.settings.DNS_SERVERS)
-    return resolver.reverse(address).catch(() => [])
-  }
-
-  /**
-   * Whether `address` is a replica of this proxy: one of `tasks.<SERVICE_NAME>`, or a task of the
-   * service by its DNS name (a replica that is starting is not in `tasks.<SERVICE_NAME>` yet).
-   */
-  async isReplica(address: string): Promise<boolean> {
-    if ((await this.replicas().catch(() => [] as string[])).includes(address)) return true
-    const prefix = `${this.settings.SERVICE_NAME}.`.toLowerCase()
-    return (await this.namesOf(address)).some((name) => name.toLowerCase().startsWith(prefix))
-  }
-
   /** The call `request` is to one replica. */
   private callOf(address: string, request: ReplicaRequest, authorization: string | undefined) {
     const base = this.urlOf(address, `${API_PREFIX}/${request.endpoint}`)

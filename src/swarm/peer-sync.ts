@@ -1,6 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
-import { isIP } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { inspectCertificate } from '../certs/pem.js'
@@ -194,7 +193,7 @@ export class PeerSync {
     this.log.info({ peer, services: state.services.length, certificates: state.certificates.length }, 'took the state of a peer')
   }
 
-  /** GET peer-state from `address`, from this replica's own address when IP names one. */
+  /** GET peer-state from `address`, with the replicas' token when API_USERS is set. */
   private fetchFrom(address: string): Promise<PeerState> {
     const token = replicaToken(this.settings.API_USERS)
     const url = new URL(this.distributor.urlOf(address, PEER_STATE_PATH))
@@ -203,8 +202,6 @@ export class PeerSync {
         url,
         {
           headers: token ? { [REPLICA_TOKEN_HEADER]: token } : {},
-          // The peer checks that the request comes from a replica's address.
-          ...(isIP(this.settings.IP) && this.settings.IP !== '0.0.0.0' && this.settings.IP !== '::' ? { localAddress: this.settings.IP } : {}),
           timeout: PEER_TIMEOUT_MS,
           signal: this.stopped.signal,
         },
