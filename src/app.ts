@@ -1,6 +1,6 @@
 import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, { type FastifyError } from 'fastify'
+import Fastify, { type FastifyError, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { ApiAuthenticator } from './auth/api-users.js'
 import { DfpError, errors } from './errors.js'
@@ -15,6 +15,9 @@ import type { Settings } from './settings.js'
 import type { LiveState } from './state/live.js'
 import type { Distributor } from './swarm/distribute.js'
 import type { ListenerSync } from './swarm/listener.js'
+import { isReplicaToken, PEER_STATE_PATH, type PeerSync, REPLICA_TOKEN_HEADER } from './swarm/peer-sync.js'
+import { peerStateRoutes } from './routes/peer-state.js'
+import { ok } from './routes/responses.js'
 
 export interface AppOptions {
   settings: Settings
@@ -26,6 +29,7 @@ export interface AppOptions {
   logger: Logger
   listener: ListenerSync
   distributor: Distributor
+  peerSync: PeerSync
 }
 
 const prefix = '/v1/docker-flow-proxy'
@@ -72,7 +76,7 @@ function closeIdleConnections(server: Server, idleMs: number): void {
 }
 
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
-export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor }: AppOptions) {
+export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor, peerSync }: AppOptions) {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: 1024 * 1024,
@@ -102,8 +106,13 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
   if (auth.enabled) {
     const open = new Set(['/metrics', `${prefix}/ping`, `${prefix}/successfulinitreload`])
     if (settings.STATUS_PUBLIC) for (const path of [`${prefix}/status`, `${prefix}/status.json`]) open.add(path)
-    app.addHook('onRequest', auth.hook((request) => open.has(request.routeOptions.url ?? '')))
+    // Another replica proves itself with the token derived from API_USERS (it may hold only hashes).
+    const isReplica = (request: FastifyRequest) => request.routeOptions.url === PEER_STATE_PATH && isReplicaToken(settings.API_USERS, request.headers[REPLICA_TOKEN_HEADER])
+    app.addHook('onRequest', auth.hook((request) => open.has(request.routeOptions.url ?? '') || isReplica(request)))
   }
+
+  // The original's test endpoints, which some clients call to see that the proxy answers.
+  for (const version of ['v1', 'v2']) app.all(`/${version}/test`, async () => ok(`Test ${version}`))
 
   app.setNotFoundHandler(async (request) => {
     throw errors.routeNotFound(request.method, request.url.split('?')[0] ?? '')
@@ -122,7 +131,8 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
     request.log.info({ action, service, outcome, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, `${action} ${outcome}`)
   })
 
-  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor })
+  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor, peerSync })
+  app.register(peerStateRoutes, { live })
   app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener })
   app.register(metricsRoutes, { haproxy, metrics, distributor })
 

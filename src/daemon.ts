@@ -12,6 +12,7 @@ import { LiveState } from './state/live.js'
 import { StateStore } from './state/store.js'
 import { Distributor } from './swarm/distribute.js'
 import { ListenerSync } from './swarm/listener.js'
+import { PeerSync } from './swarm/peer-sync.js'
 
 /**
  * Everything the daemon is, wired together, without listening: main.ts listens and handles
@@ -25,11 +26,12 @@ export function createDaemon(settings: Settings, logger: Logger) {
   const applier = new ApplyCore({ settings, port: haproxy, store, log: logger, metrics, live })
   const listener = new ListenerSync(settings, applier, live, logger.child({ component: 'listener' }))
   const distributor = new Distributor(settings, logger.child({ component: 'distribute' }))
+  const peerSync = new PeerSync({ settings, applier, live, distributor, log: logger.child({ component: 'peers' }), listener })
   const certLog = logger.child({ component: 'certs' })
   const certWatcher = new CertificateWatcher(settings, applier, live, certLog)
   const relay = settings.DEBUG ? new SyslogRelay(settings.DEBUG_LOG_ADDRESS, logger.child({ component: 'haproxy' })) : undefined
   metrics.bind({ state: () => live.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync, unserved: () => live.unserved.size })
-  const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor })
+  const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor, peerSync })
   return {
     app,
     applier,
@@ -41,10 +43,12 @@ export function createDaemon(settings: Settings, logger: Logger) {
     store,
     metrics,
     listener,
+    peerSync,
     /**
      * Loads the saved state and the certificate folders and starts HAProxy on them, so a
-     * restarted replica serves its routes first; then watches the folders and pulls from the
-     * listener in the background.
+     * restarted replica serves its routes first; then watches the folders, takes the API
+     * services and uploaded certificates of a peer replica and pulls from the listener, in the
+     * background (successfulinitreload waits for both).
      */
     async start(): Promise<void> {
       // DEBUG: listen before HAProxy starts sending.
@@ -60,13 +64,18 @@ export function createDaemon(settings: Settings, logger: Logger) {
       const envNames = new Set(fromEnv.map((change) => (change.kind === 'put' ? change.service.serviceName : change.serviceName)))
       const kept = saved.filter((change) => !(change.kind === 'put' && change.source === 'env' && !envNames.has(change.service.serviceName)))
       if (fromEnv.length) logger.info({ services: [...envNames] }, 'services defined in the environment')
+      if (settings.CFG_TEMPLATE_PATH) {
+        logger.warn({ CFG_TEMPLATE_PATH: settings.CFG_TEMPLATE_PATH }, 'CFG_TEMPLATE_PATH is not used: the base of haproxy.cfg is dfp\'s own template; add lines with EXTRA_GLOBAL, EXTRA_FRONTEND or backendExtra (docs/config.md)')
+      }
       await applier.start([{ kind: 'cert-scan', files: folders }, ...kept, ...fromEnv])
       certWatcher.start()
+      peerSync.start()
       listener.start()
     },
     /** Stops the API, finishes the running batch and stops HAProxy (`hard`: at once). */
     async close({ hard = false } = {}): Promise<void> {
       await listener.stop()
+      await peerSync.stop()
       await certWatcher.stop()
       await app.close()
       await applier.close({ hard })

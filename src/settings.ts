@@ -158,6 +158,8 @@ const variables = {
   COMPRESSION_TYPE: { default: '', schema: text.regex(/^[\w.+\/*; =-]*$/, 'must be a space-separated list of MIME types') },
   CHECK_RESOLVERS: { default: 'false', schema: booleanSchema },
   DO_NOT_RESOLVE_ADDR: { default: 'false', schema: booleanSchema },
+  /** The original's base template: not used (dfp's base is its own); set, it is warned about at start. */
+  CFG_TEMPLATE_PATH: { default: '', schema: text },
   TERMINATE_ON_RELOAD: { default: 'false', schema: booleanSchema },
   // Only the exact value `false` turns the DNS check of a reconfigured service on (inventory §4).
   SKIP_ADDRESS_VALIDATION: { default: 'true', schema: z.string().transform((v) => v.toLowerCase() !== 'false') },

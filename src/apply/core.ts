@@ -8,7 +8,7 @@ import { certDir } from '../config-paths.js'
 import { type Rendered, renderAll, type RenderSettings } from '../render/index.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
 import { LiveState } from '../state/live.js'
-import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts } from './batch.js'
+import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts, withoutPortConflicts } from './batch.js'
 import { newPortsInUse } from './port-check.js'
 import type { HaproxyPort, StatePort } from './port.js'
 import { UnservedRetry } from './unserved.js'
@@ -180,7 +180,7 @@ export class ApplyCore {
     const started = performance.now()
     const stateBefore = this.state
     const reloadsBefore = this.reloadCount
-    const changes = withoutNameConflicts(this.state, batch.filter((item): item is PendingChange => item.change !== undefined))
+    const changes = withoutPortConflicts(this.state, withoutNameConflicts(this.state, batch.filter((item): item is PendingChange => item.change !== undefined)))
     const refused = (item: PendingChange, error: string) => {
       metrics.rejected.inc()
       log.warn({ service: changedService(item.change), error }, 'change refused by haproxy; previous definition kept')

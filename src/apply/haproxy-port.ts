@@ -5,7 +5,7 @@ import { HaproxyMaster, type LoadResult } from '../haproxy/master.js'
 import { portsInUse } from '../haproxy/port-probe.js'
 import { sendCommands } from '../haproxy/runtime-delta.js'
 import { validateConfig } from '../haproxy/validate.js'
-import { type Rendered, renderAll, statsSocketPath } from '../render/index.js'
+import { type Rendered, renderAll, serverStatePath, statsSocketPath } from '../render/index.js'
 import { routeMapFiles } from '../render/maps.js'
 import type { Settings } from '../settings.js'
 import type { ServiceState } from '../state/registry.js'
@@ -35,6 +35,7 @@ export class LiveHaproxy implements HaproxyPort {
       bin: settings.HAPROXY_BIN,
       configPath: this.artefacts.configPath,
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
+      serverStateFile: serverStatePath(settings.CONFIG_DIR),
       runDir: settings.CONFIG_DIR,
       reloadTimeoutMs: settings.RELOAD_TIMEOUT * 1000,
       terminateOnReload: settings.TERMINATE_ON_RELOAD,

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -7,12 +7,14 @@ import type { Logger } from 'pino'
 import { writeAtomic } from '../files.js'
 import { configVersion } from '../render/index.js'
 import { redactConfig } from './redact.js'
-import { showInfo, type WorkerInfo } from './runtime.js'
+import { sendCommand, showInfo, type WorkerInfo } from './runtime.js'
 
 export interface MasterOptions {
   bin: string
   configPath: string
   statsSocket: string
+  /** The configuration's `server-state-file`: `show servers state` is saved there before a reload. */
+  serverStateFile?: string
   /** Folder for the master CLI socket and the master's pid file. */
   runDir: string
   /** Longest wait for a reload to be served, in ms. */
@@ -40,6 +42,9 @@ export function haproxyEnvironment(): Record<string, string> {
   return Object.fromEntries(INHERITED.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name] as string]])))
 }
 
+// A server-state file without servers (format version 1), for a start without one: HAProxy warns
+// about a missing file.
+const NO_SERVER_STATE = '1\n# be_id be_name srv_id srv_name srv_addr\n'
 // After SIGUSR2 the master logs "Reloading HAProxy"; without that line the signal was lost
 // (reference/haproxy-facts.md B.2), so it is sent again after this long.
 const RESEND_AFTER_MS = 1500
@@ -83,6 +88,8 @@ export class HaproxyMaster {
   async start(version: string): Promise<LoadResult> {
     await this.stopLeftover()
     const text = this.readConfig()
+    const stateFile = this.options.serverStateFile
+    if (stateFile && !existsSync(stateFile)) await writeAtomic(stateFile, NO_SERVER_STATE)
     const cursor = this.seq
     this.spawn()
     const result = await this.confirm(version, undefined, cursor, false)
@@ -96,6 +103,7 @@ export class HaproxyMaster {
     if (this.restarting) await this.restarting
     const before = await this.workerInfo()
     const text = this.readConfig()
+    await this.saveServerState()
     const cursor = this.seq
     this.signalReload()
     const result = await this.confirm(version, before?.pid, cursor, true)
@@ -224,6 +232,26 @@ export class HaproxyMaster {
     process.kill(pid, 'SIGTERM')
     this.options.log.warn({ masterPid: pid }, 'stopped an haproxy left running by a previous daemon')
     for (let waited = 0; waited < 5000 && isHaproxy(pid); waited += 50) await sleep(50)
+  }
+
+  /**
+   * The running worker's server addresses and health, for the next one to start from
+   * (`load-server-state-from-file`, `init-addr last`): no name is looked up while a configuration
+   * loads, and a healthy server is not marked down by a reload. Without it (no worker answering),
+   * the next worker's servers start without address until the resolvers find them.
+   */
+  private async saveServerState(): Promise<void> {
+    const path = this.options.serverStateFile
+    if (!path) return
+    try {
+      const state = await sendCommand(this.options.statsSocket, 'show servers state', 5000)
+      // The first line is the format version HAProxy checks when it reads the file.
+      if (!/^1\n/.test(state)) throw new Error(state.slice(0, 200))
+      await writeAtomic(path, state)
+    } catch (err) {
+      this.options.log.warn({ error: (err as Error).message }, 'could not save the servers state before the reload')
+      await writeAtomic(path, NO_SERVER_STATE).catch(() => undefined)
+    }
   }
 
   private signalReload(): void {

@@ -75,6 +75,8 @@ export const VERSION_PREFIX = 'dfp-'
 
 /** Path of HAProxy's admin socket (also used to confirm reloads). */
 export const statsSocketPath = (configDir: string) => join(configDir, 'haproxy.sock')
+/** Where `show servers state` is saved before each reload, for the next worker (init-addr last). */
+export const serverStatePath = (configDir: string) => join(configDir, 'haproxy.state')
 /** The crt-list every `:ssl` bind uses. */
 export const crtListPath = (settings: Pick<Settings, 'CRT_LIST_PATH' | 'CONFIG_DIR'>) => settings.CRT_LIST_PATH || join(settings.CONFIG_DIR, 'crt-list.txt')
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Destination, Service } from '../service/types.js'
 import { renderServiceBackends, type ServiceBackends, userLines } from './backends.js'
-import { byteCompare, commaList, debugOptions, type RenderSettings, type RenderState, statsSocketPath, templates, VERSION_PREFIX } from './common.js'
+import { byteCompare, commaList, debugOptions, type RenderSettings, type RenderState, serverStatePath, statsSocketPath, templates, VERSION_PREFIX } from './common.js'
 import { renderCrtList, sslBindOptions } from './crt-list.js'
 import { frontendRank, ownStatsPort, serviceFrontend, statsLines } from './frontend.js'
 import { buildRouteMaps, isMapRouted, mapLookupLines, mapUseBackendLine, routeMapPaths, type RouteMapName, type RouteMaps } from './maps.js'
@@ -9,7 +9,7 @@ import { names } from './names.js'
 import { renderTcpFrontends, renderSniFrontends, renderTcpGroups, tcpPorts } from './tcp.js'
 
 export { movableServer, type ServerFact, type ServiceBackends } from './backends.js'
-export { crtListPath, type RenderSettings, type RenderState, statsSocketPath } from './common.js'
+export { crtListPath, type RenderSettings, type RenderState, serverStatePath, statsSocketPath } from './common.js'
 export { renderCrtList } from './crt-list.js'
 export { destinationBackends, generatedNames } from './names.js'
 
@@ -127,7 +127,10 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
     global: templates.global({
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
       runAs: settings.HAPROXY_USER,
-      initAddr: options.validation ? 'none' : 'last,libc,none',
+      serverStateFile: serverStatePath(settings.CONFIG_DIR),
+      // A check reads neither the running worker's server state nor DNS.
+      loadServerState: options.validation ? 'none' : 'global',
+      initAddr: options.validation ? 'none' : 'last,none',
       hardStopAfter: settings.HARD_STOP_AFTER,
       extraGlobal: commaList(settings.EXTRA_GLOBAL),
       sslBindOptions: settings.SSL_BIND_OPTIONS,

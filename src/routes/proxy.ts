@@ -23,10 +23,12 @@ export interface ProxyRoutesOptions {
   live: LiveState
   listener: ListenerSync
   distributor: Distributor
+  /** Ready once a starting replica has taken its peers' state (src/swarm/peer-sync.ts). */
+  peerSync: { ready: boolean }
 }
 
 /** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
-export async function proxyRoutes(app: FastifyInstance, { settings, applier, live, listener, distributor }: ProxyRoutesOptions): Promise<void> {
+export async function proxyRoutes(app: FastifyInstance, { settings, applier, live, listener, distributor, peerSync }: ProxyRoutesOptions): Promise<void> {
   const applyChanges = applyChangesWith(applier, distributor)
 
   app.all('/reconfigure', async (request) => {
@@ -80,8 +82,9 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, liv
   })
 
   app.all('/successfulinitreload', async () => {
-    if (listener.ready) return ok()
-    throw errors.notReady()
+    if (!listener.ready) throw errors.notReady()
+    if (!peerSync.ready) throw errors.peersNotTaken()
+    return ok()
   })
 
   app.all('/config', async (request, reply) => {

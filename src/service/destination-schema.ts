@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { booleanSchema } from '../field-values.js'
 import { isSet, listOf, optional, optionalOf, optionalWord, refuse, text, word, wordBreakers } from './param-fields.js'
 import { balanceSchema, groupNameSchema, portSchema, redirectCodeSchema, reqModeSchema } from './param-schemas.js'
+import { rewriteProblem } from './path-rewrite.js'
 
 const MAX_DESTINATIONS = 10
 
@@ -38,14 +39,16 @@ const methods = (separator: string) =>
     return bad === undefined ? list : refuse(ctx, list, `${JSON.stringify(bad)} is not an HTTP method name`)
   })
 
-/** `search,replace` pairs separated by `:`, applied with regsub in order. */
+/** `search,replace` pairs separated by `:`, each an `http-request replace-path` rule, in order. */
 const rewritePairs = text.transform((value, ctx) =>
   value
     .split(':')
     .filter((pair) => pair !== '')
     .map((pair): [search: string, replace: string] => {
       const [search = '', replace = ''] = pair.split(',')
-      return search === '' ? refuse(ctx, value, 'each pair must be "search,replace"') : [search, replace]
+      if (search === '') return refuse(ctx, value, 'each pair must be "search,replace"')
+      const problem = rewriteProblem(search, replace)
+      return problem ? refuse(ctx, value, `${search},${replace}: ${problem}`) : [search, replace]
     }),
 )
 

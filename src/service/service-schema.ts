@@ -6,6 +6,7 @@ import { booleanSchema } from '../field-values.js'
 import { destinationInputs, destinationSchema } from './destination-schema.js'
 import { isSet, optional, optionalOf, optionalWord, refuse, text, word } from './param-fields.js'
 import { compressionAlgoSchema, connectionModeSchema, mimeTypes, serviceNameSchema } from './param-schemas.js'
+import { replaceProblem, searchProblem } from './path-rewrite.js'
 
 /** What parsing needs from the settings. */
 export interface ParseOptions {
@@ -73,7 +74,10 @@ function buildServiceSchema(options: ParseOptions) {
       serviceName: text.pipe(serviceNameSchema),
       serviceDomainMatchAll: flag,
       serviceDomainAlgo: word,
-      reqPathSearch: text,
+      reqPathSearch: text.transform((value, ctx) => {
+        const problem = value === '' ? undefined : searchProblem(value)
+        return problem ? refuse(ctx, value, problem) : value
+      }),
       discoveryType: optionalOf(z.string().transform((v) => v.toUpperCase()).pipe(z.enum(['DNS'], 'must be DNS (or absent)'))),
       replicas: optionalOf(z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().max(10_000, 'must be at most 10000'))),
       sessionType: optionalOf(z.enum(['sticky-server'], 'must be sticky-server')),
@@ -86,7 +90,10 @@ function buildServiceSchema(options: ParseOptions) {
       compressionType: optionalOf(mimeTypes),
       checkResolvers: flag,
       proxyInstanceName: optionalWord,
-      reqPathReplace: text,
+      reqPathReplace: text.transform((value, ctx) => {
+        const problem = replaceProblem(value)
+        return problem ? refuse(ctx, value, problem) : value
+      }),
       addReqHeader: rules,
       setReqHeader: rules,
       addResHeader: rules,

@@ -68,6 +68,24 @@ export class ListenerSync {
     )
   }
 
+  /**
+   * One more pull, each listener tried once (the first that answers is used): what a replica
+   * missed before other replicas could reach it (src/swarm/peer-sync.ts). False when none answered.
+   */
+  async pullOnce(): Promise<boolean> {
+    for (const address of this.addresses) {
+      if (this.stopped.signal.aborted) return false
+      try {
+        await this.pull(address)
+        this.lastSync = Date.now()
+        return true
+      } catch (err) {
+        this.log.warn({ listener: address, error: errorText(err) }, 'pulling services from the listener failed')
+      }
+    }
+    return false
+  }
+
   private async run(): Promise<void> {
     const { RELOAD_INTERVAL, RELOAD_ATTEMPTS, REPEAT_RELOAD } = this.settings
     // One listener is retried until it answers (as the original did); several are tried

@@ -83,7 +83,7 @@ t.test('frontend order: ACL-routed services by the original order, the maps befo
 
 t.test('values reach the config exactly as given (no escaping, no second template pass)', async (t) => {
   const text = render(state("serviceName=odd&servicePath=/a&port=80&reqPathSearchReplace=^/a/(.%2B)$,/b/\\1&'{{x}}'&timeoutServer={{.DefaultReqMode}}"), settings)
-  t.match(text, 'http-request set-path %[path,regsub(^/a/(.+)$,/b/\\1)]')
+  t.match(text, "http-request replace-path '^(.*?)(?:^/a/(.+)$)(.*)$' '\\1/b/\\2\\3'")
   t.match(text, 'timeout server {{.DefaultReqMode}}s')
 })
 
