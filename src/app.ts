@@ -1,10 +1,12 @@
 import Fastify, { type FastifyError } from 'fastify'
 import type { Logger } from 'pino'
+import type { Acme } from './acme/index.js'
 import { ApiAuthenticator } from './auth/api-users.js'
 import { DfpError, errors } from './errors.js'
 import type { ApplyCore } from './apply/core.js'
 import type { HaproxyClient } from './haproxy/client.js'
 import { outcomeOf, type Metrics } from './metrics/index.js'
+import { acmeRoutes } from './routes/acme.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { proxyRoutes } from './routes/proxy.js'
 import { requestParams } from './routes/request-params.js'
@@ -24,6 +26,7 @@ export interface AppOptions {
   logger: Logger
   listener: ListenerSync
   distributor: Distributor
+  acme: Acme
 }
 
 const prefix = '/v1/docker-flow-proxy'
@@ -35,7 +38,7 @@ const changeEndpoints = new Map([
 ])
 
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
-export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor }: AppOptions) {
+export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor, acme }: AppOptions) {
   const app = Fastify({ loggerInstance: logger, bodyLimit: 1024 * 1024 })
 
   // Form bodies carry reconfigure parameters too (gorilla/schema read query and form alike).
@@ -78,8 +81,9 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
     request.log.info({ action, service, outcome, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, `${action} ${outcome}`)
   })
 
-  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor })
-  app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener })
+  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor, acme: acme.manager })
+  app.register(acmeRoutes, { prefix, acme: acme.manager, challenges: acme.challenges, replicas: acme.replicas })
+  app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener, acme: acme.manager })
   app.register(metricsRoutes, { haproxy, metrics, distributor })
 
   return app

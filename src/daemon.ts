@@ -1,4 +1,6 @@
 import type { Logger } from 'pino'
+import { createAcme } from './acme/index.js'
+import { registerAcmeMetrics } from './acme/metrics.js'
 import { buildApp } from './app.js'
 import { CertificateWatcher, scanCertificateFolders } from './certs/folders.js'
 import { ApplyCore } from './apply/core.js'
@@ -26,9 +28,12 @@ export function createDaemon(settings: Settings, logger: Logger) {
   const distributor = new Distributor(settings, logger.child({ component: 'distribute' }))
   const certLog = logger.child({ component: 'certs' })
   const certWatcher = new CertificateWatcher(settings, applier, live, certLog)
+  const acme = createAcme(settings, logger, { apply: (changes) => applier.apply(changes), directory: distributor, haproxy: haproxy.client })
+  live.onServicesChange((services) => acme.stateLive(services))
+  registerAcmeMetrics(metrics.registry, acme.manager)
   const relay = settings.DEBUG ? new SyslogRelay(settings.DEBUG_LOG_ADDRESS, logger.child({ component: 'haproxy' })) : undefined
   metrics.bind({ state: () => live.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync })
-  const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor })
+  const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor, acme })
   return {
     app,
     applier,
@@ -40,6 +45,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
     store,
     metrics,
     listener,
+    acme,
     /**
      * Loads the saved state and the certificate folders and starts HAProxy on them, so a
      * restarted replica serves its routes first; then watches the folders and pulls from the
@@ -50,13 +56,14 @@ export function createDaemon(settings: Settings, logger: Logger) {
       await relay?.start()
       const saved = await store.load((params) => parseChange(params, settings.PARSE_OPTIONS))
       const folders = await scanCertificateFolders(settings, certLog)
+      const issued = await acme.load()
       // DFP_SERVICE_* services (checked when the settings were read) replace their saved copies;
       // saved env services the environment no longer defines are dropped.
       const fromEnv = settings.ENV_CHANGES.map((change) => ({ ...change, source: 'env' as const }))
       const envNames = new Set(fromEnv.map((change) => (change.kind === 'put' ? change.service.serviceName : change.serviceName)))
       const kept = saved.filter((change) => !(change.kind === 'put' && change.source === 'env' && !envNames.has(change.service.serviceName)))
       if (fromEnv.length) logger.info({ services: [...envNames] }, 'services defined in the environment')
-      await applier.start([{ kind: 'cert-scan', files: folders }, ...kept, ...fromEnv])
+      await applier.start([{ kind: 'cert-scan', files: folders }, ...issued, ...kept, ...fromEnv])
       certWatcher.start()
       listener.start()
     },
@@ -65,6 +72,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
       await listener.stop()
       await certWatcher.stop()
       await app.close()
+      await acme.close()
       await applier.close({ hard })
       await relay?.stop()
     },

@@ -61,6 +61,12 @@ export class Distributor {
 
   /** Addresses of every other replica: this daemon applies a request itself, not over HTTP. */
   private async others(): Promise<string[]> {
+    const own = this.ownAddresses()
+    return (await this.replicas()).filter((address) => !own.has(address))
+  }
+
+  /** Addresses of every replica, this one included (ACME's orderer rule reads them too). */
+  async replicas(): Promise<string[]> {
     const name = `tasks.${this.settings.SERVICE_NAME}`
     let addresses: string[]
     try {
@@ -77,13 +83,25 @@ export class Distributor {
         `Could not perform DNS lookup for ${name}. If the proxy is not called 'proxy', you must set SERVICE_NAME=<name-of-the-proxy> on the proxy service. (${(err as Error).message})`,
       )
     }
-    const own = ownAddresses(this.settings.IP)
-    return [...new Set(addresses)].filter((address) => !own.has(address)).sort()
+    return [...new Set(addresses)].sort()
+  }
+
+  /** This daemon's own addresses (IP and every interface's). */
+  ownAddresses(): Set<string> {
+    const own = new Set<string>()
+    if (isIP(this.settings.IP)) own.add(this.settings.IP)
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address)
+    return own
+  }
+
+  /** The URL of `path` on the replica at `address` (the API listens on PORT on every replica). */
+  urlOf(address: string, path: string): string {
+    return `http://${isIP(address) === 6 ? `[${address}]` : address}:${this.settings.PORT}${path}`
   }
 
   /** The call `request` is to one replica. */
   private callOf(address: string, request: ReplicaRequest, authorization: string | undefined) {
-    const base = `http://${isIP(address) === 6 ? `[${address}]` : address}:${this.settings.PORT}${API_PREFIX}/${request.endpoint}`
+    const base = this.urlOf(address, `${API_PREFIX}/${request.endpoint}`)
     const auth: Record<string, string> = authorization ? { authorization } : {}
     const query = new URLSearchParams({ ...request.params, distribute: 'false' })
     switch (request.kind) {
@@ -121,14 +139,6 @@ export class Distributor {
 }
 
 class LookupError extends Error {}
-
-/** This daemon's own addresses (IP and every interface's). */
-function ownAddresses(ip: string): Set<string> {
-  const own = new Set<string>()
-  if (isIP(ip)) own.add(ip)
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address)
-  return own
-}
 
 /** The `Message` of a DFP answer; the start of any other body (a CSV, an HTML error page). */
 function messageOf(body: string): string {
