@@ -2,11 +2,13 @@ import type { Server } from 'node:http'
 import type { Socket } from 'node:net'
 import Fastify, { type FastifyError, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+import type { Acme } from './acme/index.js'
 import { ApiAuthenticator } from './auth/api-users.js'
 import { DfpError, errors } from './errors.js'
 import type { ApplyCore } from './apply/core.js'
 import type { HaproxyClient } from './haproxy/client.js'
 import { outcomeOf, type Metrics } from './metrics/index.js'
+import { acmeRoutes } from './routes/acme.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { proxyRoutes } from './routes/proxy.js'
 import { requestParams } from './routes/request-params.js'
@@ -30,6 +32,7 @@ export interface AppOptions {
   listener: ListenerSync
   distributor: Distributor
   peerSync: PeerSync
+  acme: Acme
 }
 
 const prefix = '/v1/docker-flow-proxy'
@@ -76,7 +79,7 @@ function closeIdleConnections(server: Server, idleMs: number): void {
 }
 
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
-export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor, peerSync }: AppOptions) {
+export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor, peerSync, acme }: AppOptions) {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: 1024 * 1024,
@@ -131,9 +134,10 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
     request.log.info({ action, service, outcome, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, `${action} ${outcome}`)
   })
 
-  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor, peerSync })
+  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor, peerSync, acme: acme.manager })
   app.register(peerStateRoutes, { live })
-  app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener })
+  app.register(acmeRoutes, { prefix, acme: acme.manager, challenges: acme.challenges, replicas: acme.replicas })
+  app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener, acme: acme.manager })
   app.register(metricsRoutes, { haproxy, metrics, distributor })
 
   return app

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino'
+import { createAcme } from './acme/index.js'
+import { registerAcmeMetrics } from './acme/metrics.js'
 import { buildApp } from './app.js'
 import { CertificateWatcher, scanCertificateFolders } from './certs/folders.js'
 import { ApplyCore } from './apply/core.js'
@@ -29,9 +31,12 @@ export function createDaemon(settings: Settings, logger: Logger) {
   const peerSync = new PeerSync({ settings, applier, live, distributor, log: logger.child({ component: 'peers' }), listener })
   const certLog = logger.child({ component: 'certs' })
   const certWatcher = new CertificateWatcher(settings, applier, live, certLog)
+  const acme = createAcme(settings, logger, { apply: (changes) => applier.apply(changes), directory: distributor, haproxy: haproxy.client })
+  live.onServicesChange((services) => acme.stateLive(services))
+  registerAcmeMetrics(metrics.registry, acme.manager)
   const relay = settings.DEBUG ? new SyslogRelay(settings.DEBUG_LOG_ADDRESS, logger.child({ component: 'haproxy' })) : undefined
   metrics.bind({ state: () => live.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync, unserved: () => live.unserved.size })
-  const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor, peerSync })
+  const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor, peerSync, acme })
   return {
     app,
     applier,
@@ -44,6 +49,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
     metrics,
     listener,
     peerSync,
+    acme,
     /**
      * Loads the saved state and the certificate folders and starts HAProxy on them, so a
      * restarted replica serves its routes first; then watches the folders, takes the API
@@ -58,6 +64,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
       if (removed.length) logger.info({ files: removed.length }, 'removed temporary files left by a previous run')
       const saved = await store.load((params) => parseChange(params, settings.PARSE_OPTIONS))
       const folders = await scanCertificateFolders(settings, certLog)
+      const issued = await acme.load()
       // DFP_SERVICE_* services (checked when the settings were read) replace their saved copies;
       // saved env services the environment no longer defines are dropped.
       const fromEnv = settings.ENV_CHANGES.map((change) => ({ ...change, source: 'env' as const }))
@@ -67,7 +74,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
       if (settings.CFG_TEMPLATE_PATH) {
         logger.warn({ CFG_TEMPLATE_PATH: settings.CFG_TEMPLATE_PATH }, 'CFG_TEMPLATE_PATH is not used: the base of haproxy.cfg is dfp\'s own template; add lines with EXTRA_GLOBAL, EXTRA_FRONTEND or backendExtra (docs/config.md)')
       }
-      await applier.start([{ kind: 'cert-scan', files: folders }, ...kept, ...fromEnv])
+      await applier.start([{ kind: 'cert-scan', files: folders }, ...issued, ...kept, ...fromEnv])
       certWatcher.start()
       peerSync.start()
       listener.start()
@@ -78,6 +85,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
       await peerSync.stop()
       await certWatcher.stop()
       await app.close()
+      await acme.close()
       await applier.close({ hard })
       await relay?.stop()
     },

@@ -104,6 +104,10 @@ export const errors = {
   routeNotFound: (method: string, path: string) => new DfpError('DFP_NOT_FOUND', 404, `${method} ${path} not found`),
   /** A request Fastify itself refused (a body over the limit, an unsupported content type): its status and message. */
   requestRefused: (statusCode: number, message: string) => new DfpError('DFP_REQUEST_REFUSED', statusCode, message),
+  /** HAProxy did not take an ACME challenge answer (its Runtime API said why). */
+  acmeChallengeRefused: (detail: string) => new DfpError('DFP_ACME_CHALLENGE_REFUSED', 503, `the challenge answer could not be published: ${detail}`),
+  /** `POST /acme/share` for an address that is not another replica of tasks.<SERVICE_NAME>. */
+  notAReplica: (address: string) => new DfpError('DFP_NOT_A_REPLICA', 403, `${address} is not a replica of this proxy service: certificates are only sent to replicas`),
   /** Anything unexpected: details go to the log, not to the client. */
   internal: () => new DfpError('DFP_INTERNAL', 500, 'Internal error'),
 } as const

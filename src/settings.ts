@@ -27,6 +27,14 @@ const envName = nonEmpty.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable n
 const compressionAlgos: readonly string[] = COMPRESSION_ALGOS
 // Credentials may be newline separated (a secret file); other control characters are refused.
 const credentialText = z.string().regex(/^[^\x00-\x09\x0b-\x1f\x7f]*$/, 'must not contain control characters other than newlines')
+/** A file's text, or '' when it cannot be read. */
+const readPem = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+}
 /** What node:dns `setServers` accepts: an IP, `IPv4:port` or `[IPv6]:port`. */
 const isDnsServer = (item: string) => {
   const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(item)
@@ -119,6 +127,11 @@ const variables = {
       }
     }),
   },
+  /**
+   * With API_USERS: the `user:password` replicas use for the calls they make to each other on
+   * their own (ACME). Default: the first API_USERS entry with a clear-text password.
+   */
+  REPLICA_USER: { default: '', schema: z.string().regex(/^$|^[^\s:]+:\S+$/, 'must be user:password') },
   /** With API_USERS: the status page stays readable without credentials unless false. */
   STATUS_PUBLIC: { default: 'true', schema: booleanSchema },
 
@@ -175,6 +188,12 @@ const variables = {
     schema: nonEmpty.refine((v) => /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/.test(v) && isIP(v.split(':')[0] ?? '') === 4, 'must be IPv4:port'),
   },
   DISPLAY_CONFIG_ON_ERROR: { default: 'false', schema: booleanSchema },
+  // Built-in ACME (docs/certs.md): the directory, the default contact, a CA to trust for a
+  // private directory, and the first retry delay after a failed order.
+  ACME_DIRECTORY_URL: { default: 'https://acme-v02.api.letsencrypt.org/directory', schema: nonEmpty.refine((v) => URL.canParse(v) && /^https?:\/\//.test(v), 'must be an http(s) URL') },
+  ACME_EMAIL: { default: '', schema: text.regex(/^$|^[^\s@,<>]+@[^\s@,<>]+\.[^\s@,<>]+$/, 'must be an email address') },
+  ACME_CA_FILE: { default: '', schema: text.refine((v) => v === '' || /-----BEGIN CERTIFICATE-----/.test(readPem(v)), 'must be a readable PEM file of CA certificates') },
+  ACME_RETRY_MIN: { default: '60', schema: integer(1, 86_400) },
   /** Read as a list of servers. */
   DNS_SERVERS: {
     default: '',
@@ -208,7 +227,7 @@ export type Settings = Readonly<
 const variableNames = Object.keys(variables) as (keyof Variables)[]
 
 /** Variables holding credentials: their values stay out of error messages. */
-const hiddenValues = new Set<string>(['USERS', 'API_USERS'])
+const hiddenValues = new Set<string>(['USERS', 'API_USERS', 'REPLICA_USER'])
 
 export class SettingsError extends Error {
   constructor(readonly problems: string[]) {

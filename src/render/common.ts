@@ -8,6 +8,8 @@ import type { Destination, Service } from '../service/types.js'
 export interface RenderState {
   values(): Iterable<Service>
   certificateFiles(certDir: string): Array<{ name: string; loadPath: string }>
+  /** Whether a service asks for an ACME certificate, so HTTP-01 challenges must be answered. */
+  readonly acmeChallenges?: boolean
 }
 
 /** The settings rendering reads (a subset, so tests can pass literals). */

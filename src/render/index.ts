@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { challengeMapPath } from '../config-paths.js'
 import type { Destination, Service } from '../service/types.js'
 import { renderServiceBackends, type ServiceBackends, userLines } from './backends.js'
 import { byteCompare, commaList, debugOptions, type RenderSettings, type RenderState, serverStatePath, statsSocketPath, templates, VERSION_PREFIX } from './common.js'
@@ -170,6 +171,7 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
       stats: !ownStatsPort(settings) && settings.DEFAULT_REQ_MODE === 'http' ? statsLines(settings) : [],
       mapLookups: mapsOn ? mapLookupLines(options.validation?.mapPaths ?? routeMapPaths(settings.CONFIG_DIR)) : [],
       mapUseBackend: mapsOn ? mapUseBackendLine() : '',
+      acmeChallenges: state.acmeChallenges && settings.DEFAULT_REQ_MODE === 'http' ? challengeMapPath(settings.CONFIG_DIR) : '',
       services: routed.filter((r) => hasLines(r) && (r.map || !isLast(r.service))).map(frontendOf),
       servicesAfterMaps: routed.filter((r) => !r.map && isLast(r.service)).map(frontendOf),
     }),

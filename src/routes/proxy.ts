@@ -12,6 +12,7 @@ import type { LiveState } from '../state/live.js'
 import type { Change } from '../state/registry.js'
 import type { Distributor } from '../swarm/distribute.js'
 import type { ListenerSync } from '../swarm/listener.js'
+import type { AcmeManager } from '../acme/manager.js'
 import { certRoutes, checkCertificate } from './certs.js'
 import { applyChangesWith } from './distributed.js'
 import { requestParams } from './request-params.js'
@@ -25,10 +26,11 @@ export interface ProxyRoutesOptions {
   distributor: Distributor
   /** Ready once a starting replica has taken its peers' state (src/swarm/peer-sync.ts). */
   peerSync: { ready: boolean }
+  acme: Pick<AcmeManager, 'status'>
 }
 
 /** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
-export async function proxyRoutes(app: FastifyInstance, { settings, applier, live, listener, distributor, peerSync }: ProxyRoutesOptions): Promise<void> {
+export async function proxyRoutes(app: FastifyInstance, { settings, applier, live, listener, distributor, peerSync, acme }: ProxyRoutesOptions): Promise<void> {
   const applyChanges = applyChangesWith(applier, distributor)
 
   app.all('/reconfigure', async (request) => {
@@ -99,5 +101,5 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, liv
 
   app.all('/ping', async () => ok())
 
-  await app.register(certRoutes, { settings, live, applyChanges })
+  await app.register(certRoutes, { settings, live, applyChanges, acme })
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import type { AcmeManager } from '../acme/manager.js'
 import type { ApplyCore } from '../apply/core.js'
 import type { HaproxyClient } from '../haproxy/client.js'
 import { parseStats, type StatRow } from '../haproxy/stats.js'
@@ -15,6 +16,7 @@ export interface StatusRoutesOptions {
   haproxy: HaproxyClient
   metrics: Metrics
   listener: ListenerSync
+  acme: Pick<AcmeManager, 'status'>
 }
 
 /** Seconds between two refreshes of the status page. */
@@ -24,7 +26,7 @@ const REFRESH_SECONDS = 5
  * `/status`: the status page for people (HTML); `/status?type=json` and `/status.json`: the same
  * data for scripts. Read-only.
  */
-export async function statusRoutes(app: FastifyInstance, { applier, live, haproxy, metrics, listener }: StatusRoutesOptions): Promise<void> {
+export async function statusRoutes(app: FastifyInstance, { applier, live, haproxy, metrics, listener, acme }: StatusRoutesOptions): Promise<void> {
   async function report(): Promise<StatusReport> {
     let stats: StatRow[] | undefined
     let statsError: string | undefined
@@ -42,6 +44,7 @@ export async function statusRoutes(app: FastifyInstance, { applier, live, haprox
       reloads: applier.reloads,
       lastReload: metrics.lastReload,
       listener: { addresses: listener.addresses, ready: listener.ready, lastSync: listener.lastSync },
+      acme: acme.status(),
     })
   }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { acmeRequestOf } from '../acme/request.js'
 import { errors } from '../errors.js'
 import type { ServiceChange } from '../state/registry.js'
 import { renderCustomTemplate } from './custom-templates.js'
@@ -91,5 +92,9 @@ export function parseChange(source: ParamSource, options: ParseOptions): Service
   const replicas = readParam(optionalOf(z.string().regex(/^\d+$/, 'must be a whole number')), values, 'replicas', serviceName)
   if (replicas !== undefined && Number(replicas) === 0) return { kind: 'remove', serviceName }
   const saved = Object.fromEntries(Object.entries(values).filter(([key]) => !requestOnly.has(key)))
-  return { kind: 'put', service: parseValues(values, options), params: saved }
+  const service = parseValues(values, options)
+  // letsencrypt.host / letsencrypt.email are read by src/acme from the saved parameters; a value
+  // ACME could not use is refused here, naming the parameter.
+  acmeRequestOf(serviceName, saved, service.destinations.flatMap((d) => d.serviceDomain), '')
+  return { kind: 'put', service, params: saved }
 }

@@ -34,6 +34,13 @@ export class LiveState {
     this.notServed.delete(name)
   }
 
+  private readonly listeners: Array<(services: ServiceState) => void> = []
+
+  /** Calls `listener` with every new set of services that becomes live (ACME reads what services ask for). */
+  onServicesChange(listener: (services: ServiceState) => void): void {
+    this.listeners.push(listener)
+  }
+
   /** The services of the live configuration. */
   get services(): ServiceState {
     return this.current
@@ -46,7 +53,9 @@ export class LiveState {
 
   /** Records a state and its configuration as live (the apply core, once HAProxy serves them). */
   set(services: ServiceState, config: string): void {
+    const changed = services !== this.current
     this.current = services
     this.text = config
+    if (changed) for (const listener of this.listeners) listener(services)
   }
 }

@@ -36,6 +36,7 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
 <div id="error" role="alert"></div>
 <div class="summary" id="summary"></div>
 <main id="services"></main>
+<section id="acme"></section>
 <script>
 (() => {
   const REFRESH = ${refreshSeconds} * 1000
@@ -86,6 +87,19 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
       )),
     ))
     document.getElementById('services').replaceChildren(...(cards.length ? cards : [el('p', { class: 'muted' }, 'No services are configured.')]))
+    // ACME certificates: state, issuer, expiry, next renewal or retry, the last error.
+    const acmeState = (state) => state === 'valid' ? 'up' : state === 'failed' ? 'down' : 'other'
+    document.getElementById('acme').replaceChildren(...(report.acme.length ? [el('h2', {}, 'ACME certificates'), ...report.acme.map((a) => el('div', { class: 'service', 'data-acme': a.domains.join(',') },
+      el('code', {}, a.domains.join(', ')), ' ', el('span', { class: 'status ' + acmeState(a.state) }, a.state),
+      kv([
+        ['services', a.services.join(', ')],
+        ['issuer', a.issuer],
+        ['expires', a.validTo],
+        ['next attempt', a.nextAttempt],
+        ['failures', a.failures ? String(a.failures) : ''],
+        ['last error', a.lastError],
+      ]),
+    ))] : []))
   }
 
   async function refresh() {

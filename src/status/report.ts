@@ -1,3 +1,4 @@
+import type { AcmeStatus } from '../acme/manager.js'
 import type { StatRow } from '../haproxy/stats.js'
 import { statType } from '../haproxy/stats.js'
 import type { ReloadRecord } from '../metrics/index.js'
@@ -57,6 +58,19 @@ export interface StatusReport {
   services: ServiceStatus[]
   /** Saved services HAProxy does not serve (yet): retried until it does (docs/guarantees.md). */
   unserved: Array<{ serviceName: string; reason: string; since: string }>
+  /** Certificates services ask ACME for (docs/certs.md). */
+  acme: AcmeStatusRow[]
+}
+
+export interface AcmeStatusRow {
+  domains: string[]
+  services: string[]
+  state: AcmeStatus['state']
+  issuer: string | null
+  validTo: string | null
+  nextAttempt: string | null
+  failures: number
+  lastError: string | null
 }
 
 export interface ReportInput {
@@ -69,6 +83,7 @@ export interface ReportInput {
   reloads: number
   lastReload: ReloadRecord | undefined
   listener: { addresses: string[]; ready: boolean; lastSync: number | undefined }
+  acme?: AcmeStatus[]
 }
 
 const count = (value: string | undefined) => (value === undefined || value === '' ? null : Number(value))
@@ -127,5 +142,15 @@ export function buildStatusReport(input: ReportInput): StatusReport {
     },
     services,
     unserved: input.unserved ?? [],
+    acme: (input.acme ?? []).map((a) => ({
+      domains: a.domains,
+      services: a.services,
+      state: a.state,
+      issuer: a.certificate?.issuer ?? null,
+      validTo: a.certificate ? new Date(a.certificate.notAfter).toISOString() : null,
+      nextAttempt: a.nextAttemptAt === undefined ? null : new Date(a.nextAttemptAt).toISOString(),
+      failures: a.failures,
+      lastError: a.lastError ?? null,
+    })),
   }
 }

@@ -95,7 +95,10 @@ export class Distributor {
 
   /** This daemon's own addresses (IP and every interface's). */
   ownAddresses(): Set<string> {
-    return ownAddresses(this.settings.IP)
+    const own = new Set<string>()
+    if (isIP(this.settings.IP)) own.add(this.settings.IP)
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address)
+    return own
   }
 
   /** The URL of `path` on the replica at `address` (the API listens on PORT on every replica). */
@@ -144,14 +147,6 @@ export class Distributor {
 }
 
 class LookupError extends Error {}
-
-/** This daemon's own addresses (IP and every interface's). */
-function ownAddresses(ip: string): Set<string> {
-  const own = new Set<string>()
-  if (isIP(ip)) own.add(ip)
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address)
-  return own
-}
 
 /** The `Message` of a DFP answer; the start of any other body (a CSV, an HTML error page). */
 function messageOf(body: string): string {
