@@ -83,6 +83,19 @@ export const spareCommands = (spare: string, plain: PlainBackend) => [`add serve
  * placeholder service through the same template), renamed, without its server line.
  */
 export function renderSpares(count: number, hasGlobalUsers: boolean, debug: boolean): { names: string[]; text: string } {
+  // The same few counts and settings come back at every rendering: keep their text.
+  const key = `${count}/${hasGlobalUsers}/${debug}`
+  const cached = sparesCache.get(key)
+  if (cached) return cached
+  const spares = renderSparesOnce(count, hasGlobalUsers, debug)
+  if (sparesCache.size >= 16) sparesCache.clear()
+  sparesCache.set(key, spares)
+  return spares
+}
+
+const sparesCache = new Map<string, { names: string[]; text: string }>()
+
+function renderSparesOnce(count: number, hasGlobalUsers: boolean, debug: boolean): { names: string[]; text: string } {
   const names = spareNames(count)
   const placeholder = parseService({ serviceName: 'spare', servicePath: '/', port: '1', outboundHostname: '127.0.0.1' }, { separator: ',' })
   const section = renderServiceBackends(placeholder, hasGlobalUsers, debug).text.replace(/^ {4}server .*\n/m, '')
