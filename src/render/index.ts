@@ -36,10 +36,16 @@ function serviceParts(service: Service, settings: RenderSettings, hasGlobalUsers
   if (!cache) partsCache.set(settings, (cache = new WeakMap()))
   let parts = cache.get(service)
   if (!parts) {
+    // The frontend rules only when asked for: most services at scale are map-routed and have
+    // none, and keeping them for 10 000 services costs megabytes.
+    let frontend: ServiceParts['frontend'] | undefined
     parts = {
       rank: frontendRank(service),
       mapEligible: isMapRouted(service, settings.SERVICE_DOMAIN_ALGO),
-      frontend: serviceFrontend(service, settings),
+      get frontend() {
+        frontend ??= serviceFrontend(service, settings)
+        return frontend
+      },
       backends: renderServiceBackends(service, hasGlobalUsers, settings.DEBUG),
     }
     cache.set(service, parts)

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import { parseUsers } from '../auth/credentials.js'
 import { errors } from '../errors.js'
+import { flatStrings } from '../flat-strings.js'
 import { booleanSchema } from '../field-values.js'
 import type { ServiceChange } from '../state/registry.js'
 import { renderCustomTemplate } from './custom-templates.js'
@@ -180,5 +181,5 @@ export function parseChange(source: ParamSource, options: ParseOptions): Service
   const replicas = params.parsed('replicas', z.string().regex(/^\d+$/, 'must be a whole number'))
   if (replicas !== undefined && Number(replicas) === 0) return { kind: 'remove', serviceName }
   const saved = Object.fromEntries(Object.entries(params.toRecord()).filter(([key]) => !requestOnly.has(key)))
-  return { kind: 'put', service: parseService(source, options), params: saved }
+  return flatStrings({ kind: 'put', service: parseService(source, options), params: saved })
 }
