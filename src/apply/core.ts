@@ -59,6 +59,11 @@ export class ApplyCore {
     return this.reloadCount
   }
 
+  /** Backends that live in a spare backend of the running worker until the catch-up reload: name → spare. */
+  get spareAliases(): ReadonlyMap<string, string> {
+    return this.worker?.view.aliases ?? new Map()
+  }
+
   /** Batches made live through the Runtime API alone (no reload) since start. */
   get runtimeChanges(): number {
     return this.runtimeCount

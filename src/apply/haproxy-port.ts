@@ -1,4 +1,6 @@
+import { lookup } from 'node:dns/promises'
 import { mkdir } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import { HaproxyClient } from '../haproxy/client.js'
 import { HaproxyMaster, type LoadResult } from '../haproxy/master.js'
@@ -18,6 +20,22 @@ const MACHINERY_FAILURE = /^(haproxy exited|the new configuration was not served
 /** A load that failed without HAProxy naming a problem of the configuration blames none. */
 const loadVerdict = (result: LoadResult): LoadVerdict =>
   result.ok ? result : { ok: false, kind: MACHINERY_FAILURE.test(result.error) || result.error === '' ? 'unavailable' : 'refused', error: result.error || 'haproxy exited' }
+
+// `add server <spare>/<server> <host>:<port>` (src/render/spares.ts).
+const ADD_SERVER = /^(add server \S+ )([^\s:[\]]+):(\d+)$/
+
+/**
+ * A dynamic server cannot use `resolvers`, and HAProxy would resolve its name by itself,
+ * preferring IPv6 (`localhost` → `::1`). The name is resolved here instead, to an IPv4 address
+ * first as a loaded configuration does (`init-addr last,libc,none`); a name that does not resolve
+ * throws, and the change goes through validation and a reload instead.
+ */
+async function withResolvedHost(command: string): Promise<string> {
+  const found = ADD_SERVER.exec(command)
+  if (!found || isIP(found[2] as string)) return command
+  const { address } = await lookup(found[2] as string, { family: 0, order: 'ipv4first' })
+  return `${found[1]}${isIP(address) === 6 ? `[${address}]` : address}:${found[3]}`
+}
 
 /** The real HAProxy behind the apply core's port: `haproxy -c`, the master, its Runtime API, the files. */
 export class LiveHaproxy implements HaproxyPort {
@@ -81,8 +99,8 @@ export class LiveHaproxy implements HaproxyPort {
     )
   }
 
-  runtimeCommands(commands: readonly string[]): Promise<void> {
-    return sendCommands(this.client.statsSocket, commands)
+  async runtimeCommands(commands: readonly string[]): Promise<void> {
+    return sendCommands(this.client.statsSocket, await Promise.all(commands.map(withResolvedHost)))
   }
 
   async swapCertificate(loadPath: string, pem: string): Promise<void> {

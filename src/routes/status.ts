@@ -64,7 +64,11 @@ export async function statusRoutes(app: FastifyInstance, { applier, live, haprox
     let stats: StatRow[] | undefined
     let statsError: string | undefined
     try {
-      stats = wanted ? await showStatOf(haproxy.statsSocket, backendsOf(entries)) : parseStats(await haproxy.stats())
+      // A service made live in a spare backend has its statistics there until the catch-up reload.
+      const aliases = applier.spareAliases
+      const ownName = new Map([...aliases].map(([own, spare]) => [spare, own]))
+      const rows = wanted ? await showStatOf(haproxy.statsSocket, backendsOf(entries).map((name) => aliases.get(name) ?? name)) : parseStats(await haproxy.stats())
+      stats = ownName.size === 0 ? rows : rows.map((row) => (row.pxname !== undefined && ownName.has(row.pxname) ? { ...row, pxname: ownName.get(row.pxname) as string } : row))
     } catch (err) {
       statsError = (err as Error).message
     }
