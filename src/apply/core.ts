@@ -45,6 +45,9 @@ export class ApplyCore {
    * the file, to free them (docs/architecture.md "Runtime changes"). Other reloads do it earlier.
    */
   catchUpDelayMs = 5000
+  /** The longest a catch-up waits for runtime changes to stop (docs/architecture.md). */
+  catchUpMaxDelayMs = 30_000
+  private catchUpSince?: number
   /** The live text holds services made live at run time that `haproxy -c` has not checked. */
   private unvalidated = false
   private readonly renderCache: RenderCache
@@ -319,17 +322,27 @@ export class ApplyCore {
   }
 
   /**
-   * After a runtime removal the worker keeps the removed backends; one reload, at most
-   * `catchUpDelayMs` later, loads the file without them (none if another reload came first).
+   * After runtime changes the worker keeps removed backends, and services made live in spares
+   * have no backend of their own yet: one reload loads the file. It waits until no runtime change
+   * came for `catchUpDelayMs`, so a burst is not cut by a reload every request would wait for,
+   * but no longer than `catchUpMaxDelayMs` after the first, nor once a quarter of the spares is
+   * left (none if another reload came first).
    */
   private scheduleCatchUp(): void {
-    if (this.catchUp || this.closed) return
+    if (this.closed) return
+    const now = Date.now()
+    this.catchUpSince ??= now
+    const spares = this.worker?.view
+    const low = spares !== undefined && spares.freeSpares.length < (spares.freeSpares.length + spares.aliases.size) / 4
+    const delay = low ? 0 : Math.max(0, Math.min(this.catchUpDelayMs, this.catchUpSince + Math.max(this.catchUpMaxDelayMs, this.catchUpDelayMs) - now))
+    clearTimeout(this.catchUp)
     this.catchUp = setTimeout(() => {
       this.catchUp = undefined
+      this.catchUpSince = undefined
       if (this.closed || !this.worker) return
-      this.options.log.debug('reloading to free the backends of removed services')
+      this.options.log.debug('catch-up reload: the file\'s backends into the worker, removed ones out')
       this.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
-    }, this.catchUpDelayMs)
+    }, delay)
     this.catchUp.unref()
   }
 
@@ -353,6 +366,7 @@ export class ApplyCore {
       this.unvalidated = false
       clearTimeout(this.catchUp)
       this.catchUp = undefined
+      this.catchUpSince = undefined
       this.live.set(state, rendered.config)
       this.reloadCount++
       metrics.reloads.inc()
