@@ -19,7 +19,7 @@ export const progress = (message: string) => console.error(`[${new Date().toISOS
 export const ms = (value: number) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(1)} ms`)
 export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
 export const row = (figure: string, value: string, baseline: string, ratio: number | string, goal: string) => {
-  const r = { figure, value, baseline, ratio: typeof ratio === 'number' ? `${ratio.toFixed(2)}×` : ratio, goal }
+  const r = { figure, value, baseline, ratio: typeof ratio === 'number' ? `${ratio < 0.1 ? ratio.toPrecision(2) : ratio.toFixed(2)}×` : ratio, goal }
   rows.push(r)
   console.log(`${figure}: ${value} | baseline ${baseline} | ${r.ratio} | goal ${goal}`)
 }
