@@ -234,8 +234,7 @@ t.test('new plain services go into spare backends: no haproxy -c, no reload; the
     'enable server dfp_spare_0/p1',
     'add server dfp_spare_1/p2 10.0.0.7:80',
     'enable server dfp_spare_1/p2',
-    'add map /cfg/maps/path.map /p1 3:dfp_spare_0',
-    'add map /cfg/maps/path.map /p2 3:dfp_spare_1',
+    'add map /cfg/maps/path.map <<\n/p1 3:dfp_spare_0\n/p2 3:dfp_spare_1\n',
   ])
   t.equal(port.validations, 0, 'nothing to validate on the request path')
   t.equal(port.reloadCalls, reloads, 'nor to reload')
