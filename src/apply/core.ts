@@ -8,6 +8,7 @@ import { type Change, changedService, ServiceState } from '../state/registry.js'
 import { LiveState } from '../state/live.js'
 import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts } from './batch.js'
 import type { HaproxyPort, StatePort } from './port.js'
+import { CatchUpTimer } from './catch-up.js'
 import { RenderCache } from './render-cache.js'
 
 export interface ApplyCoreOptions {
@@ -39,15 +40,11 @@ export class ApplyCore {
   private runtimeCount = 0
   /** What the running worker loaded, and its pid: the base of runtime deltas. */
   private worker?: { view: WorkerView; pid: number }
-  private catchUp?: NodeJS.Timeout
-  /**
-   * How long after a runtime change that left removed backends in the worker it is reloaded on
-   * the file, to free them (docs/architecture.md "Runtime changes"). Other reloads do it earlier.
-   */
-  catchUpDelayMs = 5000
-  /** The longest a catch-up waits for runtime changes to stop (docs/architecture.md). */
-  catchUpMaxDelayMs = 30_000
-  private catchUpSince?: number
+  private readonly catchUp = new CatchUpTimer(() => {
+    if (this.closed || !this.worker) return
+    this.options.log.debug("catch-up reload: the file's backends into the worker, removed ones out")
+    this.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
+  })
   /** The live text holds services made live at run time that `haproxy -c` has not checked. */
   private unvalidated = false
   private readonly renderCache: RenderCache
@@ -55,6 +52,15 @@ export class ApplyCore {
   constructor(private readonly options: ApplyCoreOptions) {
     this.live = options.live ?? new LiveState()
     this.renderCache = new RenderCache(options.settings)
+  }
+
+  /** Quiet time after runtime changes before the catch-up reload (src/apply/catch-up.ts). */
+  get catchUpDelayMs(): number {
+    return this.catchUp.delayMs
+  }
+
+  set catchUpDelayMs(ms: number) {
+    this.catchUp.delayMs = ms
   }
 
   /** Confirmed reloads since start. */
@@ -127,7 +133,7 @@ export class ApplyCore {
   /** Refuses new changes, finishes the running batch and stops HAProxy (`hard`: at once). */
   async close({ hard = false } = {}): Promise<void> {
     this.closed = true
-    clearTimeout(this.catchUp)
+    this.catchUp.cancel()
     await this.running
     await this.options.port.stop(hard)
   }
@@ -321,29 +327,10 @@ export class ApplyCore {
     return true
   }
 
-  /**
-   * After runtime changes the worker keeps removed backends, and services made live in spares
-   * have no backend of their own yet: one reload loads the file. It waits until no runtime change
-   * came for `catchUpDelayMs`, so a burst is not cut by a reload every request would wait for,
-   * but no longer than `catchUpMaxDelayMs` after the first, nor once a quarter of the spares is
-   * left (none if another reload came first).
-   */
   private scheduleCatchUp(): void {
     if (this.closed) return
-    const now = Date.now()
-    this.catchUpSince ??= now
-    const spares = this.worker?.view
-    const low = spares !== undefined && spares.freeSpares.length < (spares.freeSpares.length + spares.aliases.size) / 4
-    const delay = low ? 0 : Math.max(0, Math.min(this.catchUpDelayMs, this.catchUpSince + Math.max(this.catchUpMaxDelayMs, this.catchUpDelayMs) - now))
-    clearTimeout(this.catchUp)
-    this.catchUp = setTimeout(() => {
-      this.catchUp = undefined
-      this.catchUpSince = undefined
-      if (this.closed || !this.worker) return
-      this.options.log.debug('catch-up reload: the file\'s backends into the worker, removed ones out')
-      this.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
-    }, delay)
-    this.catchUp.unref()
+    const view = this.worker?.view
+    this.catchUp.schedule(view !== undefined && view.freeSpares.length < (view.freeSpares.length + view.aliases.size) / 4)
   }
 
   /**
@@ -364,9 +351,7 @@ export class ApplyCore {
     if (loaded.ok) {
       this.worker = { view: workerView(rendered), pid: loaded.pid }
       this.unvalidated = false
-      clearTimeout(this.catchUp)
-      this.catchUp = undefined
-      this.catchUpSince = undefined
+      this.catchUp.cancel()
       this.live.set(state, rendered.config)
       this.reloadCount++
       metrics.reloads.inc()
