@@ -27,13 +27,21 @@ export type CheckResult = { ok: true } | { ok: false; kind: 'refused' | 'unavail
  */
 export function withoutNameConflicts(state: ServiceState, items: PendingChange[]): PendingChange[] {
   const owners = new Map<string, string>()
-  for (const service of state.values()) for (const name of generatedNames(service)) owners.set(name, service.serviceName)
+  // Each service's own names, so a put or remove forgets them without a scan of every name.
+  const namesOf = new Map<string, string[]>()
+  for (const service of state.values()) {
+    const mine = generatedNames(service)
+    namesOf.set(service.serviceName, mine)
+    for (const name of mine) owners.set(name, service.serviceName)
+  }
+  const forget = (serviceName: string) => {
+    for (const name of namesOf.get(serviceName) ?? []) if (owners.get(name) === serviceName) owners.delete(name)
+    namesOf.delete(serviceName)
+  }
   const kept: PendingChange[] = []
   for (const item of items) {
     const change = item.change
-    if (change.kind === 'remove') {
-      for (const [name, owner] of owners) if (owner === change.serviceName) owners.delete(name)
-    }
+    if (change.kind === 'remove') forget(change.serviceName)
     if (change.kind !== 'put') {
       kept.push(item)
       continue
@@ -45,8 +53,9 @@ export function withoutNameConflicts(state: ServiceState, items: PendingChange[]
       item.reject(errors.nameTaken(service.serviceName, taken, owners.get(taken) as string))
       continue
     }
-    for (const [name, owner] of owners) if (owner === service.serviceName) owners.delete(name)
+    forget(service.serviceName)
     for (const name of mine) owners.set(name, service.serviceName)
+    namesOf.set(service.serviceName, mine)
     kept.push(item)
   }
   return kept

@@ -5,13 +5,15 @@ import { redactConfig } from '../haproxy/redact.js'
 import { planRuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
 import { certDir } from '../config-paths.js'
-import { type Rendered, renderAll, type RenderSettings } from '../render/index.js'
+import type { Rendered, RenderSettings } from '../render/index.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
 import { LiveState } from '../state/live.js'
 import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts, withoutPortConflicts } from './batch.js'
 import { newPortsInUse } from './port-check.js'
 import type { HaproxyPort, StatePort } from './port.js'
 import { UnservedRetry } from './unserved.js'
+import { CatchUpTimer } from './catch-up.js'
+import { RenderCache } from './render-cache.js'
 
 export interface ApplyCoreOptions {
   settings: RenderSettings & { DISPLAY_CONFIG_ON_ERROR: boolean }
@@ -42,12 +44,14 @@ export class ApplyCore {
   private runtimeCount = 0
   /** What the running worker loaded, and its pid: the base of runtime deltas. */
   private worker?: { view: WorkerView; pid: number }
-  private catchUp?: NodeJS.Timeout
-  /**
-   * How long after a runtime change that left removed backends in the worker it is reloaded on
-   * the file, to free them (docs/architecture.md "Runtime changes"). Other reloads do it earlier.
-   */
-  catchUpDelayMs = 5000
+  private readonly catchUp = new CatchUpTimer(() => {
+    if (this.closed || !this.worker) return
+    this.options.log.debug("catch-up reload: the file's backends into the worker, removed ones out")
+    this.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
+  })
+  /** The live text holds services made live at run time that `haproxy -c` has not checked. */
+  private unvalidated = false
+  private readonly renderCache: RenderCache
 
   /** Saved services HAProxy could not serve at start, retried until it does. */
   private readonly unserved: UnservedRetry
@@ -55,11 +59,26 @@ export class ApplyCore {
   constructor(private readonly options: ApplyCoreOptions) {
     this.live = options.live ?? new LiveState()
     this.unserved = new UnservedRetry(this.live, (change) => this.enqueue(change), options.log)
+    this.renderCache = new RenderCache(options.settings)
+  }
+
+  /** Quiet time after runtime changes before the catch-up reload (src/apply/catch-up.ts). */
+  get catchUpDelayMs(): number {
+    return this.catchUp.delayMs
+  }
+
+  set catchUpDelayMs(ms: number) {
+    this.catchUp.delayMs = ms
   }
 
   /** Confirmed reloads since start. */
   get reloads(): number {
     return this.reloadCount
+  }
+
+  /** Backends that live in a spare backend of the running worker until the catch-up reload: name → spare. */
+  get spareAliases(): ReadonlyMap<string, string> {
+    return this.worker?.view.aliases ?? new Map()
   }
 
   /** Batches made live through the Runtime API alone (no reload) since start. */
@@ -123,7 +142,7 @@ export class ApplyCore {
   /** Refuses new changes, finishes the running batch and stops HAProxy (`hard`: at once). */
   async close({ hard = false } = {}): Promise<void> {
     this.closed = true
-    clearTimeout(this.catchUp)
+    this.catchUp.cancel()
     this.unserved.stop()
     await this.running
     await this.options.port.stop(hard)
@@ -140,7 +159,7 @@ export class ApplyCore {
   }
 
   private render(state: ServiceState): Rendered {
-    return renderAll(state, this.options.settings)
+    return this.renderCache.render(state)
   }
 
   private enqueue(change: Change | undefined): Promise<void> {
@@ -186,10 +205,11 @@ export class ApplyCore {
       log.warn({ service: changedService(item.change), error }, 'change refused by haproxy; previous definition kept')
       item.reject(errors.rejectedByHaproxy(changedService(item.change), error))
     }
-    const valid = await bisect(this.state, changes, (state) => this.validate(state), refused)
-    let live = await bisect(this.state, valid, (state) => this.makeLive(state, false), refused)
+    let live = (await this.applyServicesAtRuntime(changes))
+      ? changes
+      : await bisect(this.state, await bisect(this.state, changes, (state) => this.validate(state), refused), (state) => this.makeLive(state, false), refused)
     const reloadRequests = batch.filter((item) => !item.change)
-    const forced: CheckResult = reloadRequests.length === 0 || this.reloadCount > reloadsBefore ? { ok: true } : await this.makeLive(this.state, true)
+    const forced: CheckResult = reloadRequests.length === 0 || this.reloadCount > reloadsBefore ? { ok: true } : await this.forcedReload()
     metrics.services.set(this.state.size)
     // Candidates of refused changes may have rewritten them; the live state's version stays on disk.
     await port.writeArtefacts(this.state, { prune: true })
@@ -217,12 +237,42 @@ export class ApplyCore {
     log.debug({ requests: batch.length, applied: live.length, ms: Math.round(performance.now() - started) }, 'batch applied')
   }
 
-  private async validate(state: ServiceState): Promise<CheckResult> {
+  /**
+   * Service changes the running worker can take through the Runtime API alone — map entries,
+   * server addresses, new plain services into spare backends (src/render/spares.ts) — are made
+   * live without `haproxy -c`: what changes in the file is a plain backend (the spares' text plus
+   * a server line of checked parameters) or nothing, and the catch-up reload validates first.
+   */
+  private async applyServicesAtRuntime(changes: PendingChange[]): Promise<boolean> {
+    if (changes.length === 0 || !this.worker) return false
+    if (!changes.every((item) => item.change.kind === 'put' || item.change.kind === 'remove')) return false
+    const state = this.state.with(changes.map((item) => item.change))
+    if (state === this.state) return true
+    const before = this.live.config
+    const rendered = this.render(state)
+    if (!(await this.applyAtRuntime(state, rendered))) return false
+    if (rendered.config !== before) this.unvalidated = true
+    return true
+  }
+
+  /** A reload of the live state; after runtime changes (the catch-up) it is validated first. */
+  private async forcedReload(): Promise<CheckResult> {
+    if (this.unvalidated) {
+      const checked = await this.validate(this.state, { force: true })
+      if (!checked.ok) {
+        this.options.log.error({ error: checked.error }, 'haproxy refuses the file of the services made live at run time; the worker keeps serving them')
+        return checked
+      }
+    }
+    return this.makeLive(this.state, true)
+  }
+
+  private async validate(state: ServiceState, { force = false } = {}): Promise<CheckResult> {
     const { port, settings, metrics, log } = this.options
     const rendered = this.render(state)
     // Map entries are plain words by construction (src/render/maps.ts), so new entries alone
     // cannot make a configuration HAProxy refuses.
-    if (rendered.config === this.live.config) return { ok: true }
+    if (rendered.config === this.live.config && !force) return { ok: true }
     const taken = await newPortsInUse(port, rendered, this.livePorts())
     if (taken) return { ok: false, kind: 'refused', error: taken }
     const verdict = await port.validate(state)
@@ -281,7 +331,11 @@ export class ApplyCore {
       await port.runtimeCommands(delta.commands)
     } catch (err) {
       countRuntimeChange(metrics, 'map', false)
-      log.warn({ error: (err as Error).message }, 'runtime map update failed; reloading instead')
+      log.warn({ error: (err as Error).message }, 'runtime change failed; reloading instead')
+      // The live files back, and a reload soon puts the worker on them again, whatever part of
+      // the commands it took (a change that follows may reload earlier).
+      await port.writeConfig(this.render(this.state))
+      this.scheduleCatchUp()
       return false
     }
     this.worker = { view: delta.worker, pid: worker.pid }
@@ -291,23 +345,14 @@ export class ApplyCore {
       countRuntimeChange(metrics, 'map')
       log.info({ commands: delta.commands.length, services: state.size }, 'routes changed through the runtime API, without reload')
     }
-    if (delta.leftovers) this.scheduleCatchUp()
+    if (delta.leftovers || delta.usedSpares) this.scheduleCatchUp()
     return true
   }
 
-  /**
-   * After a runtime removal the worker keeps the removed backends; one reload, at most
-   * `catchUpDelayMs` later, loads the file without them (none if another reload came first).
-   */
   private scheduleCatchUp(): void {
-    if (this.catchUp || this.closed) return
-    this.catchUp = setTimeout(() => {
-      this.catchUp = undefined
-      if (this.closed || !this.worker) return
-      this.options.log.debug('reloading to free the backends of removed services')
-      this.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
-    }, this.catchUpDelayMs)
-    this.catchUp.unref()
+    if (this.closed) return
+    const view = this.worker?.view
+    this.catchUp.schedule(view !== undefined && view.freeSpares.length < (view.freeSpares.length + view.aliases.size) / 4)
   }
 
   /**
@@ -327,8 +372,8 @@ export class ApplyCore {
     metrics.recordReload(loaded.ok ? { ok: true, ms } : { ok: false, ms, error: loaded.error })
     if (loaded.ok) {
       this.worker = { view: workerView(rendered), pid: loaded.pid }
-      clearTimeout(this.catchUp)
-      this.catchUp = undefined
+      this.unvalidated = false
+      this.catchUp.cancel()
       this.live.set(state, rendered.config)
       this.reloadCount++
       metrics.reloads.inc()

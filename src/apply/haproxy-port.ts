@@ -1,4 +1,6 @@
+import { lookup } from 'node:dns/promises'
 import { mkdir } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import { HaproxyClient } from '../haproxy/client.js'
 import { HaproxyMaster, type LoadResult } from '../haproxy/master.js'
@@ -19,6 +21,22 @@ const MACHINERY_FAILURE = /^(haproxy exited|the new configuration was not served
 /** A load that failed without HAProxy naming a problem of the configuration blames none. */
 const loadVerdict = (result: LoadResult): LoadVerdict =>
   result.ok ? result : { ok: false, kind: MACHINERY_FAILURE.test(result.error) || result.error === '' ? 'unavailable' : 'refused', error: result.error || 'haproxy exited' }
+
+// `add server <spare>/<server> <host>:<port>` (src/render/spares.ts).
+const ADD_SERVER = /^(add server \S+ )([^\s:[\]]+):(\d+)$/
+
+/**
+ * A dynamic server cannot use `resolvers`, and HAProxy would resolve its name by itself,
+ * preferring IPv6 (`localhost` → `::1`). The name is resolved here instead, to an IPv4 address
+ * first as a loaded configuration does (`init-addr last,libc,none`); a name that does not resolve
+ * throws, and the change goes through validation and a reload instead.
+ */
+async function withResolvedHost(command: string): Promise<string> {
+  const found = ADD_SERVER.exec(command)
+  if (!found || isIP(found[2] as string)) return command
+  const { address } = await lookup(found[2] as string, { family: 0, order: 'ipv4first' })
+  return `${found[1]}${isIP(address) === 6 ? `[${address}]` : address}:${found[3]}`
+}
 
 /** The real HAProxy behind the apply core's port: `haproxy -c`, the master, its Runtime API, the files. */
 export class LiveHaproxy implements HaproxyPort {
@@ -88,7 +106,7 @@ export class LiveHaproxy implements HaproxyPort {
   }
 
   async runtimeCommands(commands: readonly string[]): Promise<void> {
-    await sendCommands(this.client.statsSocket, commands)
+    await sendCommands(this.client.statsSocket, await Promise.all(commands.map(withResolvedHost)))
     // The worker now serves the file just written without a reload: a restart after a crash
     // must load that one (src/haproxy/master.ts).
     if (this.written !== undefined) this.master.noteServed(this.written)

@@ -1,5 +1,6 @@
 import { movableServer, type Rendered, type ServiceBackends } from '../render/index.js'
 import { routeMapPaths, type RouteMapName, type RouteMaps } from '../render/maps.js'
+import { plainBackends, spareCommands, spareShape } from '../render/spares.js'
 import { sendCommand } from './runtime.js'
 
 /** What the running worker has loaded, as far as a runtime delta needs to know. */
@@ -8,7 +9,14 @@ export interface WorkerView {
   crtList: string
   /** Backends by serviceName; may hold backends of removed services (leftovers). */
   backends: ReadonlyMap<string, ServiceBackends>
+  /** The maps as the worker has them: backends that live in a spare named by the spare. */
   maps: RouteMaps
+  /** Spare backends the worker loaded and has not used yet (src/render/spares.ts). */
+  freeSpares: readonly string[]
+  /** What a plain backend looks like without its name and server line ('' without spares). */
+  plainShape: string
+  /** Backend name → the spare it lives in, for services added since the worker loaded. */
+  aliases: ReadonlyMap<string, string>
 }
 
 export const workerView = (rendered: Rendered): WorkerView => ({
@@ -16,6 +24,9 @@ export const workerView = (rendered: Rendered): WorkerView => ({
   crtList: rendered.crtList,
   backends: rendered.backends,
   maps: rendered.maps,
+  freeSpares: rendered.spares.names,
+  plainShape: spareShape(rendered.spares.text),
+  aliases: new Map(),
 })
 
 export interface RuntimeDelta {
@@ -25,6 +36,8 @@ export interface RuntimeDelta {
   worker: WorkerView
   /** The worker keeps backends the file no longer has; a reload would free them. */
   leftovers: boolean
+  /** New services live in spares: the file names backends the worker lacks until a reload. */
+  usedSpares: boolean
 }
 
 /**
@@ -34,35 +47,63 @@ export interface RuntimeDelta {
  * are gone) until the next reload; a service added again with the same backend needs no reload.
  */
 export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: string): RuntimeDelta | undefined {
-  if (worker.frame !== next.frame || worker.crtList !== next.crtList) return undefined
+  // A worker with the general map lookup routes the next maps whatever their lookup style.
+  if ((worker.frame !== next.frame && worker.frame !== next.generalFrame) || worker.crtList !== next.crtList) return undefined
   const servers: string[] = []
+  const free = [...worker.freeSpares]
+  const aliases = new Map(worker.aliases)
   for (const [service, text] of next.backends) {
     const running = worker.backends.get(service)
     if (running?.text === text.text) continue
-    const moved = running === undefined ? undefined : serverAddressChanges(running, text)
+    if (running === undefined) {
+      // A new service: into spares when it is plain and enough are left, else a reload.
+      const plain = plainBackends(text.text, worker.plainShape)
+      if (!plain || plain.length > free.length) return undefined
+      for (const backend of plain) {
+        const spare = free.shift() as string
+        aliases.set(backend.backend, spare)
+        servers.push(...spareCommands(spare, backend))
+      }
+      continue
+    }
+    const moved = serverAddressChanges(running, text, aliases)
     if (!moved) return undefined
     servers.push(...moved)
   }
+  // Map values are `<length>:<backend>`; the worker's name the spare a backend lives in.
+  const inWorker = (value: string) => {
+    const colon = value.indexOf(':')
+    const alias = aliases.get(value.slice(colon + 1))
+    return alias === undefined ? value : `${value.slice(0, colon + 1)}${alias}`
+  }
+  const nextMaps: RouteMaps = aliases.size === 0 ? next.maps : { hostPath: new Map(), path: new Map() }
+  if (aliases.size > 0) {
+    for (const name of Object.keys(nextMaps) as RouteMapName[]) for (const [key, value] of next.maps[name]) nextMaps[name].set(key, inWorker(value))
+  }
   const files = routeMapPaths(configDir)
   const adds: string[] = []
+  let newEntries: string[] = []
   const sets: string[] = []
   const dels: string[] = []
   for (const name of Object.keys(files) as RouteMapName[]) {
     const before = worker.maps[name]
-    const after = next.maps[name]
+    const after = nextMaps[name]
     for (const [key, backend] of after) {
       const old = before.get(key)
-      if (old === undefined) adds.push(`add map ${files[name]} ${key} ${backend}`)
+      if (old === undefined) newEntries.push(`${key} ${backend}`)
       else if (old !== backend) sets.push(`set map ${files[name]} ${key} ${backend}`)
     }
     for (const key of before.keys()) if (!after.has(key)) dels.push(`del map ${files[name]} ${key}`)
+    adds.push(...mapAddPayloads(files[name], newEntries))
+    newEntries = []
   }
   const backends = new Map([...worker.backends, ...next.backends])
   // New routes first and removed ones last, so a moved route never has a gap.
   return {
     commands: [...servers, ...adds, ...sets, ...dels],
-    worker: { frame: next.frame, crtList: next.crtList, backends, maps: next.maps },
+    worker: { frame: worker.frame, crtList: next.crtList, backends, maps: nextMaps, freeSpares: free, plainShape: worker.plainShape, aliases },
     leftovers: backends.size > next.backends.size,
+    usedSpares: aliases.size > 0,
   }
 }
 
@@ -71,15 +112,43 @@ export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: 
  * between two renderings of a service's backends (management.txt 9.3 "set server"), or undefined
  * when anything else changed: their shapes (the text without those addresses) must be equal.
  */
-function serverAddressChanges(running: ServiceBackends, next: ServiceBackends): string[] | undefined {
+function serverAddressChanges(running: ServiceBackends, next: ServiceBackends, aliases: ReadonlyMap<string, string>): string[] | undefined {
   if (running.shape !== next.shape || running.servers.length !== next.servers.length) return undefined
   const commands: string[] = []
   for (const [i, now] of next.servers.entries()) {
     const old = running.servers[i]
     if (!old || old.host === now.host) continue
     if (!movableServer(old) || !movableServer(now) || old.backend !== now.backend || old.name !== now.name) return undefined
-    commands.push(`set server ${now.backend}/${now.name} addr ${now.host}`)
+    commands.push(`set server ${aliases.get(now.backend) ?? now.backend}/${now.name} addr ${now.host}`)
   }
+  return commands
+}
+
+// `set server … addr` and `add server` say what they did; map commands and `enable server` say nothing.
+const EXPECTED_ANSWER = /^(IP changed from .* by 'stats socket command'|New server registered\.)$/
+
+/**
+ * New map entries as `add map <file> <<` commands with the entries as payload, one line each
+ * (management.txt 9.3 "add map"): HAProxy takes about a millisecond per `add map` command on this
+ * machine, and a few for a payload of a thousand entries. A payload must fit HAProxy's buffer
+ * (tune.bufsize, 16 kB): chunks of at most MAX_LINE bytes. Each ends with the empty line that
+ * closes a payload once `sendCommand` adds its newline.
+ */
+function mapAddPayloads(file: string, entries: readonly string[]): string[] {
+  const commands: string[] = []
+  let chunk: string[] = []
+  let length = 0
+  const close = () => {
+    if (chunk.length > 0) commands.push(`add map ${file} <<\n${chunk.join('\n')}\n`)
+    chunk = []
+    length = 0
+  }
+  for (const entry of entries) {
+    if (length + entry.length + 1 > MAX_LINE) close()
+    chunk.push(entry)
+    length += entry.length + 1
+  }
+  close()
   return commands
 }
 
@@ -101,10 +170,17 @@ export async function sendCommands(socketPath: string, commands: readonly string
     line = []
     length = 0
     const answer = await sendCommand(socketPath, text, 10_000)
-    const unexpected = answer.split('\n').filter((l) => l.trim() !== '' && !/^IP changed from .* by 'stats socket command'/.test(l.trim()))
+    const unexpected = answer.split('\n').filter((l) => l.trim() !== '' && !EXPECTED_ANSWER.test(l.trim()))
     if (unexpected.length > 0) throw new Error(`${unexpected[0]} (after "${text.slice(0, 200)}")`)
   }
   for (const command of commands) {
+    // A command with a payload (`add map … <<`) goes alone on its connection.
+    if (command.includes('\n')) {
+      await flush()
+      line.push(command)
+      await flush()
+      continue
+    }
     if (length + command.length + 1 > MAX_LINE) await flush()
     line.push(command)
     length += command.length + 1

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { flatStrings } from '../flat-strings.js'
 import type { Destination, Service, User } from '../service/types.js'
 import { redirectCode, templates } from './common.js'
 import { hostsFileNames } from './hosts-file.js'
@@ -92,7 +93,8 @@ export function renderServiceBackends(service: Service, hasGlobalUsers: boolean,
     return undefined
   })
   const shape = servers.some(movableServer) ? renderBackends(service, hasGlobalUsers, debug, (fact) => (movableServer(fact) ? ADDRESS_PLACEHOLDER : undefined)) : text
-  return { text, shape, servers }
+  // Kept for as long as the service lives: flat, not as the template's pieces (src/flat-strings.ts).
+  return flatStrings({ text, shape, servers })
 }
 
 /** `hostOf` sees each server as it is rendered and may replace its host (for the shape). */

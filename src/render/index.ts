@@ -5,7 +5,8 @@ import { renderServiceBackends, type ServiceBackends, userLines } from './backen
 import { byteCompare, commaList, debugOptions, type RenderSettings, type RenderState, serverStatePath, statsSocketPath, templates, VERSION_PREFIX } from './common.js'
 import { renderCrtList, sslBindOptions } from './crt-list.js'
 import { frontendRank, ownStatsPort, serviceFrontend, statsLines } from './frontend.js'
-import { buildRouteMaps, isMapRouted, mapLookupLines, mapUseBackendLine, routeMapPaths, type RouteMapName, type RouteMaps } from './maps.js'
+import { buildRouteMaps, isMapRouted, mapLookupLines, mapLookupStyle, mapUseBackendLine, type MapLookupStyle, routeMapPaths, type RouteMapName, type RouteMaps } from './maps.js'
+import { renderSpares, spareCount } from './spares.js'
 import { names } from './names.js'
 import { renderTcpFrontends, renderSniFrontends, renderTcpGroups, tcpPorts } from './tcp.js'
 
@@ -36,10 +37,16 @@ function serviceParts(service: Service, settings: RenderSettings, hasGlobalUsers
   if (!cache) partsCache.set(settings, (cache = new WeakMap()))
   let parts = cache.get(service)
   if (!parts) {
+    // The frontend rules only when asked for: most services at scale are map-routed and have
+    // none, and keeping them for 10 000 services costs megabytes.
+    let frontend: ServiceParts['frontend'] | undefined
     parts = {
       rank: frontendRank(service),
       mapEligible: isMapRouted(service, settings.SERVICE_DOMAIN_ALGO),
-      frontend: serviceFrontend(service, settings),
+      get frontend() {
+        frontend ??= serviceFrontend(service, settings)
+        return frontend
+      },
       backends: renderServiceBackends(service, hasGlobalUsers, settings.DEBUG),
     }
     cache.set(service, parts)
@@ -61,6 +68,13 @@ export interface Rendered {
   ports: Map<number, string>
   /** Everything of the configuration but the backends and the version line. */
   frame: string
+  /**
+   * The frame with the `host-path` map lookup (src/render/maps.ts), which routes any maps: a
+   * worker running it serves this rendering too (equal to `frame` in that style).
+   */
+  generalFrame: string
+  /** The spare backends at the end of the file (src/render/spares.ts): names and text. */
+  spares: { names: string[]; text: string }
   /** The crt-list text (part of the version). */
   crtList: string
 }
@@ -122,6 +136,9 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
   const backends = new Map(
     [...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => [s.serviceName, partsOf(s).backends] as const),
   )
+  const servicesAfterMaps = routed.filter((r) => !r.map && isLast(r.service)).map(frontendOf)
+  const lookupStyle = mapLookupStyle(maps)
+  const mapFiles = options.validation?.mapPaths ?? routeMapPaths(settings.CONFIG_DIR)
   // TLS binds need a certificate; until one is loaded they stay unbound (the original's D13).
   const binds = bindHttp ? ports.filter((p) => (ssl || !p.includes(':ssl')) && !takenBy(p)).map((p) => p.replace(':ssl', ssl ?? '')) : []
   const parts = {
@@ -155,7 +172,7 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
       },
     }),
     userlist: globalUsers.length > 0 ? templates.userlist({ name: 'defaultUsers', users: userLines(globalUsers) }) : '',
-    frontend: templates.frontendServices({
+    frontend: (style: MapLookupStyle) => templates.frontendServices({
       binds,
       unboundPorts: bindHttp && !ssl ? ports.filter((p) => p.includes(':ssl') && !takenBy(p)) : [],
       takenPorts: bindHttp ? ports.flatMap((p) => (takenBy(p) ? [`${p} is not bound: ${takenBy(p)} binds its port`] : [])) : [],
@@ -169,19 +186,21 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
       }),
       // A stats page in a tcp frontend would only draw a warning: it needs http mode.
       stats: !ownStatsPort(settings) && settings.DEFAULT_REQ_MODE === 'http' ? statsLines(settings) : [],
-      mapLookups: mapsOn ? mapLookupLines(options.validation?.mapPaths ?? routeMapPaths(settings.CONFIG_DIR)) : [],
-      mapUseBackend: mapsOn ? mapUseBackendLine() : '',
+      mapLookups: mapsOn ? mapLookupLines(mapFiles, style, servicesAfterMaps.length > 0) : [],
+      mapUseBackend: mapsOn ? mapUseBackendLine(mapFiles, style, servicesAfterMaps.length > 0) : '',
       acmeChallenges: state.acmeChallenges && settings.DEFAULT_REQ_MODE === 'http' ? challengeMapPath(settings.CONFIG_DIR) : '',
       services: routed.filter((r) => hasLines(r) && (r.map || !isLast(r.service))).map(frontendOf),
-      servicesAfterMaps: routed.filter((r) => !r.map && isLast(r.service)).map(frontendOf),
+      servicesAfterMaps,
     }),
     tcp: renderTcpFrontends(services, settings) + renderSniFrontends(services, settings) + renderTcpGroups(services, settings),
   }
-  const frame = parts.global + parts.userlist + parts.frontend + parts.tcp
-  const body = frame + [...backends.values()].map((b) => b.text).join('')
+  const frame = parts.global + parts.userlist + parts.frontend(lookupStyle) + parts.tcp
+  const generalFrame = lookupStyle === 'host-path' ? frame : parts.global + parts.userlist + parts.frontend('host-path') + parts.tcp
+  const spares = mapsOn ? renderSpares(spareCount(services.length), hasGlobalUsers, settings.DEBUG) : { names: [], text: '' }
+  const body = frame + [...backends.values()].map((b) => b.text).join('') + spares.text
   // The crt-list is part of what HAProxy loads, so it is part of the version.
   const version = createHash('sha256').update(body).update(crtList).digest('hex').slice(0, 16)
-  return { config: `global\n    description ${VERSION_PREFIX}${version}\n${body}`, version: `${VERSION_PREFIX}${version}`, maps, backends, ports: boundPorts(bindHttp ? binds : [], tcpBound, settings), frame, crtList }
+  return { config: `global\n    description ${VERSION_PREFIX}${version}\n${body}`, version: `${VERSION_PREFIX}${version}`, maps, backends, ports: boundPorts(bindHttp ? binds : [], tcpBound, settings), frame, generalFrame, crtList, spares }
 }
 
 /** The version a rendered configuration names in its `description` line. */

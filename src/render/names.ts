@@ -37,6 +37,14 @@ export function destinationBackends(service: Service, dest: Destination): string
  * original's D3 and D18): the apply loop refuses a service whose names another one uses.
  */
 export function generatedNames(service: Service): string[] {
+  let found = generatedCache.get(service)
+  if (!found) generatedCache.set(service, (found = computeGeneratedNames(service)))
+  return found
+}
+
+const generatedCache = new WeakMap<Service, string[]>()
+
+function computeGeneratedNames(service: Service): string[] {
   return service.destinations.flatMap((d) => {
     const n = names(service, d)
     return [

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { acmeRequestOf } from '../acme/request.js'
 import { errors } from '../errors.js'
+import { flatStrings } from '../flat-strings.js'
 import type { ServiceChange } from '../state/registry.js'
 import { renderCustomTemplate } from './custom-templates.js'
 import { isSet, optionalOf, type ParamSource, readParam, readParams, refusal, text } from './param-fields.js'
@@ -96,5 +97,5 @@ export function parseChange(source: ParamSource, options: ParseOptions): Service
   // letsencrypt.host / letsencrypt.email are read by src/acme from the saved parameters; a value
   // ACME could not use is refused here, naming the parameter.
   acmeRequestOf(serviceName, saved, service.destinations.flatMap((d) => d.serviceDomain), '')
-  return { kind: 'put', service, params: saved }
+  return flatStrings({ kind: 'put', service, params: saved })
 }

@@ -108,6 +108,11 @@ export class ServiceState {
     for (const entry of this.entries.values()) yield entry.service
   }
 
+  /** The entries by service name, unsorted; an unchanged service keeps its entry object. */
+  get entryMap(): ReadonlyMap<string, ServiceEntry> {
+    return this.entries
+  }
+
   /** Every entry, sorted by service name (the order they are saved in). */
   list(): ServiceEntry[] {
     return [...this.entries.values()].sort((a, b) => byName(a.service.serviceName, b.service.serviceName))

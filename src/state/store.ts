@@ -1,41 +1,66 @@
-import { readFile, rename } from 'node:fs/promises'
+import { open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { checkCertName, inspectCertificate } from '../certs/pem.js'
 import { writeAtomic } from '../files.js'
 import type { Change, ServiceChange, ServiceSource, ServiceState } from './registry.js'
 
-const FORMAT = 1
+// Format 1: the whole state in dfp-state.json, rewritten on every save (still loaded).
+// Format 2: dfp-state.json is a snapshot with a generation; dfp-state.log holds the changes
+// since, one JSON line each, after a header line naming the same generation.
+const FORMAT = 2
 const SOURCES: readonly ServiceSource[] = ['api', 'listener', 'env']
+/** The log is folded into a new snapshot once it has more lines than this or the snapshot. */
+const MIN_COMPACTION_LINES = 256
+
+interface SavedService {
+  source: ServiceSource
+  params: Record<string, string>
+}
 
 interface SavedState {
   format: number
-  services: Array<{ source: ServiceSource; params: Record<string, string> }>
+  generation?: number
+  services: SavedService[]
   /** Certificates uploaded through the API (PEM with key). */
   certificates?: Array<{ name: string; pem: string }>
 }
+
+/** One line of the log after its header `{"generation":n}`. */
+type LogLine = { put: SavedService } | { remove: string } | { cert: { name: string; pem: string } } | { certRemoved: string }
 
 /** Turns saved parameters back into a change; throws when they are no longer valid. */
 export type ParamsParser = (params: Record<string, string>) => ServiceChange
 
 /**
- * The desired state on disk (`CONFIG_DIR/dfp-state.json`): each service's source and the
- * parameters it was made from, so loading runs them through the same parser as a request.
+ * The desired state on disk: each service's source and the parameters it was made from, so
+ * loading runs them through the same parser as a request. A save appends what changed since the
+ * last one to `dfp-state.log` (work in proportion to the change, not to the number of services);
+ * when the log outgrows the snapshot, both are rewritten: the snapshot `dfp-state.json` first
+ * (atomically, with the next generation), then an empty log of that generation. A log whose
+ * generation is not the snapshot's is already part of it (a stop between the two writes).
  */
 export class StateStore {
   readonly path: string
+  readonly logPath: string
+  private generation = 0
+  private logLines = 0
+  private snapshotSize = 0
+  /** What the files hold; undefined until the first save, which writes a snapshot. */
+  private saved: ServiceState | undefined
 
   constructor(
     configDir: string,
     private readonly log: Logger,
   ) {
     this.path = join(configDir, 'dfp-state.json')
+    this.logPath = join(configDir, 'dfp-state.log')
   }
 
   /**
    * The saved services as changes. A missing file is an empty state; an unreadable or corrupt
-   * one is moved aside (logged) and also gives an empty state; a service that no longer parses
-   * is skipped with its reason.
+   * snapshot is moved aside (logged) and also gives an empty state; a service that no longer
+   * parses is skipped with its reason, as is a log line that is not JSON (a torn last write).
    */
   async load(parse: ParamsParser): Promise<Change[]> {
     let text: string
@@ -48,43 +73,117 @@ export class StateStore {
     let saved: SavedState
     try {
       saved = JSON.parse(text) as SavedState
-      if (saved?.format !== FORMAT || !Array.isArray(saved.services)) throw new Error(`not a format ${FORMAT} state file`)
+      if ((saved?.format !== 1 && saved?.format !== FORMAT) || !Array.isArray(saved.services)) throw new Error(`not a format 1 or ${FORMAT} state file`)
     } catch (err) {
       return this.moveAside(err)
     }
-    const changes: Change[] = []
+    const services = new Map<string, SavedService>()
     for (const entry of saved.services) {
       const params = entry && typeof entry.params === 'object' && entry.params ? entry.params : {}
+      services.set(String(params.serviceName), { source: entry?.source, params })
+    }
+    const certificates = new Map((Array.isArray(saved.certificates) ? saved.certificates : []).map((c) => [c?.name, c?.pem] as const))
+    if (saved.format === FORMAT) await this.replayLog(Number(saved.generation), services, certificates)
+    const changes: Change[] = []
+    for (const [name, entry] of services) {
       try {
-        const change = parse(params)
+        const change = parse(entry.params)
         const source = SOURCES.includes(entry.source) ? entry.source : 'api'
         changes.push(change.kind === 'put' ? { ...change, source } : change)
       } catch (err) {
-        this.log.warn({ service: params.serviceName, error: (err as Error).message }, 'saved service skipped: its parameters are no longer valid')
+        this.log.warn({ service: name, error: (err as Error).message }, 'saved service skipped: its parameters are no longer valid')
       }
     }
-    for (const cert of Array.isArray(saved.certificates) ? saved.certificates : []) {
-      const problem = typeof cert?.name === 'string' ? checkCertName(cert.name) : 'is missing'
+    for (const [name, pem] of certificates) {
+      const problem = typeof name === 'string' ? checkCertName(name) : 'is missing'
       try {
         if (problem) throw new Error(`certName ${problem}`)
-        inspectCertificate(String(cert.pem))
-        changes.push({ kind: 'cert-put', name: cert.name, pem: String(cert.pem) })
+        inspectCertificate(String(pem))
+        changes.push({ kind: 'cert-put', name: name as string, pem: String(pem) })
       } catch (err) {
-        this.log.warn({ certificate: cert?.name, error: (err as Error).message }, 'saved certificate skipped')
+        this.log.warn({ certificate: name, error: (err as Error).message }, 'saved certificate skipped')
       }
     }
-    this.log.info({ services: saved.services.length, certificates: saved.certificates?.length ?? 0, path: this.path }, 'state loaded')
+    this.generation = Number.isSafeInteger(saved.generation) ? Number(saved.generation) : 0
+    this.log.info({ services: services.size, certificates: certificates.size, path: this.path }, 'state loaded')
     return changes
   }
 
-  /** Writes the state atomically, readable only by its owner (it may hold passwords). */
+  /**
+   * Makes the files hold `state`, readable only by their owner (they may hold passwords): the
+   * entries that differ from the last save are appended to the log (an unchanged service keeps
+   * its entry object, so finding them is one identity check per service), or everything is
+   * written as a new snapshot when there is no last save or the log has grown past it.
+   */
   async save(state: ServiceState): Promise<void> {
+    const previous = this.saved
+    if (previous === undefined || this.logLines > Math.max(MIN_COMPACTION_LINES, this.snapshotSize)) return this.compact(state)
+    const lines: LogLine[] = []
+    for (const [name, entry] of state.entryMap) {
+      if (previous.entryMap.get(name) !== entry) lines.push({ put: { source: entry.source, params: entry.params } })
+    }
+    for (const name of previous.entryMap.keys()) if (!state.entryMap.has(name)) lines.push({ remove: name })
+    for (const [name, pem] of state.uploaded) if (previous.uploaded.get(name) !== pem) lines.push({ cert: { name, pem } })
+    for (const name of previous.uploaded.keys()) if (!state.uploaded.has(name)) lines.push({ certRemoved: name })
+    if (lines.length === 0) return
+    const handle = await open(this.logPath, 'a', 0o600)
+    try {
+      await handle.appendFile(lines.map((line) => `${JSON.stringify(line)}\n`).join(''))
+      await handle.datasync()
+    } finally {
+      await handle.close()
+    }
+    this.logLines += lines.length
+    this.saved = state
+  }
+
+  private async compact(state: ServiceState): Promise<void> {
+    const generation = this.generation + 1
     const saved: SavedState = {
       format: FORMAT,
+      generation,
       services: state.list().map(({ source, params }) => ({ source, params })),
       certificates: [...state.uploaded.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, pem]) => ({ name, pem })),
     }
     await writeAtomic(this.path, `${JSON.stringify(saved, null, 1)}\n`, 0o600)
+    await writeAtomic(this.logPath, `${JSON.stringify({ generation })}\n`, 0o600)
+    this.generation = generation
+    this.logLines = 0
+    this.snapshotSize = saved.services.length
+    this.saved = state
+  }
+
+  private async replayLog(generation: number, services: Map<string, SavedService>, certificates: Map<unknown, unknown>): Promise<void> {
+    let text: string
+    try {
+      text = await readFile(this.logPath, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.error({ err, path: this.logPath }, 'state log unreadable; using the snapshot alone')
+      return
+    }
+    const [header, ...lines] = text.split('\n')
+    const logGeneration = (() => {
+      try {
+        return (JSON.parse(header ?? '') as { generation?: unknown }).generation
+      } catch {
+        return undefined
+      }
+    })()
+    if (logGeneration !== generation) return // already folded into the snapshot
+    for (const [index, text] of lines.entries()) {
+      if (text === '') continue
+      let line: LogLine
+      try {
+        line = JSON.parse(text) as LogLine
+      } catch {
+        this.log.warn({ path: this.logPath, line: index + 2 }, 'state log line skipped: not JSON (a write cut short)')
+        continue
+      }
+      if ('put' in line && line.put?.params) services.set(String(line.put.params.serviceName), line.put)
+      else if ('remove' in line) services.delete(line.remove)
+      else if ('cert' in line && line.cert) certificates.set(line.cert.name, line.cert.pem)
+      else if ('certRemoved' in line) certificates.delete(line.certRemoved)
+    }
   }
 
   private async moveAside(err: unknown): Promise<Change[]> {

@@ -1,7 +1,8 @@
 /**
  * The status page: one HTML document with its CSS and script inline (no build step, no
- * external request). The script reads the JSON twin (`?type=json`) every REFRESH seconds and
- * builds the page with DOM calls, so service values are always text, never markup.
+ * external request). The script reads one page of the JSON twin (`?type=json&q=…&page=…`)
+ * every REFRESH seconds and builds it with DOM calls, so service values are always text, never
+ * markup. Only that page is fetched and drawn, so it stays quick at 10 000 services.
  */
 export const statusPage = (refreshSeconds: number) => `<!doctype html>
 <html lang="en">
@@ -29,18 +30,31 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
   .status { font-weight: 600; }
   .unknown { color: var(--muted); } .up { color: var(--ok); } .down { color: var(--bad); } .other { color: var(--warn); }
   #error { color: var(--bad); }
+  .tools { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 12px; }
+  .tools input { flex: 1 1 200px; font: inherit; padding: 4px 8px; min-width: 0; }
+  .tools button { font: inherit; padding: 4px 10px; }
+  .traffic { display: flex; flex-wrap: wrap; gap: 4px 12px; font-size: .9em; margin-bottom: 4px; }
 </style>
 </head>
 <body>
 <header><h1>dfp status</h1><span class="muted" id="updated">loading…</span></header>
 <div id="error" role="alert"></div>
 <div class="summary" id="summary"></div>
+<div class="tools">
+  <input id="search" type="search" placeholder="Search name, path or domain" aria-label="Search services">
+  <button id="prev" type="button">‹ Previous</button>
+  <span id="page-info" class="muted"></span>
+  <button id="next" type="button">Next ›</button>
+</div>
 <main id="services"></main>
 <section id="acme"></section>
 <script>
 (() => {
   const REFRESH = ${refreshSeconds} * 1000
-  const url = location.pathname.replace(/\\/$/, '') + '?type=json'
+  const base = location.pathname.replace(/\\/$/, '') + '?type=json&perPage=50'
+  const view = { q: '', page: 1, lastPage: 1 }
+  let timer = null
+  let generation = 0
   const el = (tag, attrs, ...children) => {
     const node = document.createElement(tag)
     for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v)
@@ -50,6 +64,7 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
   // "no check": HAProxy does not health-check the server, so its health is unknown.
   const health = (status) => /^(UP|OPEN)/.test(status) ? 'up' : /^(DOWN|MAINT|NOLB)/.test(status) ? 'down' : status === 'no check' ? 'unknown' : 'other'
   const kv = (pairs) => el('dl', { class: 'kv' }, pairs.filter(([, v]) => v !== '' && v !== null).flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]))
+  const rate = (value, unit) => value === null ? 'measuring…' : value + ' ' + unit
   const ago = (iso) => iso ? Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)) + ' s ago' : 'never'
 
   function render(report) {
@@ -57,7 +72,7 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
     const reload = h.lastReload
     document.getElementById('updated').textContent = 'updated ' + new Date(report.generatedAt).toLocaleTimeString()
     document.getElementById('summary').replaceChildren(
-      el('span', { class: 'pill' }, report.services.length + ' services'),
+      el('span', { class: 'pill', id: 'count' }, report.paging ? report.paging.matched + ' of ' + report.paging.total + ' services' : report.services.length + ' services'),
       el('span', { class: 'pill' }, 'worker generation ' + h.workerGeneration),
       el('span', { class: 'pill', id: 'last-reload' }, 'last reload: ', reload
         ? el('span', { class: reload.ok ? 'up' : 'down' }, (reload.ok ? 'ok' : 'failed') + ', ' + ago(reload.at) + ', ' + reload.ms + ' ms' + (reload.error ? ' — ' + reload.error : ''))
@@ -68,6 +83,11 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
     )
     const cards = report.services.map((s) => el('section', { class: 'service', 'data-service': s.serviceName },
       el('h2', {}, s.serviceName, el('span', { class: 'muted' }, 'from ' + s.source)),
+      el('div', { class: 'traffic', 'data-traffic': '' },
+        el('span', {}, rate(s.traffic.requestsPerSecond, 'req/s')),
+        el('span', {}, '5xx ' + rate(s.traffic.http5xxPerSecond, '/s')),
+        el('span', {}, 'response ' + (s.traffic.responseTimeMs === null ? 'no requests yet' : s.traffic.responseTimeMs + ' ms')),
+      ),
       s.routes.map((r) => el('div', { class: 'route' },
         kv([
           ['mode', r.mode],
@@ -86,7 +106,8 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
         )),
       )),
     ))
-    document.getElementById('services').replaceChildren(...(cards.length ? cards : [el('p', { class: 'muted' }, 'No services are configured.')]))
+    const empty = report.paging && report.paging.total > 0 ? 'No service matches the search.' : 'No services are configured.'
+    document.getElementById('services').replaceChildren(...(cards.length ? cards : [el('p', { class: 'muted' }, empty)]))
     // ACME certificates: state, issuer, expiry, next renewal or retry, the last error.
     const acmeState = (state) => state === 'valid' ? 'up' : state === 'failed' ? 'down' : 'other'
     document.getElementById('acme').replaceChildren(...(report.acme.length ? [el('h2', {}, 'ACME certificates'), ...report.acme.map((a) => el('div', { class: 'service', 'data-acme': a.domains.join(',') },
@@ -100,20 +121,38 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
         ['last error', a.lastError],
       ]),
     ))] : []))
+    const p = report.paging
+    view.page = p ? p.page : 1
+    view.lastPage = p ? Math.max(1, Math.ceil(p.matched / p.perPage)) : 1
+    document.getElementById('page-info').textContent = 'page ' + view.page + ' of ' + view.lastPage
+    document.getElementById('prev').disabled = view.page <= 1
+    document.getElementById('next').disabled = view.page >= view.lastPage
   }
 
+  // Each refresh cancels the pending one; an answer to an older request is dropped.
   async function refresh() {
+    clearTimeout(timer)
+    const mine = ++generation
     try {
-      const answer = await fetch(url, { cache: 'no-store' })
+      const answer = await fetch(base + '&page=' + view.page + '&q=' + encodeURIComponent(view.q), { cache: 'no-store' })
       if (!answer.ok) throw new Error('status ' + answer.status)
-      render(await answer.json())
+      const report = await answer.json()
+      if (mine !== generation) return
+      render(report)
       document.getElementById('error').textContent = ''
     } catch (err) {
-      document.getElementById('error').textContent = 'Could not refresh: ' + err.message
+      if (mine === generation) document.getElementById('error').textContent = 'Could not refresh: ' + err.message
     } finally {
-      setTimeout(refresh, REFRESH)
+      if (mine === generation) timer = setTimeout(refresh, REFRESH)
     }
   }
+  let typing = null
+  document.getElementById('search').addEventListener('input', (event) => {
+    clearTimeout(typing)
+    typing = setTimeout(() => { view.q = event.target.value; view.page = 1; refresh() }, 150)
+  })
+  document.getElementById('prev').addEventListener('click', () => { if (view.page > 1) { view.page--; refresh() } })
+  document.getElementById('next').addEventListener('click', () => { if (view.page < view.lastPage) { view.page++; refresh() } })
   refresh()
 })()
 </script>

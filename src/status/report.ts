@@ -4,6 +4,7 @@ import { statType } from '../haproxy/stats.js'
 import type { ReloadRecord } from '../metrics/index.js'
 import { destinationBackends } from '../render/index.js'
 import type { ServiceEntry } from '../state/registry.js'
+import type { Traffic } from './traffic.js'
 
 /** A server of a backend as HAProxy reports it (`show stat`). */
 export interface ServerHealth {
@@ -23,6 +24,7 @@ export interface BackendHealth {
   name: string
   status: string
   servers: ServerHealth[]
+  traffic: Traffic
 }
 
 export interface RouteStatus {
@@ -40,6 +42,19 @@ export interface ServiceStatus {
   /** Where the definition came from: `api`, `listener` or `env`. */
   source: string
   routes: RouteStatus[]
+  /** Its backends' traffic together (rates and totals summed, the busiest backend's time). */
+  traffic: Traffic
+}
+
+/** Which part of the services a paged report holds (`q`, `page`, `perPage` given). */
+export interface Paging {
+  /** The search: services whose name, a path or a domain contains it (any case). */
+  query: string
+  page: number
+  perPage: number
+  /** Services matching the search; `total`: all services. */
+  matched: number
+  total: number
 }
 
 /** The status page's data; `GET /v1/docker-flow-proxy/status?type=json` returns it as is. */
@@ -55,6 +70,8 @@ export interface StatusReport {
     lastReload: ReloadRecord | null
   }
   listener: { addresses: string[]; ready: boolean; lastSync: string | null }
+  /** Present when the request asked for a page or a search; `services` is then that page. */
+  paging?: Paging
   services: ServiceStatus[]
   /** Saved services HAProxy does not serve (yet): retried until it does (docs/guarantees.md). */
   unserved: Array<{ serviceName: string; reason: string; since: string }>
@@ -84,7 +101,30 @@ export interface ReportInput {
   lastReload: ReloadRecord | undefined
   listener: { addresses: string[]; ready: boolean; lastSync: number | undefined }
   acme?: AcmeStatus[]
+  traffic?: ReadonlyMap<string, Traffic>
+  paging?: Paging
 }
+
+const NO_TRAFFIC: Traffic = { requestsPerSecond: null, http5xxPerSecond: null, responseTimeMs: null, requestsTotal: null }
+
+const sum = (values: Array<number | null>) => (values.every((v) => v === null) ? null : values.reduce<number>((a, v) => a + (v ?? 0), 0))
+
+function together(traffic: Traffic[]): Traffic {
+  if (traffic.length === 1) return traffic[0] as Traffic
+  const busiest = [...traffic].sort((a, b) => (b.requestsTotal ?? 0) - (a.requestsTotal ?? 0))[0]
+  return {
+    requestsPerSecond: sum(traffic.map((t) => t.requestsPerSecond)),
+    http5xxPerSecond: sum(traffic.map((t) => t.http5xxPerSecond)),
+    responseTimeMs: busiest?.responseTimeMs ?? null,
+    requestsTotal: sum(traffic.map((t) => t.requestsTotal)),
+  }
+}
+
+/** Whether a service matches a search of the status page (lowercase `query`). */
+export const matchesQuery = ({ service }: ServiceEntry, query: string): boolean =>
+  query === '' ||
+  service.serviceName.toLowerCase().includes(query) ||
+  service.destinations.some((d) => d.servicePath.some((p) => p.toLowerCase().includes(query)) || d.serviceDomain.some((h) => h.toLowerCase().includes(query)))
 
 const count = (value: string | undefined) => (value === undefined || value === '' ? null : Number(value))
 
@@ -94,11 +134,12 @@ export function buildStatusReport(input: ReportInput): StatusReport {
   for (const row of input.stats ?? []) {
     const name = row.pxname ?? ''
     if (row.type === statType.backend) {
-      const backend = backends.get(name) ?? { name, status: '', servers: [] }
+      const backend = backends.get(name) ?? { name, status: '', servers: [], traffic: NO_TRAFFIC }
       backend.status = row.status ?? ''
+      backend.traffic = input.traffic?.get(name) ?? NO_TRAFFIC
       backends.set(name, backend)
     } else if (row.type === statType.server) {
-      const backend = backends.get(name) ?? { name, status: '', servers: [] }
+      const backend = backends.get(name) ?? { name, status: '', servers: [], traffic: NO_TRAFFIC }
       backend.servers.push({
         name: row.svname ?? '',
         status: row.status ?? '',
@@ -110,10 +151,8 @@ export function buildStatusReport(input: ReportInput): StatusReport {
       backends.set(name, backend)
     }
   }
-  const services = input.entries.map(({ service, source }) => ({
-    serviceName: service.serviceName,
-    source,
-    routes: service.destinations.map((dest) => ({
+  const services = input.entries.map(({ service, source }) => {
+    const routes = service.destinations.map((dest) => ({
       index: dest.index,
       mode: dest.reqMode,
       paths: dest.servicePath,
@@ -124,8 +163,10 @@ export function buildStatusReport(input: ReportInput): StatusReport {
         const found = backends.get(name)
         return found ? [found] : []
       }),
-    })),
-  }))
+    }))
+    const traffic = routes.flatMap((r) => r.backends.map((b) => b.traffic))
+    return { serviceName: service.serviceName, source, routes, traffic: traffic.length > 0 ? together(traffic) : NO_TRAFFIC }
+  })
   return {
     generatedAt: new Date().toISOString(),
     haproxy: {
@@ -140,6 +181,7 @@ export function buildStatusReport(input: ReportInput): StatusReport {
       ready: input.listener.ready,
       lastSync: input.listener.lastSync === undefined ? null : new Date(input.listener.lastSync).toISOString(),
     },
+    ...(input.paging ? { paging: input.paging } : {}),
     services,
     unserved: input.unserved ?? [],
     acme: (input.acme ?? []).map((a) => ({

@@ -11,17 +11,20 @@ import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { Agent } from 'node:http'
 import { createConnection, type Socket } from 'node:net'
-import { cpus, freemem, totalmem, tmpdir } from 'node:os'
+import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import { type Candidate, validateConfig } from '../../src/haproxy/validate.js'
 import { type RenderOptions, renderAll } from '../../src/render/index.js'
 import { type RouteMapName, routeMapFiles } from '../../src/render/maps.js'
-import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
-import { type Change, ServiceState } from '../../src/state/registry.js'
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
+import { ServiceState } from '../../src/state/registry.js'
+import { startDaemon } from '../helpers/daemon.js'
 import { freePort, httpGet, httpUpstream, statusOf, until } from '../helpers/net.js'
+import { mb, median, ms, procStatus, progress, puts, quantile, requestLatencies, routable, row, rows, startFlags, timed, vmRss } from './common.js'
+import { againstOriginal } from './original.js'
+import { requestsPerSecond } from './rps.js'
+import { atScale } from './scale.js'
 
 const list = (value: string) => value.split(',').map(Number).filter((n) => n > 0)
 const SIZES = list(process.env.BENCH_SIZES ?? '10,1000,10000')
@@ -30,76 +33,11 @@ const BURST = Number(process.env.BENCH_BURST ?? 1000)
 const CHURN = Number(process.env.BENCH_CHURN ?? 100)
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 11)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000)
-// BENCH_ONLY=1,6 runs only those sections (numbered as in the issue; 1 also gives figure 5).
+const SCALE = Number(process.env.BENCH_SCALE ?? 10_000)
+// BENCH_ONLY=1,6 runs only those sections (1 latency and request latency, 2 burst, 3 churn,
+// 4 haproxy -c, 6 memory, 7 requests/s, 8 at BENCH_SCALE services, 9 the original side by side).
 const only = new Set((process.env.BENCH_ONLY ?? '').split(',').filter((v) => v !== ''))
 const runs = (section: number) => only.size === 0 || only.has(String(section))
-
-interface Row {
-  figure: string
-  value: string
-  baseline: string
-  ratio: string
-  goal: string
-}
-const rows: Row[] = []
-const progress = (message: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`)
-const ms = (value: number) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(1)} ms`)
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
-const row = (figure: string, value: string, baseline: string, ratio: number | string, goal: string) => {
-  const r = { figure, value, baseline, ratio: typeof ratio === 'number' ? `${ratio.toFixed(2)}×` : ratio, goal }
-  rows.push(r)
-  console.log(`${figure}: ${value} | baseline ${baseline} | ${r.ratio} | goal ${goal}`)
-}
-const quantile = (values: number[], q: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
-}
-const median = (values: number[]) => quantile(values, 0.5)
-const timed = async (fn: () => Promise<unknown>) => {
-  const start = performance.now()
-  await fn()
-  return performance.now() - start
-}
-
-const service = (name: string, path: string, port: number) =>
-  parseService({ serviceName: name, servicePath: path, port: String(port), outboundHostname: '127.0.0.1' }, { separator: ',' })
-const puts = (from: number, to: number, port: number): Change[] =>
-  Array.from({ length: to - from }, (_, i) => ({ kind: 'put' as const, service: service(`svc${from + i}`, `/svc${from + i}/`, port) }))
-
-/** Polls a route through the proxy until it answers 200 (at most 30 s). */
-async function routable(daemon: TestDaemon, path: string): Promise<boolean> {
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline) {
-    if ((await daemon.proxy(path).catch(() => undefined))?.status === 200) return true
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
-  return false
-}
-
-/** Sequential keep-alive GETs through the proxy; latency of each, in ms. */
-async function requestLatencies(port: number, path: string, count: number): Promise<number[]> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
-  const latencies: number[] = []
-  try {
-    for (let i = 0; i < count; i++) {
-      const start = performance.now()
-      const status = await statusOf(port, path, agent)
-      if (status !== 200) throw new Error(`status ${status}`)
-      latencies.push(performance.now() - start)
-    }
-  } finally {
-    agent.destroy()
-  }
-  return latencies
-}
-
-const vmRss = (pid: number | undefined) => {
-  try {
-    return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024
-  } catch {
-    return NaN
-  }
-}
 
 // 1 and 5. Reconfigure → routable at each size next to `haproxy -c` + reload of the same
 // configuration; request latency and memory at the largest size next to the smallest.
@@ -140,6 +78,8 @@ if (runs(1)) {
         floors.push(check + reload)
       }
       const floor = median(floors)
+      // Those reloads went around the apply loop: one through it, so it knows the running worker.
+      await daemon.applier.reload()
       row(`reconfigure → routable, ${size} services, median`, ms(median(latencies)), `haproxy -c + reload ${ms(floor)}`, median(latencies) / floor, '≤ 1.5×')
       row(`reconfigure → routable, ${size} services, p95`, ms(quantile(latencies, 0.95)), `haproxy -c + reload ${ms(quantile(floors, 0.95))}`, quantile(latencies, 0.95) / quantile(floors, 0.95), '≤ 1.5×')
       // A path change of a map-routed service: Runtime API only.
@@ -316,16 +256,17 @@ if (runs(4)) {
 }
 
 // 6. The daemon's memory: the built daemon (dist/main.js, as `npm start` runs it) in a process
-// of its own, fed the largest BENCH_SIZES number of services through its API, next to the same
-// process just started.
+// of its own, fed the largest BENCH_SIZES number of services through its API 200 at a time,
+// then 1 000 more at once; its peak RSS (VmHWM) next to the same process just started.
+// BENCH_NODE_FLAGS replaces the flags of `npm start` (to compare V8 settings).
 if (runs(6)) {
   const size = SIZES.at(-1) ?? 10_000
   progress(`daemon memory at ${size} services`)
   const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
   const upstream = await httpUpstream('bench')
   const apiPort = await freePort()
-  // The flags of `npm start` and of the image.
-  const child = execa('node', ['--max-semi-space-size=1', 'dist/main.js'], {
+  const flags = (process.env.BENCH_NODE_FLAGS ?? startFlags()).split(' ').filter((f) => f !== '')
+  const child = execa('node', [...flags, 'dist/main.js'], {
     reject: false,
     stdio: 'ignore',
     env: {
@@ -340,25 +281,27 @@ if (runs(6)) {
       RES_OPTIONS: 'timeout:1 attempts:1',
     },
   })
+  const status = (field: 'VmRSS' | 'VmHWM') => procStatus(child.pid, field)
+  const add = (from: number, count: number) =>
+    Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        httpGet(apiPort, `/v1/docker-flow-proxy/reconfigure?${new URLSearchParams({ serviceName: `m${from + i}`, servicePath: `/m${from + i}/`, port: String(upstream.port), outboundHostname: '127.0.0.1' })}`, {}, 120_000),
+      ),
+    )
   try {
     if (!(await until(async () => (await httpGet(apiPort, '/v1/docker-flow-proxy/ping')).status === 200, 30_000))) throw new Error('the daemon did not start')
-    const started = vmRss(child.pid)
+    const started = status('VmRSS')
     const loadStart = performance.now()
-    for (let from = 0; from < size; from += 1000) {
-      await Promise.all(
-        Array.from({ length: Math.min(1000, size - from) }, (_, i) =>
-          httpGet(apiPort, `/v1/docker-flow-proxy/reconfigure?${new URLSearchParams({ serviceName: `m${from + i}`, servicePath: `/m${from + i}/`, port: String(upstream.port), outboundHostname: '127.0.0.1' })}`, {}, 120_000),
-        ),
-      )
-    }
+    for (let from = 0; from < size; from += 200) await add(from, Math.min(200, size - from))
     const loadMs = performance.now() - loadStart
-    const loaded = vmRss(child.pid)
-    const peak = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) * 1024
-    row(`daemon RSS, ${size} services, right after loading them (peak ${mb(peak)}; loaded in ${ms(loadMs)} by bursts of 1000)`, mb(loaded), `just started ${mb(started)}`, loaded / started, '≤ 150 MB')
+    const loaded = status('VmHWM')
+    await add(size, 1000)
+    const peak = status('VmHWM')
+    row(`daemon RSS peak, loading ${size} services 200 at a time (${ms(loadMs)}), then 1 000 more at once [node ${flags.join(' ')}]`, `${mb(peak)} (${mb(loaded)} before the 1 000)`, `just started ${mb(started)}`, peak / started, '≤ 150 MB')
     // V8 gives memory back once the process is idle for a while (its memory reducer).
     await new Promise((resolve) => setTimeout(resolve, 20_000))
-    const settled = vmRss(child.pid)
-    row(`daemon RSS, ${size} services, after 20 s idle`, mb(settled), `just started ${mb(started)}`, settled / started, '≤ 150 MB')
+    const settled = status('VmRSS')
+    row(`daemon RSS, ${size + 1000} services, after 20 s idle`, mb(settled), `just started ${mb(started)}`, settled / started, '≤ 150 MB')
   } finally {
     child.kill('SIGTERM')
     await child
@@ -367,12 +310,15 @@ if (runs(6)) {
   }
 }
 
-// 7. The API under hostile connections (issue 12): the median latency of a reconfigure (a new
+if (runs(7)) await requestsPerSecond(SCALE)
+if (runs(8)) await atScale(SCALE, Number(process.env.BENCH_SCALE_SAMPLES ?? 20))
+if (runs(9)) await againstOriginal()
+// 10. The API under hostile connections (issue 12): the median latency of a reconfigure (a new
 // service each, so a real reload) with BENCH_HOSTILE connections open against the API — a third
 // idle, a third sending headers one byte a second, a third sending a body one byte a second, each
 // reopened as soon as the daemon closes it — next to the same daemon with none. The daemon runs
 // as `npm start` does, in a process of its own, so the attackers do not share its event loop.
-if (runs(7)) {
+if (runs(10)) {
   const hostileCount = Number(process.env.BENCH_HOSTILE ?? 1000)
   progress(`API latency with ${hostileCount} hostile connections`)
   const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
@@ -455,7 +401,7 @@ if (runs(7)) {
 }
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU'
-console.log(`\nMachine: ${cpus().length} CPUs (${cpu}), ${mb(totalmem())} memory (${mb(freemem())} free), HAProxy from PATH, Node ${process.version}\n`)
+console.log(`\nMachine: ${cpus().length} CPUs (${cpu}), ${mb(totalmem())} memory (${mb(freemem())} free), load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}, HAProxy from PATH, Node ${process.version}\n`)
 console.log('| figure | value | baseline (same run) | ratio | goal |')
 console.log('|---|---:|---|---:|---|')
 for (const r of rows) console.log(`| ${r.figure} | ${r.value} | ${r.baseline} | ${r.ratio} | ${r.goal} |`)

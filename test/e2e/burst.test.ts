@@ -16,7 +16,7 @@ const reloadsMetric = async () => {
   return Number(/^dfp_reloads_total (\d+)$/m.exec(metrics)?.[1])
 }
 
-t.test('50 concurrent reconfigures of distinct services coalesce into a few reloads', async (t) => {
+t.test('50 concurrent reconfigures of distinct services coalesce into a few reloads, or none', async (t) => {
   const before = await reloadsMetric()
   const replies = await Promise.all(
     Array.from({ length: 50 }, (_, i) =>
@@ -33,7 +33,8 @@ t.test('50 concurrent reconfigures of distinct services coalesce into a few relo
   t.same(statuses, Array(50).fill(200), 'all 50 routable')
   const reloads = (await reloadsMetric()) - before
   t.comment(`50 concurrent reconfigures took ${reloads} reloads`)
-  t.ok(reloads >= 1 && reloads <= 10, `reloads (${reloads}) far below 50`)
+  // Plain services go into spare backends (src/render/spares.ts): no reload is needed at all.
+  t.ok(reloads <= 10, `reloads (${reloads}) far below 50`)
   t.equal(Object.keys((await daemon.call('config', { type: 'json' })).json).length, 50)
 })
 

@@ -68,6 +68,18 @@ t.test('services with richer rules keep their ACLs: before the maps, except thos
   t.equal((await daemon.call('remove', { serviceName: 'catch-all' })).status, 200)
 })
 
+t.test('the lookup follows the maps: one path lookup until a domain is mapped, both after', async (t) => {
+  t.match((await daemon.call('config')).body, /use_backend %\[path,map_beg\(\S+path\.map\),field\(2,:\)\]\n/, 'path only: one lookup in use_backend')
+  t.notMatch((await daemon.call('config')).body, 'host-path.map', 'and none of the host')
+  const reloads = daemon.applier.reloads
+  t.equal((await reconfigure({ serviceName: 'anchor', serviceDomain: 'anchor.example', servicePath: '/anchor', port: other })).status, 200)
+  t.equal(daemon.applier.reloads, reloads + 1, 'the first domain entry changes the lookup: a reload')
+  t.equal(await upstreamOf('/anchor/1', { Host: 'anchor.example' }), 'other')
+  t.equal((await daemon.call('remove', { serviceName: 'anchor' })).status, 200)
+  t.equal(daemon.applier.reloads, reloads + 1, 'removing the last one does not: the running lookup routes any maps')
+  t.equal(await upstreamOf('/shop/cart/x'), 'middle')
+})
+
 t.test('path changes and removals of map-routed services need no reload', async (t) => {
   const pid = await workerPid()
   const reloads = daemon.applier.reloads
@@ -95,7 +107,11 @@ t.test('path changes and removals of map-routed services need no reload', async 
 
   t.equal((await reconfigure({ serviceName: 'd-new', servicePath: '/new', port: other })).status, 200)
   t.equal(await upstreamOf('/new'), 'other')
-  t.equal(daemon.applier.reloads, reloads + 1, 'a new backend needs a reload')
+  t.equal(daemon.applier.reloads, reloads, 'a new plain service takes a spare backend: no reload')
+  t.equal((await reconfigure({ serviceName: 'e-own', servicePath: '/own', port: other, timeoutServer: '9' })).status, 200)
+  t.equal(await upstreamOf('/own'), 'other')
+  t.equal(daemon.applier.reloads, reloads + 1, 'a backend with lines of its own needs a reload')
+  t.equal((await daemon.call('remove', { serviceName: 'e-own' })).status, 200)
 })
 
 t.test('a server address change goes through the Runtime API too', async (t) => {
@@ -124,6 +140,26 @@ t.test('a server address change goes through the Runtime API too', async (t) => 
   t.equal(daemon.applier.reloads, reloads, 'no reload')
   t.equal(await workerPid(), pid, 'the same worker serves')
   t.equal((await daemon.call('remove', { serviceName: 'moving' })).status, 200)
+})
+
+t.test('new plain services go live in spare backends; one catch-up reload gives them their own', async (t) => {
+  t.equal((await daemon.call('reload')).status, 200)
+  daemon.applier.catchUpDelayMs = 300
+  const reloads = daemon.applier.reloads
+  const pid = await workerPid()
+  const names = ['f-one', 'f-two', 'f-three']
+  const replies = await Promise.all(names.map((name) => reconfigure({ serviceName: name, servicePath: `/${name}`, port: other })))
+  t.same(replies.map((r) => r.status), [200, 200, 200])
+  for (const name of names) t.equal(await upstreamOf(`/${name}/x`), 'other', `${name} routes once answered`)
+  t.equal(daemon.applier.reloads, reloads, 'without a reload')
+  t.equal(await workerPid(), pid, 'the same worker serves')
+  t.match(await readFile(routeMapPaths(daemon.configDir).path, 'utf8'), /\/f-one 6:f-one-be\d+_0\n/, 'the map file names its own backend')
+  t.ok(await until(async () => daemon.applier.reloads === reloads + 1, 20_000), 'one catch-up reload for the three')
+  for (const name of names) t.equal(await upstreamOf(`/${name}/x`), 'other', `${name} still routes`)
+  const stats = await daemon.call('status', { type: 'json', q: 'f-one' })
+  t.equal(stats.json.services[0].routes[0].backends[0]?.status, 'UP', 'its own backend is in the worker now')
+  for (const name of names) t.equal((await daemon.call('remove', { serviceName: name })).status, 200)
+  daemon.applier.catchUpDelayMs = 3_600_000
 })
 
 t.test('a removal leaves the backend in the worker until one catch-up reload', async (t) => {

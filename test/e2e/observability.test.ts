@@ -9,7 +9,8 @@ const sample = (text: string, series: string) => {
 }
 
 tap.test('/metrics has the daemon figures and HAProxy figures in the original families', async (t) => {
-  t.equal((await daemon.call('reconfigure', { serviceName: 'shop', servicePath: '/shop', port, outboundHostname: '127.0.0.1' })).status, 200)
+  // A backend line of its own (no spare fits it): the change is a reload, counted below.
+  t.equal((await daemon.call('reconfigure', { serviceName: 'shop', servicePath: '/shop', port, outboundHostname: '127.0.0.1', timeoutServer: '30' })).status, 200)
   t.equal((await daemon.call('reconfigure', { serviceName: 'broken' })).status, 409)
   t.equal((await daemon.call('remove', { serviceName: 'ghost' })).status, 200)
   t.equal((await daemon.proxy('/shop/cart')).status, 200)

@@ -16,6 +16,7 @@ t.test('services survive a restart of the daemon', async (t) => {
   t.equal((await first.call('remove', { serviceName: 'two' })).status, 200)
   const saved = JSON.parse(await readFile(join(first.configDir, 'dfp-state.json'), 'utf8'))
   t.same(saved.services.map((s: any) => [s.source, s.params.serviceName, s.params.distribute]), [['api', 'one', undefined]], 'request-only parameters are not saved')
+  t.notMatch(await readFile(join(first.configDir, 'dfp-state.log'), 'utf8'), 'distribute', 'nor in the log of changes since')
   await first.close({ keepConfig: true })
 
   const second = await startDaemon({}, { configDir: first.configDir, proxyPort: first.proxyPort })

@@ -15,6 +15,8 @@ import type { Change, ServiceState } from '../../src/state/registry.js'
 const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent' })
 const put = (q: string): Change => ({ kind: 'put', service: parseService(new URLSearchParams(q), { separator: ',' }) })
 const web = (name: string, extra = '') => put(`serviceName=${name}&servicePath=/${name}&port=80${extra}`)
+/** A service with a backend line of its own: no spare fits it, so it needs validation and a reload. */
+const own = (name: string) => web(name, '&timeoutServer=9')
 
 /**
  * A scripted HAProxy. `haproxy -c` refuses any state with a service named `bad…`; a reload fails
@@ -63,7 +65,13 @@ class FakeHaproxy implements HaproxyPort {
   async workerPid(): Promise<number | undefined> {
     return this.pid
   }
+  /** Runtime command batches to refuse, from now on. */
+  runtimeFailures = 0
   async runtimeCommands(commands: readonly string[]): Promise<void> {
+    if (this.runtimeFailures > 0) {
+      this.runtimeFailures--
+      throw new Error('No such backend.')
+    }
     this.commands.push(...commands)
   }
   async swapCertificate(): Promise<void> {}
@@ -103,7 +111,7 @@ const answers = (promises: Array<Promise<void>>) =>
 
 t.test('a batch with one refused service among many: only it is refused, the rest applied, saved, with one reload', async (t) => {
   const { port, store, core, names } = await started()
-  const changes = ['s1', 's2', 's3', 'bad4', 's5', 's6', 's7', 's8'].map((name) => web(name))
+  const changes = ['s1', 's2', 's3', 'bad4', 's5', 's6', 's7', 's8'].map((name) => own(name))
   const replies = await answers(changes.map((change) => core.apply([change])))
   t.same(replies.map((r) => r.status), [200, 200, 200, 400, 200, 200, 200, 200])
   t.equal(replies[3]?.code, 'DFP_REJECTED_BY_HAPROXY')
@@ -117,7 +125,7 @@ t.test('a batch with one refused service among many: only it is refused, the res
 
 t.test('concurrent requests coalesce: N requests, one validation, one reload, one save', async (t) => {
   const { port, store, core, names } = await started()
-  const replies = await answers(Array.from({ length: 20 }, (_, i) => core.apply([web(`svc${i}`)])))
+  const replies = await answers(Array.from({ length: 20 }, (_, i) => core.apply([own(`svc${i}`)])))
   t.ok(replies.every((r) => r.status === 200))
   t.equal(names().length, 20)
   t.equal(port.validations, 1)
@@ -145,7 +153,7 @@ t.test('name conflicts: 409 naming the owner; the others in the batch go on', as
 t.test('a reload that fails after validation: the previous files are restored and reloaded, the request refused', async (t) => {
   const { port, store, core, names } = await started([web('good')])
   const before = port.file
-  const replies = await answers([core.apply([web('unbindable')])])
+  const replies = await answers([core.apply([own('unbindable')])])
   t.equal(replies[0]?.status, 400)
   t.match(replies[0]?.message, /unbindable: .*cannot bind socket/)
   t.same(names(), ['good'], 'the live state is the previous one')
@@ -154,7 +162,7 @@ t.test('a reload that fails after validation: the previous files are restored an
   t.equal(port.reloadCalls, 2, 'the failed reload, then the restoring one')
   t.same(store.saved, [], 'nothing saved: nothing changed')
   // In a batch, the one HAProxy cannot load is found and the others are made live.
-  const batch = await answers([core.apply([web('a')]), core.apply([web('unbindable2')]), core.apply([web('b')])])
+  const batch = await answers([core.apply([own('a')]), core.apply([own('unbindable2')]), core.apply([own('b')])])
   t.same(batch.map((r) => r.status), [200, 400, 200])
   t.same(names(), ['a', 'b', 'good'])
   t.same(store.last, ['a', 'b', 'good'])
@@ -163,7 +171,7 @@ t.test('a reload that fails after validation: the previous files are restored an
 t.test('a validator that dies is no verdict: 503 with the reason, nothing dropped, nothing bisected', async (t) => {
   const { port, store, core, names } = await started([web('kept')])
   port.validator = 'down'
-  const replies = await answers(['x1', 'x2', 'x3', 'x4'].map((name) => core.apply([web(name)])))
+  const replies = await answers(['x1', 'x2', 'x3', 'x4'].map((name) => core.apply([own(name)])))
   t.ok(replies.every((r) => r.status === 503 && r.code === 'DFP_HAPROXY_UNAVAILABLE'), 'every request: 503, not 400')
   t.match(replies[0]?.message, /haproxy -c killed by SIGKILL/)
   t.equal(port.validations, 1, 'one check, not a bisection that would blame a change')
@@ -171,14 +179,14 @@ t.test('a validator that dies is no verdict: 503 with the reason, nothing droppe
   t.equal(port.reloadCalls, 0)
   t.same(store.saved, [])
   port.validator = 'up'
-  t.same((await answers([core.apply([web('x1')])]))[0]?.status, 200, 'sent again once the validator works, it is applied')
+  t.same((await answers([core.apply([own('x1')])]))[0]?.status, 200, 'sent again once the validator works, it is applied')
 })
 
 t.test('a master that dies or times out during the reload: 503, the previous state restored and kept', async (t) => {
   const { port, store, core, names } = await started([web('kept')])
   const before = port.file
   port.reloadOutcomes = [{ ok: false, kind: 'unavailable', error: 'haproxy exited' }]
-  const replies = await answers([core.apply([web('new1')]), core.apply([web('new2')])])
+  const replies = await answers([core.apply([own('new1')]), core.apply([own('new2')])])
   t.same(replies.map((r) => r.status), [503, 503])
   t.same(replies.map((r) => r.code), ['DFP_HAPROXY_UNAVAILABLE', 'DFP_HAPROXY_UNAVAILABLE'])
   t.match(replies[0]?.message, /haproxy exited/)
@@ -222,7 +230,7 @@ t.test('a tcp service on a port another process holds is refused before any relo
   await core.apply([web('other')])
   const reloads = port.reloadCalls
   port.held.add(9123)
-  const replies = await answers([core.apply([put('serviceName=tcp1&reqMode=tcp&srcPort=9123&port=5432')]), core.apply([web('fine')])])
+  const replies = await answers([core.apply([put('serviceName=tcp1&reqMode=tcp&srcPort=9123&port=5432')]), core.apply([own('fine')])])
   t.same(replies.map((r) => r.status), [400, 200])
   t.match(replies[0]?.message, /port 9123 \(.*\) is in use by another process/)
   t.same(names(), ['fine', 'other'])
@@ -238,7 +246,8 @@ t.test('saved services HAProxy does not serve at start stay saved, are reported 
   port.held.add(9200)
   // The saved state together fails to load (the fake's unbindable service), so the core starts
   // empty and applies each saved service through the loop.
-  await core.start([web('good'), put('serviceName=tcp9200&reqMode=tcp&srcPort=9200&port=5432'), web('unbindable1')])
+  // Services with backend lines of their own: a plain one would go live in a spare backend, without the load that fails.
+  await core.start([own('good'), put('serviceName=tcp9200&reqMode=tcp&srcPort=9200&port=5432'), own('unbindable1')])
   t.teardown(() => core.close())
   t.same([...core.live.services.values()].map((s) => s.serviceName), ['good'])
   t.same([...core.live.unserved.keys()].sort(), ['tcp9200', 'unbindable1'], 'reported as unserved')
@@ -250,4 +259,55 @@ t.test('saved services HAProxy does not serve at start stay saved, are reported 
   t.ok(core.live.unserved.has('unbindable1'), 'the other one is still retried')
   await core.apply([{ kind: 'remove', serviceName: 'unbindable1' }])
   t.notOk(store.last.includes('unbindable1'), 'a removal takes it out of the state file')
+})
+
+/** Waits (bounded) until `check` holds, yielding to the core's timers in between. */
+async function eventually(check: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  return check()
+}
+
+t.test('new plain services go into spare backends: no haproxy -c, no reload; the catch-up validates, then reloads', async (t) => {
+  const { port, store, core, names } = await started([web('kept')])
+  core.catchUpDelayMs = 20
+  const reloads = port.reloadCalls
+  const replies = await answers([core.apply([web('p1')]), core.apply([web('p2', '&outboundHostname=10.0.0.7')])])
+  t.same(replies.map((r) => r.status), [200, 200])
+  t.same(port.commands, [
+    'add server dfp_spare_0/p1 p1:80',
+    'enable server dfp_spare_0/p1',
+    'add server dfp_spare_1/p2 10.0.0.7:80',
+    'enable server dfp_spare_1/p2',
+    'add map /cfg/maps/path.map <<\n/p1 3:dfp_spare_0\n/p2 3:dfp_spare_1\n',
+  ])
+  t.equal(port.validations, 0, 'nothing to validate on the request path')
+  t.equal(port.reloadCalls, reloads, 'nor to reload')
+  t.same(names(), ['kept', 'p1', 'p2'])
+  t.same(store.last, ['kept', 'p1', 'p2'], 'saved before the answer')
+  t.match(port.file?.config, /\nbackend p1-be80_0\n/, 'the file names the service\'s own backend')
+  t.ok(await eventually(() => port.reloadCalls === reloads + 1), 'one catch-up reload')
+  t.equal(port.validations, 1, 'validated first')
+  t.equal(port.served, port.file?.version)
+})
+
+t.test('a catch-up that haproxy -c refuses does not reload; the worker keeps serving', async (t) => {
+  const { port, core, names } = await started([web('kept')])
+  core.catchUpDelayMs = 20
+  const reloads = port.reloadCalls
+  await core.apply([web('bad-plain')])
+  t.ok(await eventually(() => port.validations === 1), 'the catch-up validated the file')
+  t.equal(port.reloadCalls, reloads, 'and did not reload it')
+  t.same(names(), ['bad-plain', 'kept'])
+})
+
+t.test('runtime commands that fail: the change is validated and made live again, and a catch-up reload follows', async (t) => {
+  const { port, core, names } = await started([web('kept')])
+  core.catchUpDelayMs = 20
+  const reloads = port.reloadCalls
+  port.runtimeFailures = 1
+  t.same((await answers([core.apply([web('p1')])])).map((r) => r.status), [200])
+  t.equal(port.validations, 1, 'no longer trusted without haproxy -c')
+  t.same(names(), ['kept', 'p1'])
+  t.ok(await eventually(() => port.reloadCalls > reloads), 'a reload puts the worker on the files, whatever part of the commands it took')
+  t.equal(port.served, port.file?.version, 'HAProxy serves the file on disk')
 })

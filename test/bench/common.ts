@@ -1,0 +1,107 @@
+// Shared by the benchmark sections (test/bench/run.ts): the table, statistics and helpers.
+import { readFileSync } from 'node:fs'
+import { Agent } from 'node:http'
+import { execa } from 'execa'
+import { parseService } from '../../src/service/params.js'
+import type { Change } from '../../src/state/registry.js'
+import type { TestDaemon } from '../helpers/daemon.js'
+import { statusOf } from '../helpers/net.js'
+
+export interface Row {
+  figure: string
+  value: string
+  baseline: string
+  ratio: string
+  goal: string
+}
+export const rows: Row[] = []
+export const progress = (message: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`)
+export const ms = (value: number) => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(1)} ms`)
+export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
+export const row = (figure: string, value: string, baseline: string, ratio: number | string, goal: string) => {
+  const r = { figure, value, baseline, ratio: typeof ratio === 'number' ? `${ratio < 0.1 ? ratio.toPrecision(2) : ratio.toFixed(2)}×` : ratio, goal }
+  rows.push(r)
+  console.log(`${figure}: ${value} | baseline ${baseline} | ${r.ratio} | goal ${goal}`)
+}
+export const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
+}
+export const median = (values: number[]) => quantile(values, 0.5)
+export const timed = async (fn: () => Promise<unknown>) => {
+  const start = performance.now()
+  await fn()
+  return performance.now() - start
+}
+
+export const service = (name: string, path: string, port: number) =>
+  parseService({ serviceName: name, servicePath: path, port: String(port), outboundHostname: '127.0.0.1' }, { separator: ',' })
+export const puts = (from: number, to: number, port: number, prefix = 'svc'): Change[] =>
+  Array.from({ length: to - from }, (_, i) => ({ kind: 'put' as const, service: service(`${prefix}${from + i}`, `/${prefix}${from + i}/`, port) }))
+
+/** Polls a route through the proxy until it answers 200 (at most 30 s). */
+export async function routable(daemon: TestDaemon, path: string): Promise<boolean> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if ((await daemon.proxy(path).catch(() => undefined))?.status === 200) return true
+    await new Promise((resolve) => setTimeout(resolve, 2))
+  }
+  return false
+}
+
+/** Sequential keep-alive GETs through the proxy; latency of each, in ms. */
+export async function requestLatencies(port: number, path: string, count: number): Promise<number[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  const latencies: number[] = []
+  try {
+    for (let i = 0; i < count; i++) {
+      const start = performance.now()
+      const status = await statusOf(port, path, agent)
+      if (status !== 200) throw new Error(`status ${status}`)
+      latencies.push(performance.now() - start)
+    }
+  } finally {
+    agent.destroy()
+  }
+  return latencies
+}
+
+export const procStatus = (pid: number | undefined, field: 'VmRSS' | 'VmHWM') => {
+  try {
+    return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024
+  } catch {
+    return NaN
+  }
+}
+export const vmRss = (pid: number | undefined) => procStatus(pid, 'VmRSS')
+
+export interface WrkResult {
+  requestsPerSecond: number
+  p99Ms: number
+  errors: number
+  requests: number
+}
+
+const toMs = (text: string) => {
+  const [, value, unit] = /^([\d.]+)(us|ms|s)$/.exec(text) ?? []
+  return Number(value) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : 1)
+}
+
+/** `wrk` keep-alive load (2 threads, `connections`) on a URL for `seconds`. */
+export async function wrk(url: string, seconds: number, connections = 40): Promise<WrkResult> {
+  const { stdout } = await execa('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', url])
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0)
+  return {
+    requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]),
+    p99Ms: toMs(/^\s+99%\s+(\S+)/m.exec(stdout)?.[1] ?? 'NaN'),
+    errors: non2xx + (errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0),
+    requests: Number(/(\d+) requests in/.exec(stdout)?.[1]),
+  }
+}
+
+/** The node flags of `npm start` (package.json), which the image uses too. */
+export const startFlags = () => {
+  const start = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start as string
+  return start.replace(/^node /, '').replace(/ ?dist\/main\.js.*$/, '')
+}
