@@ -44,8 +44,8 @@ if (mtime(join(root, 'dist', 'main.js')) < Math.max(newest(join(root, 'src')), m
 }
 
 // 3. The programs: HAProxy for the daemon; with `--test` (npm test's pretest) also what the
-// tests drive: dnsmasq (answers tasks.<SERVICE_NAME> in the distribute tests) and Chromium (the
-// status page test, through playwright-core). Installed with apt-get when we are root, else one
+// tests drive: dnsmasq (answers tasks.<SERVICE_NAME> in the distribute tests), Chromium (the
+// status page test, through playwright-core), pebble (the ACME tests) and openssl. Installed with apt-get when we are root, else one
 // line says what to install.
 const forTests = process.argv.includes('--test')
 const runs = (command, args) => spawnSync(command, args, { stdio: 'ignore' }).status === 0
@@ -58,6 +58,9 @@ const programs = [
         // dnsmasq lives in /usr/sbin, which a user's PATH may lack; the tests run it by name.
         { name: 'dnsmasq', apt: 'dnsmasq-base', present: () => runs('dnsmasq', ['--version']), hint: 'dnsmasq, on PATH' },
         { name: chromiumBin, apt: 'chromium', present: () => existsSync(chromiumBin), hint: 'Chromium, or set CHROMIUM_BIN' },
+        // A real ACME server for the ACME tests (test/helpers/pebble.ts), with its DNS server.
+        { name: 'pebble', apt: 'pebble', present: () => runs('sh', ['-c', 'command -v pebble && command -v pebble-challtestsrv']), hint: 'pebble and pebble-challtestsrv, on PATH' },
+        { name: 'openssl', apt: 'openssl', present: () => runs('openssl', ['version']), hint: 'openssl, on PATH' },
       ]
     : []),
 ]
