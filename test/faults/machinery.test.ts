@@ -10,7 +10,9 @@ const faulty = await faultyHaproxy()
 const logLines: Array<Record<string, unknown>> = []
 const { daemon, upstreams } = await startWithUpstreams(['app'], { HAPROXY_BIN: faulty.bin }, { logLines })
 const port = String(upstreams.app.port)
-const service = (name: string) => ({ serviceName: name, servicePath: `/${name}`, port, outboundHostname: '127.0.0.1' })
+// A backend line of its own (timeoutServer): a plain service would go live in a spare backend,
+// through the Runtime API, with neither `haproxy -c` nor a reload on the request path.
+const service = (name: string) => ({ serviceName: name, servicePath: `/${name}`, port, outboundHostname: '127.0.0.1', timeoutServer: '30' })
 
 t.test('the validator killed during a reconfigure', async (t) => {
   await faulty.killNextCheck()
