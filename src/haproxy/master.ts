@@ -127,11 +127,6 @@ export class HaproxyMaster {
     this.lastGood = text
   }
 
-  /** The configuration a restart after a crash would load. */
-  get lastGoodConfig(): string | undefined {
-    return this.lastGood
-  }
-
   private readConfig(): string | undefined {
     try {
       return readFileSync(this.options.configPath, 'utf8')

@@ -16,7 +16,7 @@ export const MAX_STORED_CHARACTERS = 64 * 1024
 /** Parameters whose values are not stored with the service and may be longer. */
 const unbounded = new Set(['serviceCert'])
 
-export interface GuardViolation {
+interface GuardViolation {
   parameter: string
   problem: string
 }
@@ -25,7 +25,7 @@ export interface GuardViolation {
  * The bounds of one request: the number of parameters, the size of each, the size of all of
  * them together (that is what the state file keeps for the service).
  */
-export function checkBounds(entries: ReadonlyArray<readonly [string, string]>): GuardViolation | undefined {
+function checkBounds(entries: ReadonlyArray<readonly [string, string]>): GuardViolation | undefined {
   if (entries.length > MAX_PARAMETERS) {
     return { parameter: 'request', problem: `carries ${entries.length} parameters; at most ${MAX_PARAMETERS} are accepted (limit MAX_PARAMETERS)` }
   }

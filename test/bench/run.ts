@@ -6,7 +6,7 @@
 // latency and memory); BENCH_CHECK_SIZES: services for the `haproxy -c` figures; BENCH_BURST:
 // concurrent reconfigures; BENCH_CHURN: reconfigure+remove pairs under load; BENCH_SAMPLES:
 // reconfigures per size; BENCH_REQUESTS: requests per request-latency figure; BENCH_HOSTILE:
-// hostile API connections for figure 7.
+// hostile API connections for section 10.
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { Agent } from 'node:http'
