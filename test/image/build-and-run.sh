@@ -91,7 +91,7 @@ build_image
 
 config=$("${B[@]}" inspect --type image "$IMAGE" | jq -c '.Docker.config')
 cfg() { jq -c ".$1" <<<"$config"; }
-check 'ENTRYPOINT is tini, CMD node dist/main.js' test "$(cfg Entrypoint)$(cfg Cmd)" == '["/usr/bin/tini","--"]["node","--max-semi-space-size=1","dist/main.js"]'
+check 'ENTRYPOINT is tini, CMD node dist/main.js' test "$(cfg Entrypoint)$(cfg Cmd)" == '["/usr/bin/tini","--"]["node","--max-semi-space-size=1","--heap-growing-percent=20","dist/main.js"]'
 check 'EXPOSE 80 443 8080' test "$(cfg ExposedPorts | jq -c 'keys')" == '["443/tcp","80/tcp","8080/tcp"]'
 check 'HEALTHCHECK is recorded' test "$(cfg Healthcheck | jq -r '.Test[0]')" == CMD
 
