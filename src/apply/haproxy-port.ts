@@ -1,4 +1,4 @@
-import { lookup } from 'node:dns/promises'
+import { lookup, Resolver } from 'node:dns/promises'
 import { mkdir } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import type { Logger } from 'pino'
@@ -8,6 +8,7 @@ import { portsInUse } from '../haproxy/port-probe.js'
 import { sendCommands } from '../haproxy/runtime-delta.js'
 import { validateConfig } from '../haproxy/validate.js'
 import { type Rendered, renderAll, serverStatePath, statsSocketPath } from '../render/index.js'
+import { hostsFileNames } from '../render/hosts-file.js'
 import { routeMapFiles } from '../render/maps.js'
 import type { Settings } from '../settings.js'
 import type { ServiceState } from '../state/registry.js'
@@ -25,16 +26,32 @@ const loadVerdict = (result: LoadResult): LoadVerdict =>
 // `add server <spare>/<server> <host>:<port>` (src/render/spares.ts).
 const ADD_SERVER = /^(add server \S+ )([^\s:[\]]+):(\d+)$/
 
+// How long a spare's host name may take to resolve before the change goes through a reload.
+const SPARE_LOOKUP_MS = 250
+
 /**
  * A dynamic server cannot use `resolvers`, and HAProxy would resolve its name by itself,
  * preferring IPv6 (`localhost` → `::1`). The name is resolved here instead, to an IPv4 address
- * first as a loaded configuration does (`init-addr last,libc,none`); a name that does not resolve
- * throws, and the change goes through validation and a reload instead.
+ * first, within SPARE_LOOKUP_MS: a name of /etc/hosts from the file (the system lookup), any
+ * other with the DNS servers (DNS_SERVERS, else the system's) and no retry. In Swarm, Docker's
+ * DNS often does not know a service yet when the listener announces it and passes the query on
+ * to servers that may never answer; waiting for them stalled each new service 5 s (docs/swarm.md
+ * "Reloads and DNS"). A name that does not resolve in time throws, and the change goes through
+ * validation and a reload instead, which looks no name up (`init-addr last,none`).
  */
-async function withResolvedHost(command: string): Promise<string> {
+async function withResolvedHost(command: string, dnsServers: readonly string[]): Promise<string> {
   const found = ADD_SERVER.exec(command)
   if (!found || isIP(found[2] as string)) return command
-  const { address } = await lookup(found[2] as string, { family: 0, order: 'ipv4first' })
+  const host = found[2] as string
+  let address: string | undefined
+  if (hostsFileNames().has(host.toLowerCase())) {
+    address = (await lookup(host, { family: 0, order: 'ipv4first' })).address
+  } else {
+    const resolver = new Resolver({ timeout: SPARE_LOOKUP_MS, tries: 1 })
+    if (dnsServers.length > 0) resolver.setServers(dnsServers)
+    address = (await resolver.resolve4(host))[0]
+  }
+  if (address === undefined) throw new Error(`${host} has no IPv4 address`)
   return `${found[1]}${isIP(address) === 6 ? `[${address}]` : address}:${found[3]}`
 }
 
@@ -106,7 +123,7 @@ export class LiveHaproxy implements HaproxyPort {
   }
 
   async runtimeCommands(commands: readonly string[]): Promise<void> {
-    await sendCommands(this.client.statsSocket, await Promise.all(commands.map(withResolvedHost)))
+    await sendCommands(this.client.statsSocket, await Promise.all(commands.map((command) => withResolvedHost(command, this.settings.DNS_SERVERS))))
     // The worker now serves the file just written without a reload: a restart after a crash
     // must load that one (src/haproxy/master.ts).
     if (this.written !== undefined) this.master.noteServed(this.written)
