@@ -29,7 +29,8 @@ async function expectOk(path) {
 
 try {
   await expectOk('/ping')
-  if (settings.LISTENER_ADDRESS.trim() !== '') await expectOk('/successfulinitreload')
+  // LISTENER_ADDRESS is read as the list of the listeners' URLs.
+  if (settings.LISTENER_ADDRESS.length > 0) await expectOk('/successfulinitreload')
   process.exit(0)
 } catch (err) {
   process.stderr.write(`unhealthy: ${err instanceof Error ? err.message : String(err)}\n`)

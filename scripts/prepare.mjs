@@ -1,5 +1,6 @@
 // Set-up shared by `npm start` and `npm test` on a fresh clone: installs dependencies,
-// builds, and makes sure HAProxy is there (installed with apt-get when we are root).
+// builds, and makes sure HAProxy is there (and, for `npm test`, dnsmasq and Chromium), installed
+// with apt-get when we are root.
 // Uses only Node's own modules, since it runs before the dependencies exist.
 import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, readdirSync, statSync } from 'node:fs'
@@ -42,21 +43,45 @@ if (mtime(join(root, 'dist', 'main.js')) < Math.max(newest(join(root, 'src')), m
   chmodSync(join(root, 'dist', 'cli.js'), 0o755)
 }
 
-// 3. HAProxy.
-const bin = process.env.HAPROXY_BIN || 'haproxy'
-const hasHaproxy = () => spawnSync(bin, ['-v'], { stdio: 'ignore' }).status === 0
-if (!hasHaproxy()) {
-  const canApt = process.getuid?.() === 0 && spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0
+// 3. The programs: HAProxy for the daemon; with `--test` (npm test's pretest) also what the
+// tests drive: dnsmasq (answers tasks.<SERVICE_NAME> in the distribute tests), Chromium (the
+// status page test, through playwright-core), pebble (the ACME tests) and openssl. Installed with apt-get when we are root, else one
+// line says what to install.
+const forTests = process.argv.includes('--test')
+const runs = (command, args) => spawnSync(command, args, { stdio: 'ignore' }).status === 0
+const haproxyBin = process.env.HAPROXY_BIN || 'haproxy'
+const chromiumBin = process.env.CHROMIUM_BIN || '/usr/bin/chromium'
+const programs = [
+  { name: haproxyBin, apt: 'haproxy', present: () => runs(haproxyBin, ['-v']), hint: 'HAProxy 2.6 or later, or set HAPROXY_BIN' },
+  ...(forTests
+    ? [
+        // dnsmasq lives in /usr/sbin, which a user's PATH may lack; the tests run it by name.
+        { name: 'dnsmasq', apt: 'dnsmasq-base', present: () => runs('dnsmasq', ['--version']), hint: 'dnsmasq, on PATH' },
+        { name: chromiumBin, apt: 'chromium', present: () => existsSync(chromiumBin), hint: 'Chromium, or set CHROMIUM_BIN' },
+        // A real ACME server for the ACME tests (test/helpers/pebble.ts), with its DNS server.
+        { name: 'pebble', apt: 'pebble', present: () => runs('sh', ['-c', 'command -v pebble && command -v pebble-challtestsrv']), hint: 'pebble and pebble-challtestsrv, on PATH' },
+        { name: 'openssl', apt: 'openssl', present: () => runs('openssl', ['version']), hint: 'openssl, on PATH' },
+      ]
+    : []),
+]
+const missing = programs.filter((program) => !program.present())
+if (missing.length) {
+  const packages = missing.map((program) => program.apt)
+  const canApt = process.getuid?.() === 0 && runs('apt-get', ['--version'])
   if (!canApt) {
-    say(`${bin} is not installed: install HAProxy 2.6 or later (on Debian/Ubuntu: sudo apt-get install -y haproxy) or set HAPROXY_BIN`)
+    say(`missing: ${missing.map((program) => `${program.name} (${program.hint})`).join(', ')}`)
+    say(`on Debian/Ubuntu: sudo apt-get install -y ${packages.join(' ')}`)
     process.exit(1)
   }
-  say('installing haproxy (apt-get)')
+  say(`installing ${packages.join(' ')} (apt-get)`)
+  // Another apt-get running on the machine is waited for, not failed on.
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  run('apt-get', ['update', '-qq'], { env })
-  run('apt-get', ['install', '-y', '-qq', 'haproxy'], { env })
-  if (!hasHaproxy()) {
-    say(`${bin} is still not runnable after installing haproxy`)
+  const lock = ['-o', 'DPkg::Lock::Timeout=600']
+  run('apt-get', [...lock, 'update', '-qq'], { env })
+  run('apt-get', [...lock, 'install', '-y', '-qq', ...packages], { env })
+  const still = missing.filter((program) => !program.present())
+  if (still.length) {
+    say(`still missing after apt-get: ${still.map((program) => program.name).join(', ')}`)
     process.exit(1)
   }
 }

@@ -1,10 +1,14 @@
-import Fastify, { type FastifyError } from 'fastify'
+import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
+import Fastify, { type FastifyError, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+import type { Acme } from './acme/index.js'
 import { ApiAuthenticator } from './auth/api-users.js'
 import { DfpError, errors } from './errors.js'
 import type { ApplyCore } from './apply/core.js'
 import type { HaproxyClient } from './haproxy/client.js'
 import { outcomeOf, type Metrics } from './metrics/index.js'
+import { acmeRoutes } from './routes/acme.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { proxyRoutes } from './routes/proxy.js'
 import { requestParams } from './routes/request-params.js'
@@ -13,6 +17,9 @@ import type { Settings } from './settings.js'
 import type { LiveState } from './state/live.js'
 import type { Distributor } from './swarm/distribute.js'
 import type { ListenerSync } from './swarm/listener.js'
+import { isReplicaToken, PEER_STATE_PATH, type PeerSync, REPLICA_TOKEN_HEADER } from './swarm/peer-sync.js'
+import { peerStateRoutes } from './routes/peer-state.js'
+import { ok } from './routes/responses.js'
 
 export interface AppOptions {
   settings: Settings
@@ -24,6 +31,8 @@ export interface AppOptions {
   logger: Logger
   listener: ListenerSync
   distributor: Distributor
+  peerSync: PeerSync
+  acme: Acme
 }
 
 const prefix = '/v1/docker-flow-proxy'
@@ -34,9 +43,51 @@ const changeEndpoints = new Map([
   [`${prefix}/reload`, 'reload'],
 ])
 
+/**
+ * How long the API waits on a client, so idle or slow connections cannot pile up (docs/usage.md
+ * "API timeouts"). None bounds the time a handler takes: a reconfigure waits for HAProxy.
+ */
+export const apiTimeouts = {
+  /** A connection that has not sent a byte of a request, or is idle between requests. */
+  idleMs: 10_000,
+  /** From the connection (or the previous request) to the end of the request's headers. */
+  headersMs: 10_000,
+  /** The whole request, body included. */
+  requestMs: 30_000,
+  /** A keep-alive connection after its last answer. */
+  keepAliveMs: 5_000,
+  /** How often Node checks the two above. */
+  checkEveryMs: 1_000,
+} as const
+
+/**
+ * Closes connections that stay silent: Node's header and request timeouts only start with the
+ * first byte, and a socket timeout alone would also cut a request whose handler is still working.
+ */
+function closeIdleConnections(server: Server, idleMs: number): void {
+  const inFlight = new WeakMap<Socket, number>()
+  server.on('request', (request, response) => {
+    const socket = request.socket
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1)
+    response.once('close', () => inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1))
+  })
+  server.on('connection', (socket: Socket) => {
+    socket.setTimeout(idleMs, () => {
+      if (!inFlight.get(socket)) socket.destroy()
+    })
+  })
+}
+
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
-export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor }: AppOptions) {
-  const app = Fastify({ loggerInstance: logger, bodyLimit: 1024 * 1024 })
+export function buildApp({ settings, applier, live, haproxy, metrics, logger, listener, distributor, peerSync, acme }: AppOptions) {
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: 1024 * 1024,
+    requestTimeout: apiTimeouts.requestMs,
+    keepAliveTimeout: apiTimeouts.keepAliveMs,
+    http: { headersTimeout: apiTimeouts.headersMs, connectionsCheckingInterval: apiTimeouts.checkEveryMs },
+  })
+  closeIdleConnections(app.server, apiTimeouts.idleMs)
 
   // Form bodies carry reconfigure parameters too (gorilla/schema read query and form alike).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
@@ -58,8 +109,13 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
   if (auth.enabled) {
     const open = new Set(['/metrics', `${prefix}/ping`, `${prefix}/successfulinitreload`])
     if (settings.STATUS_PUBLIC) for (const path of [`${prefix}/status`, `${prefix}/status.json`]) open.add(path)
-    app.addHook('onRequest', auth.hook((request) => open.has(request.routeOptions.url ?? '')))
+    // Another replica proves itself with the token derived from API_USERS (it may hold only hashes).
+    const isReplica = (request: FastifyRequest) => request.routeOptions.url === PEER_STATE_PATH && isReplicaToken(settings.API_USERS, request.headers[REPLICA_TOKEN_HEADER])
+    app.addHook('onRequest', auth.hook((request) => open.has(request.routeOptions.url ?? '') || isReplica(request)))
   }
+
+  // The original's test endpoints, which some clients call to see that the proxy answers.
+  for (const version of ['v1', 'v2']) app.all(`/${version}/test`, async () => ok(`Test ${version}`))
 
   app.setNotFoundHandler(async (request) => {
     throw errors.routeNotFound(request.method, request.url.split('?')[0] ?? '')
@@ -78,8 +134,10 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
     request.log.info({ action, service, outcome, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, `${action} ${outcome}`)
   })
 
-  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor })
-  app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener })
+  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor, peerSync, acme: acme.manager })
+  app.register(peerStateRoutes, { live })
+  app.register(acmeRoutes, { prefix, acme: acme.manager, challenges: acme.challenges, replicas: acme.replicas })
+  app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener, acme: acme.manager })
   app.register(metricsRoutes, { haproxy, metrics, distributor })
 
   return app

@@ -12,6 +12,7 @@ Commands:
   reload                                                   reload HAProxy on the current state
   config [--type json]                                     print the HAProxy configuration (or the state)
   status [--json]                                          services, routes, backend health, last reload
+  certs [--json]                                           certificates: files, uploaded and ACME (issuer, expiry, next renewal)
 
 Options:
   --address URL     the proxy's API (default $DFP_ADDRESS or http://localhost:8080)
@@ -96,6 +97,19 @@ function describeStatus(report: any): string {
   return lines.join('\n')
 }
 
+function describeCerts(answer: any): string {
+  const lines: string[] = []
+  for (const cert of answer.Certs ?? []) lines.push(`${cert.Name} (${cert.Source}) ${cert.Domains.join(',')} valid to ${cert.ValidTo}${cert.Expired ? ' EXPIRED' : ''}`)
+  if ((answer.Certs ?? []).length === 0) lines.push('no certificates')
+  for (const acme of answer.Acme ?? []) {
+    const next = acme.NextAttempt ? `, next ${acme.State === 'valid' ? 'renewal' : 'attempt'} ${acme.NextAttempt}` : ''
+    const issued = acme.Issuer ? `, issued by ${acme.Issuer}, valid to ${acme.ValidTo}` : ''
+    const failed = acme.Failures > 0 ? `, ${acme.Failures} failure(s): ${acme.LastError}` : ''
+    lines.push(`ACME ${acme.Domains.join(',')} [${acme.Services.join(',')}]: ${acme.State}${issued}${next}${failed}`)
+  }
+  return lines.join('\n')
+}
+
 async function main(argv: string[]): Promise<number> {
   const { command, options } = parseArgs(argv)
   if (options.has('help') || command === '' || command === 'help') {
@@ -114,6 +128,7 @@ async function main(argv: string[]): Promise<number> {
     reload: () => undefined,
     config: (keys) => (keys.every((k) => k === 'type') ? undefined : 'config takes --type json only'),
     status: (keys) => (keys.length === 0 ? undefined : 'status takes no parameters'),
+    certs: (keys) => (keys.length === 0 ? undefined : 'certs takes no parameters'),
   }
   const check = allowed[command]
   if (!check) throw new UsageError(`unknown command ${JSON.stringify(command)}`)
@@ -131,6 +146,7 @@ async function main(argv: string[]): Promise<number> {
   if (asJson || (command === 'config' && json !== undefined)) process.stdout.write(`${JSON.stringify(json ?? reply.body, null, 2)}\n`)
   else if (command === 'config') process.stdout.write(reply.body.endsWith('\n') ? reply.body : `${reply.body}\n`)
   else if (command === 'status') process.stdout.write(`${describeStatus(json)}\n`)
+  else if (command === 'certs') process.stdout.write(`${describeCerts(json)}\n`)
   else process.stdout.write(`${json?.Message ? json.Message : 'OK'}${json?.ServiceName ? ` (${json.ServiceName})` : ''}\n`)
   return 0
 }

@@ -1,7 +1,10 @@
 import type { Logger } from 'pino'
+import { createAcme } from './acme/index.js'
+import { registerAcmeMetrics } from './acme/metrics.js'
 import { buildApp } from './app.js'
 import { CertificateWatcher, scanCertificateFolders } from './certs/folders.js'
 import { ApplyCore } from './apply/core.js'
+import { removeLeftovers } from './files.js'
 import { LiveHaproxy } from './apply/haproxy-port.js'
 import { SyslogRelay } from './haproxy/syslog.js'
 import { createMetrics } from './metrics/index.js'
@@ -11,6 +14,7 @@ import { LiveState } from './state/live.js'
 import { StateStore } from './state/store.js'
 import { Distributor } from './swarm/distribute.js'
 import { ListenerSync } from './swarm/listener.js'
+import { PeerSync } from './swarm/peer-sync.js'
 
 /**
  * Everything the daemon is, wired together, without listening: main.ts listens and handles
@@ -22,13 +26,17 @@ export function createDaemon(settings: Settings, logger: Logger) {
   const live = new LiveState()
   const haproxy = new LiveHaproxy(settings, logger)
   const applier = new ApplyCore({ settings, port: haproxy, store, log: logger, metrics, live })
-  const listener = new ListenerSync(settings, applier, logger.child({ component: 'listener' }))
+  const listener = new ListenerSync(settings, applier, live, logger.child({ component: 'listener' }))
   const distributor = new Distributor(settings, logger.child({ component: 'distribute' }))
+  const peerSync = new PeerSync({ settings, applier, live, distributor, log: logger.child({ component: 'peers' }), listener })
   const certLog = logger.child({ component: 'certs' })
-  const certWatcher = new CertificateWatcher(settings, applier, certLog)
+  const certWatcher = new CertificateWatcher(settings, applier, live, certLog)
+  const acme = createAcme(settings, logger, { apply: (changes) => applier.apply(changes), directory: distributor, haproxy: haproxy.client })
+  live.onServicesChange((services) => acme.stateLive(services))
+  registerAcmeMetrics(metrics.registry, acme.manager)
   const relay = settings.DEBUG ? new SyslogRelay(settings.DEBUG_LOG_ADDRESS, logger.child({ component: 'haproxy' })) : undefined
-  metrics.bind({ state: () => live.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync })
-  const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor })
+  metrics.bind({ state: () => live.services, reloads: () => applier.reloads, listenerLastSync: () => listener.lastSync, unserved: () => live.unserved.size })
+  const app = buildApp({ settings, applier, live, haproxy: haproxy.client, metrics, logger, listener, distributor, peerSync, acme })
   return {
     app,
     applier,
@@ -40,31 +48,44 @@ export function createDaemon(settings: Settings, logger: Logger) {
     store,
     metrics,
     listener,
+    peerSync,
+    acme,
     /**
      * Loads the saved state and the certificate folders and starts HAProxy on them, so a
-     * restarted replica serves its routes first; then watches the folders and pulls from the
-     * listener in the background.
+     * restarted replica serves its routes first; then watches the folders, takes the API
+     * services and uploaded certificates of a peer replica and pulls from the listener, in the
+     * background (successfulinitreload waits for both).
      */
     async start(): Promise<void> {
       // DEBUG: listen before HAProxy starts sending.
       await relay?.start()
+      // Candidates and temporary files a killed daemon or a full disk left behind.
+      const removed = await removeLeftovers(settings.CONFIG_DIR)
+      if (removed.length) logger.info({ files: removed.length }, 'removed temporary files left by a previous run')
       const saved = await store.load((params) => parseChange(params, settings.PARSE_OPTIONS))
       const folders = await scanCertificateFolders(settings, certLog)
+      const issued = await acme.load()
       // DFP_SERVICE_* services (checked when the settings were read) replace their saved copies;
       // saved env services the environment no longer defines are dropped.
       const fromEnv = settings.ENV_CHANGES.map((change) => ({ ...change, source: 'env' as const }))
       const envNames = new Set(fromEnv.map((change) => (change.kind === 'put' ? change.service.serviceName : change.serviceName)))
       const kept = saved.filter((change) => !(change.kind === 'put' && change.source === 'env' && !envNames.has(change.service.serviceName)))
       if (fromEnv.length) logger.info({ services: [...envNames] }, 'services defined in the environment')
-      await applier.start([{ kind: 'cert-scan', files: folders }, ...kept, ...fromEnv])
+      if (settings.CFG_TEMPLATE_PATH) {
+        logger.warn({ CFG_TEMPLATE_PATH: settings.CFG_TEMPLATE_PATH }, 'CFG_TEMPLATE_PATH is not used: the base of haproxy.cfg is dfp\'s own template; add lines with EXTRA_GLOBAL, EXTRA_FRONTEND or backendExtra (docs/config.md)')
+      }
+      await applier.start([{ kind: 'cert-scan', files: folders }, ...issued, ...kept, ...fromEnv])
       certWatcher.start()
+      peerSync.start()
       listener.start()
     },
     /** Stops the API, finishes the running batch and stops HAProxy (`hard`: at once). */
     async close({ hard = false } = {}): Promise<void> {
       await listener.stop()
+      await peerSync.stop()
       await certWatcher.stop()
       await app.close()
+      await acme.close()
       await applier.close({ hard })
       await relay?.stop()
     },

@@ -46,6 +46,14 @@ export const errors = {
   /** The service would generate a backend or ACL name another service already has (D3, D18). */
   nameTaken: (service: string, name: string, owner: string) =>
     new DfpError('DFP_NAME_TAKEN', 409, `${service} would generate ${name}, which service ${owner} already uses: give one of them another aclName`, service),
+  /** A tcp/sni/TCP-group destination on a srcPort another kind of section binds (D12). */
+  portTaken: (service: string, port: number, section: string, ownerSection: string, owner: string) =>
+    new DfpError(
+      'DFP_PORT_TAKEN',
+      409,
+      `${service} would bind srcPort ${port} with ${section}, but ${ownerSection} of service ${owner} binds it: a tcp, an sni and a TCP-group section cannot share a port`,
+      service,
+    ),
   removeNameMissing: () => new DfpError('DFP_REMOVE_NAME_MISSING', 400, 'The serviceName query is mandatory'),
   /** HAProxy refused the candidate configuration; the message carries its own error line. */
   rejectedByHaproxy: (service: string, line: string) =>
@@ -83,6 +91,8 @@ export const errors = {
     new DfpError('DFP_METHOD_NOT_ALLOWED', 405, 'Use PUT to upload a certificate', undefined, { headers: { allow: 'PUT' }, fields: { Certs: null } }),
   /** `successfulinitreload` before the listener's services were applied. */
   notReady: () => new DfpError('DFP_NOT_READY', 503, 'The services of the listener have not been applied yet'),
+  /** A starting replica has not yet taken the API services and uploaded certificates of a peer (src/swarm/peer-sync.ts). */
+  peersNotTaken: () => new DfpError('DFP_PEERS_NOT_TAKEN', 503, 'The state of the other replicas has not been taken yet'),
   /** `distribute=true` and `tasks.<SERVICE_NAME>` does not resolve (the original's message plus the resolver's error). */
   replicaLookupFailed: (message: string, service?: string) => new DfpError('DFP_REPLICA_LOOKUP_FAILED', 500, message, service),
   /** `distribute=true` and some replicas did not take the request (the answer lists every replica's outcome). */
@@ -94,6 +104,10 @@ export const errors = {
   routeNotFound: (method: string, path: string) => new DfpError('DFP_NOT_FOUND', 404, `${method} ${path} not found`),
   /** A request Fastify itself refused (a body over the limit, an unsupported content type): its status and message. */
   requestRefused: (statusCode: number, message: string) => new DfpError('DFP_REQUEST_REFUSED', statusCode, message),
+  /** HAProxy did not take an ACME challenge answer (its Runtime API said why). */
+  acmeChallengeRefused: (detail: string) => new DfpError('DFP_ACME_CHALLENGE_REFUSED', 503, `the challenge answer could not be published: ${detail}`),
+  /** `POST /acme/share` for an address that is not another replica of tasks.<SERVICE_NAME>. */
+  notAReplica: (address: string) => new DfpError('DFP_NOT_A_REPLICA', 403, `${address} is not a replica of this proxy service: certificates are only sent to replicas`),
   /** Anything unexpected: details go to the log, not to the client. */
   internal: () => new DfpError('DFP_INTERNAL', 500, 'Internal error'),
 } as const

@@ -7,7 +7,8 @@ import { type ApiUser, parseApiUsers } from './auth/api-users.js'
 import { parseUsers } from './auth/credentials.js'
 import { booleanSchema, commaList } from './field-values.js'
 import { COMPRESSION_ALGOS } from './service/param-schemas.js'
-import { parseChange, type ParseOptions } from './service/params.js'
+import { parseChange } from './service/params.js'
+import type { ParseOptions } from './service/service-schema.js'
 import type { User } from './service/types.js'
 import type { ServiceChange } from './state/registry.js'
 import { listenerUrl } from './swarm/address.js'
@@ -26,6 +27,14 @@ const envName = nonEmpty.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable n
 const compressionAlgos: readonly string[] = COMPRESSION_ALGOS
 // Credentials may be newline separated (a secret file); other control characters are refused.
 const credentialText = z.string().regex(/^[^\x00-\x09\x0b-\x1f\x7f]*$/, 'must not contain control characters other than newlines')
+/** A file's text, or '' when it cannot be read. */
+const readPem = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+}
 /** What node:dns `setServers` accepts: an IP, `IPv4:port` or `[IPv6]:port`. */
 const isDnsServer = (item: string) => {
   const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(item)
@@ -33,6 +42,19 @@ const isDnsServer = (item: string) => {
   const [host = '', port, extra] = item.split(':')
   if (isIP(item) === 6) return true
   return extra === undefined && isIP(host) === 4 && (port === undefined || (/^\d{1,5}$/.test(port) && Number(port) <= 65535))
+}
+
+/**
+ * Who HAProxy's workers run as unless HAPROXY_USER says: `haproxy` (Debian's package creates it)
+ * when the daemon is root, so a worker that is made to misbehave cannot read root's files.
+ */
+function defaultHaproxyUser(): string {
+  if (process.getuid?.() !== 0) return ''
+  try {
+    return /^haproxy:/m.test(readFileSync('/etc/passwd', 'utf8')) ? 'haproxy' : ''
+  } catch {
+    return ''
+  }
 }
 
 /**
@@ -47,6 +69,17 @@ const variables = {
   TEMPLATES_DIR: { default: '/templates', schema: nonEmpty },
   ERRORFILES_DIR: { default: join(PROJECT_DIR, 'haproxy', 'errorfiles'), schema: nonEmpty },
   HAPROXY_BIN: { default: 'haproxy', schema: nonEmpty },
+  /**
+   * The user (and group of the same name) HAProxy's workers run as; `none`: the daemon's user;
+   * `auto`: `haproxy` when the daemon runs as root and that user exists, else none.
+   */
+  HAPROXY_USER: {
+    default: 'auto',
+    schema: z
+      .string()
+      .regex(/^([a-z_][a-z0-9_-]*)?$/, 'must be a user name (lowercase letters, digits, "_", "-"), auto or none')
+      .transform((name) => (name === 'auto' ? defaultHaproxyUser() : name === 'none' ? '' : name)),
+  },
   LOG_LEVEL: { default: 'info', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) },
 
   DEFAULT_PORTS: { default: '80,443:ssl', schema: nonEmpty },
@@ -94,6 +127,11 @@ const variables = {
       }
     }),
   },
+  /**
+   * With API_USERS: the `user:password` replicas use for the calls they make to each other on
+   * their own (ACME). Default: the first API_USERS entry with a clear-text password.
+   */
+  REPLICA_USER: { default: '', schema: z.string().regex(/^$|^[^\s:]+:\S+$/, 'must be user:password') },
   /** With API_USERS: the status page stays readable without credentials unless false. */
   STATUS_PUBLIC: { default: 'true', schema: booleanSchema },
 
@@ -133,6 +171,8 @@ const variables = {
   COMPRESSION_TYPE: { default: '', schema: text.regex(/^[\w.+\/*; =-]*$/, 'must be a space-separated list of MIME types') },
   CHECK_RESOLVERS: { default: 'false', schema: booleanSchema },
   DO_NOT_RESOLVE_ADDR: { default: 'false', schema: booleanSchema },
+  /** The original's base template: not used (dfp's base is its own); set, it is warned about at start. */
+  CFG_TEMPLATE_PATH: { default: '', schema: text },
   TERMINATE_ON_RELOAD: { default: 'false', schema: booleanSchema },
   // Only the exact value `false` turns the DNS check of a reconfigured service on (inventory §4).
   SKIP_ADDRESS_VALIDATION: { default: 'true', schema: z.string().transform((v) => v.toLowerCase() !== 'false') },
@@ -148,6 +188,12 @@ const variables = {
     schema: nonEmpty.refine((v) => /^(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/.test(v) && isIP(v.split(':')[0] ?? '') === 4, 'must be IPv4:port'),
   },
   DISPLAY_CONFIG_ON_ERROR: { default: 'false', schema: booleanSchema },
+  // Built-in ACME (docs/certs.md): the directory, the default contact, a CA to trust for a
+  // private directory, and the first retry delay after a failed order.
+  ACME_DIRECTORY_URL: { default: 'https://acme-v02.api.letsencrypt.org/directory', schema: nonEmpty.refine((v) => URL.canParse(v) && /^https?:\/\//.test(v), 'must be an http(s) URL') },
+  ACME_EMAIL: { default: '', schema: text.regex(/^$|^[^\s@,<>]+@[^\s@,<>]+\.[^\s@,<>]+$/, 'must be an email address') },
+  ACME_CA_FILE: { default: '', schema: text.refine((v) => v === '' || /-----BEGIN CERTIFICATE-----/.test(readPem(v)), 'must be a readable PEM file of CA certificates') },
+  ACME_RETRY_MIN: { default: '60', schema: integer(1, 86_400) },
   /** Read as a list of servers. */
   DNS_SERVERS: {
     default: '',
@@ -181,7 +227,7 @@ export type Settings = Readonly<
 const variableNames = Object.keys(variables) as (keyof Variables)[]
 
 /** Variables holding credentials: their values stay out of error messages. */
-const hiddenValues = new Set<string>(['USERS', 'API_USERS'])
+const hiddenValues = new Set<string>(['USERS', 'API_USERS', 'REPLICA_USER'])
 
 export class SettingsError extends Error {
   constructor(readonly problems: string[]) {

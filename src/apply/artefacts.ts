@@ -35,7 +35,7 @@ export class ArtefactWriter {
     const dir = certDir(this.settings.CONFIG_DIR)
     const files = state.certificateFiles(dir)
     const wanted = new Set(files.map((f) => f.loadPath))
-    for (const source of ['folder', 'secret', 'uploaded']) {
+    for (const source of ['folder', 'secret', 'uploaded', 'acme']) {
       const sub = join(dir, source)
       await mkdir(sub, { recursive: true, mode: 0o700 })
       if (!prune) continue

@@ -1,5 +1,7 @@
 import { DfpError, errors } from '../errors.js'
 import { generatedNames } from '../render/index.js'
+import { portSection } from '../render/tcp.js'
+import type { Service } from '../service/types.js'
 import { type Change, changedService, type ServiceState } from '../state/registry.js'
 
 /** A request waiting for the apply loop: a change, or none for a plain reload request. */
@@ -54,6 +56,54 @@ export function withoutNameConflicts(state: ServiceState, items: PendingChange[]
     forget(service.serviceName)
     for (const name of mine) owners.set(name, service.serviceName)
     namesOf.set(service.serviceName, mine)
+    kept.push(item)
+  }
+  return kept
+}
+
+/**
+ * Refuses (409, naming the owner) each put with a tcp, sni or TCP-group destination on a srcPort
+ * that another section already binds: a tcp and an sni destination on one port (or two TCP
+ * groups) would each bind it, and the kernel would split connections between them (the
+ * original's D12). Destinations of one kind share their port's section, as before.
+ */
+export function withoutPortConflicts(state: ServiceState, items: PendingChange[]): PendingChange[] {
+  const owners = new Map<number, { section: string; service: string }>()
+  const claim = (service: Service, owners: Map<number, { section: string; service: string }>) => {
+    for (const dest of service.destinations) {
+      const section = portSection(dest)
+      if (section !== undefined && !owners.has(dest.srcPort as number)) owners.set(dest.srcPort as number, { section, service: service.serviceName })
+    }
+  }
+  for (const service of state.values()) claim(service, owners)
+  const kept: PendingChange[] = []
+  for (const item of items) {
+    const change = item.change
+    const leaving = change.kind === 'remove' ? change.serviceName : change.kind === 'put' ? change.service.serviceName : undefined
+    for (const [port, owner] of owners) if (owner.service === leaving) owners.delete(port)
+    if (change.kind !== 'put') {
+      kept.push(item)
+      continue
+    }
+    const service = change.service
+    const mine = new Map<number, { section: string; service: string }>()
+    let clash: { port: number; section: string; owner: { section: string; service: string } } | undefined
+    for (const dest of service.destinations) {
+      const section = portSection(dest)
+      if (section === undefined) continue
+      const port = dest.srcPort as number
+      const owner = owners.get(port) ?? mine.get(port)
+      if (owner && owner.section !== section) clash ??= { port, section, owner }
+      if (!mine.has(port)) mine.set(port, { section, service: service.serviceName })
+    }
+    if (clash) {
+      // The service's previous definition keeps its ports.
+      const previous = state.get(service.serviceName)
+      if (previous) claim(previous, owners)
+      item.reject(errors.portTaken(service.serviceName, clash.port, clash.section, clash.owner.section, clash.owner.service))
+      continue
+    }
+    for (const [port, owner] of mine) if (!owners.has(port)) owners.set(port, owner)
     kept.push(item)
   }
   return kept

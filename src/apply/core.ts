@@ -1,13 +1,17 @@
 import type { Logger } from 'pino'
 import { DfpError, errors } from '../errors.js'
+import { isFileSystemFailure } from '../files.js'
+import { redactConfig } from '../haproxy/redact.js'
 import { planRuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
 import { certDir } from '../config-paths.js'
 import type { Rendered, RenderSettings } from '../render/index.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
 import { LiveState } from '../state/live.js'
-import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts } from './batch.js'
+import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts, withoutPortConflicts } from './batch.js'
+import { newPortsInUse } from './port-check.js'
 import type { HaproxyPort, StatePort } from './port.js'
+import { UnservedRetry } from './unserved.js'
 import { CatchUpTimer } from './catch-up.js'
 import { RenderCache } from './render-cache.js'
 
@@ -49,8 +53,12 @@ export class ApplyCore {
   private unvalidated = false
   private readonly renderCache: RenderCache
 
+  /** Saved services HAProxy could not serve at start, retried until it does. */
+  private readonly unserved: UnservedRetry
+
   constructor(private readonly options: ApplyCoreOptions) {
     this.live = options.live ?? new LiveState()
+    this.unserved = new UnservedRetry(this.live, (change) => this.enqueue(change), options.log)
     this.renderCache = new RenderCache(options.settings)
   }
 
@@ -114,14 +122,15 @@ export class ApplyCore {
     else this.live.set(this.state, emptyRendered.config)
     log.info({ workerPid: started.pid, services: this.state.size }, 'haproxy started')
     if (!startWithAll && wanted !== this.state) {
-      const results = await Promise.allSettled(initial.map((change) => this.enqueue(change)))
-      const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [changedService(initial[i] as Change)] : []))
-      if (refused.length > 0) log.warn({ refused }, 'saved services or certificates refused by haproxy')
+      // Nothing saved is dropped: what HAProxy does not serve now stays in the state and is retried.
+      const refused = await this.unserved.applyKeeping(initial)
+      if (refused.length > 0) log.warn({ refused }, 'saved services or certificates not served by haproxy')
     }
   }
 
   /** Makes the changes live; settles when they are (and are saved), or rejects with the reason. */
   apply(changes: readonly Change[]): Promise<void> {
+    for (const change of changes) this.unserved.forget(changedService(change))
     return Promise.all(changes.map((change) => this.enqueue(change))).then(() => undefined)
   }
 
@@ -134,8 +143,19 @@ export class ApplyCore {
   async close({ hard = false } = {}): Promise<void> {
     this.closed = true
     this.catchUp.cancel()
+    this.unserved.stop()
     await this.running
     await this.options.port.stop(hard)
+  }
+
+  private livePortsCache?: { config: string; ports: Set<number> }
+
+  /** The ports the live configuration binds (HAProxy holds them, so they are not probed). */
+  private livePorts(): Set<number> {
+    if (this.livePortsCache?.config !== this.live.config) {
+      this.livePortsCache = { config: this.live.config, ports: new Set(this.render(this.state).ports.keys()) }
+    }
+    return this.livePortsCache.ports
   }
 
   private render(state: ServiceState): Rendered {
@@ -168,7 +188,7 @@ export class ApplyCore {
         await this.applyBatch(batch)
       } catch (err) {
         this.options.log.error({ err }, 'applying changes failed')
-        const failure = err instanceof DfpError ? err : errors.reloadFailed(String(err))
+        const failure = err instanceof DfpError ? err : isFileSystemFailure(err) ? errors.haproxyUnavailable(`the files could not be written: ${(err as Error).message}`) : errors.reloadFailed(String(err))
         for (const item of batch) item.reject(failure)
       }
     }
@@ -179,7 +199,7 @@ export class ApplyCore {
     const started = performance.now()
     const stateBefore = this.state
     const reloadsBefore = this.reloadCount
-    const changes = withoutNameConflicts(this.state, batch.filter((item): item is PendingChange => item.change !== undefined))
+    const changes = withoutPortConflicts(this.state, withoutNameConflicts(this.state, batch.filter((item): item is PendingChange => item.change !== undefined)))
     const refused = (item: PendingChange, error: string) => {
       metrics.rejected.inc()
       log.warn({ service: changedService(item.change), error }, 'change refused by haproxy; previous definition kept')
@@ -193,10 +213,10 @@ export class ApplyCore {
     metrics.services.set(this.state.size)
     // Candidates of refused changes may have rewritten them; the live state's version stays on disk.
     await port.writeArtefacts(this.state, { prune: true })
-    if (store && this.state !== stateBefore) {
+    if (store && (this.state !== stateBefore || this.unserved.takeForgotten())) {
       // Saved before anyone is answered, so an answered change survives a restart; a change that
       // cannot be saved is taken back, so the proxy and the file agree.
-      const saved = await store.save(this.state).then(
+      const saved = await store.save(this.unserved.withKept(this.state)).then(
         () => undefined,
         (err: Error) => err,
       )
@@ -253,6 +273,8 @@ export class ApplyCore {
     // Map entries are plain words by construction (src/render/maps.ts), so new entries alone
     // cannot make a configuration HAProxy refuses.
     if (rendered.config === this.live.config && !force) return { ok: true }
+    const taken = await newPortsInUse(port, rendered, this.livePorts())
+    if (taken) return { ok: false, kind: 'refused', error: taken }
     const verdict = await port.validate(state)
     if (verdict.ok) return verdict
     if (verdict.kind === 'unavailable') {
@@ -260,7 +282,7 @@ export class ApplyCore {
       return verdict
     }
     // DISPLAY_CONFIG_ON_ERROR: the refused candidate goes to the log, whole, for debugging.
-    if (settings.DISPLAY_CONFIG_ON_ERROR) log.warn({ error: verdict.error, config: rendered.config }, 'configuration refused by haproxy')
+    if (settings.DISPLAY_CONFIG_ON_ERROR) log.warn({ error: verdict.error, config: redactConfig(rendered.config) }, 'configuration refused by haproxy')
     metrics.validationFailures.inc()
     return verdict
   }

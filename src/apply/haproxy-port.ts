@@ -4,9 +4,10 @@ import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import { HaproxyClient } from '../haproxy/client.js'
 import { HaproxyMaster, type LoadResult } from '../haproxy/master.js'
+import { portsInUse } from '../haproxy/port-probe.js'
 import { sendCommands } from '../haproxy/runtime-delta.js'
 import { validateConfig } from '../haproxy/validate.js'
-import { type Rendered, renderAll, statsSocketPath } from '../render/index.js'
+import { type Rendered, renderAll, serverStatePath, statsSocketPath } from '../render/index.js'
 import { routeMapFiles } from '../render/maps.js'
 import type { Settings } from '../settings.js'
 import type { ServiceState } from '../state/registry.js'
@@ -52,6 +53,7 @@ export class LiveHaproxy implements HaproxyPort {
       bin: settings.HAPROXY_BIN,
       configPath: this.artefacts.configPath,
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
+      serverStateFile: serverStatePath(settings.CONFIG_DIR),
       runDir: settings.CONFIG_DIR,
       reloadTimeoutMs: settings.RELOAD_TIMEOUT * 1000,
       terminateOnReload: settings.TERMINATE_ON_RELOAD,
@@ -74,8 +76,12 @@ export class LiveHaproxy implements HaproxyPort {
     return this.artefacts.writeCertificates(state, options)
   }
 
-  writeConfig(rendered: Rendered): Promise<void> {
-    return this.artefacts.writeConfig(rendered)
+  /** The configuration last written: served once the Runtime API commands that follow succeed. */
+  private written?: string
+
+  async writeConfig(rendered: Rendered): Promise<void> {
+    await this.artefacts.writeConfig(rendered)
+    this.written = rendered.config
   }
 
   async start(version: string): Promise<LoadVerdict> {
@@ -100,7 +106,14 @@ export class LiveHaproxy implements HaproxyPort {
   }
 
   async runtimeCommands(commands: readonly string[]): Promise<void> {
-    return sendCommands(this.client.statsSocket, await Promise.all(commands.map(withResolvedHost)))
+    await sendCommands(this.client.statsSocket, await Promise.all(commands.map(withResolvedHost)))
+    // The worker now serves the file just written without a reload: a restart after a crash
+    // must load that one (src/haproxy/master.ts).
+    if (this.written !== undefined) this.master.noteServed(this.written)
+  }
+
+  portsInUse(ports: readonly number[]): Promise<number[]> {
+    return portsInUse(ports)
   }
 
   async swapCertificate(loadPath: string, pem: string): Promise<void> {

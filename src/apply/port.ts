@@ -36,6 +36,8 @@ export interface HaproxyPort {
   workerPid(): Promise<number | undefined>
   /** Runtime API commands (`add map`, `set server … addr`, …); throws with HAProxy's answer. */
   runtimeCommands(commands: readonly string[]): Promise<void>
+  /** The ports of `ports` another process listens on (checked before a reload binds them). */
+  portsInUse(ports: readonly number[]): Promise<number[]>
   /** `set ssl cert` + `commit ssl cert` of a loaded certificate; throws (after aborting) when refused. */
   swapCertificate(loadPath: string, pem: string): Promise<void>
 }

@@ -1,10 +1,10 @@
 import { type Rendered, renderAll, type RenderSettings } from '../render/index.js'
 import type { ServiceState } from '../state/registry.js'
 
-/** Whether two states hold the very same entries and certificates (`with` keeps unchanged ones). */
+/** Whether two states hold the very same entries and certificates — uploaded, scanned and ACME (`with` keeps unchanged ones). */
 export function sameState(a: ServiceState, b: ServiceState): boolean {
   if (a === b) return true
-  if (a.entryMap.size !== b.entryMap.size || a.uploaded !== b.uploaded || a.scanned !== b.scanned) return false
+  if (a.entryMap.size !== b.entryMap.size || a.uploaded !== b.uploaded || a.scanned !== b.scanned || a.acme !== b.acme) return false
   for (const [name, entry] of a.entryMap) if (b.entryMap.get(name) !== entry) return false
   return true
 }

@@ -1,4 +1,9 @@
-import type { User } from '../service/types.js'
+/** A user of an HAProxy userlist; `encrypted`: the password is a crypt(3) hash. */
+export interface User {
+  name: string
+  password: string
+  encrypted: boolean
+}
 
 /**
  * The entries of a `user:password` list (USERS, `users`, API_USERS): split on commas and

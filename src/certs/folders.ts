@@ -4,6 +4,7 @@ import { watch, type FSWatcher } from 'chokidar'
 import type { Logger } from 'pino'
 import type { ApplyCore } from '../apply/core.js'
 import type { Settings } from '../settings.js'
+import type { LiveState } from '../state/live.js'
 import type { CertificateFile } from '../state/registry.js'
 import { inspectCertificate } from './pem.js'
 
@@ -67,7 +68,10 @@ export class CertificateWatcher {
 
   constructor(
     private readonly settings: Settings,
-    private readonly applier: ApplyCore,
+    /** Where each rescan is applied. */
+    private readonly applier: Pick<ApplyCore, 'apply'>,
+    /** What HAProxy serves now: the previous scan, whose good content a bad file keeps. */
+    private readonly live: LiveState,
     private readonly log: Logger,
   ) {}
 
@@ -93,7 +97,7 @@ export class CertificateWatcher {
   }
 
   private async rescan(): Promise<void> {
-    const files = await scanCertificateFolders(this.settings, this.log, this.applier.live.services.scanned)
+    const files = await scanCertificateFolders(this.settings, this.log, this.live.services.scanned)
     try {
       await this.applier.apply([{ kind: 'cert-scan', files }])
       this.log.info({ certificates: files.map((f) => f.name) }, 'certificate folders applied')

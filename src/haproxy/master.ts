@@ -1,16 +1,20 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa, type ResultPromise } from 'execa'
 import type { Logger } from 'pino'
+import { writeAtomic } from '../files.js'
 import { configVersion } from '../render/index.js'
-import { showInfo, type WorkerInfo } from './runtime.js'
+import { redactConfig } from './redact.js'
+import { sendCommand, showInfo, type WorkerInfo } from './runtime.js'
 
 export interface MasterOptions {
   bin: string
   configPath: string
   statsSocket: string
+  /** The configuration's `server-state-file`: `show servers state` is saved there before a reload. */
+  serverStateFile?: string
   /** Folder for the master CLI socket and the master's pid file. */
   runDir: string
   /** Longest wait for a reload to be served, in ms. */
@@ -28,6 +32,19 @@ interface OutputLine {
 }
 
 const KEPT_LINES = 500
+// The only variables HAProxy inherits: where programs are, the locale and time zone, and the
+// resolver options glibc reads when HAProxy looks names up. Not the daemon's secrets (USERS,
+// API_USERS, STATS_PASS, …), which `env(…)` or `"$NAME"` in a configuration could reveal.
+const INHERITED = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'RES_OPTIONS', 'LOCALDOMAIN', 'HOSTALIASES']
+
+/** The environment HAProxy (the master, its workers and `haproxy -c`) runs with. */
+export function haproxyEnvironment(): Record<string, string> {
+  return Object.fromEntries(INHERITED.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name] as string]])))
+}
+
+// A server-state file without servers (format version 1), for a start without one: HAProxy warns
+// about a missing file.
+const NO_SERVER_STATE = '1\n# be_id be_name srv_id srv_name srv_addr\n'
 // After SIGUSR2 the master logs "Reloading HAProxy"; without that line the signal was lost
 // (reference/haproxy-facts.md B.2), so it is sent again after this long.
 const RESEND_AFTER_MS = 1500
@@ -49,6 +66,8 @@ export class HaproxyMaster {
   private seq = 0
   private restarting?: Promise<void>
   private restarts = 0
+  /** The text of the configuration a worker last confirmed serving: what a restart loads. */
+  private lastGood?: string
   /** Set once a master served its configuration: only such a master is restarted when it dies. */
   private served = false
   readonly masterSocket: string
@@ -68,10 +87,14 @@ export class HaproxyMaster {
   /** Starts the master on the current file and waits until a worker serves `version`. */
   async start(version: string): Promise<LoadResult> {
     await this.stopLeftover()
+    const text = this.readConfig()
+    const stateFile = this.options.serverStateFile
+    if (stateFile && !existsSync(stateFile)) await writeAtomic(stateFile, NO_SERVER_STATE)
     const cursor = this.seq
     this.spawn()
     const result = await this.confirm(version, undefined, cursor, false)
     this.served = result.ok
+    if (result.ok) this.confirmed(text, version)
     return result
   }
 
@@ -79,9 +102,12 @@ export class HaproxyMaster {
   async reload(version: string): Promise<LoadResult> {
     if (this.restarting) await this.restarting
     const before = await this.workerInfo()
+    const text = this.readConfig()
+    await this.saveServerState()
     const cursor = this.seq
     this.signalReload()
     const result = await this.confirm(version, before?.pid, cursor, true)
+    if (result.ok) this.confirmed(text, version)
     if (result.ok && this.options.terminateOnReload && before?.pid) {
       // SIGTERM makes a worker stop now instead of finishing its connections (management.txt §4).
       try {
@@ -91,6 +117,32 @@ export class HaproxyMaster {
       }
     }
     return result
+  }
+
+  /**
+   * Records `text` as the configuration the running worker serves, for changes made live
+   * without a reload (the Runtime API) after which the file was rewritten.
+   */
+  noteServed(text: string): void {
+    this.lastGood = text
+  }
+
+  /** The configuration a restart after a crash would load. */
+  get lastGoodConfig(): string | undefined {
+    return this.lastGood
+  }
+
+  private readConfig(): string | undefined {
+    try {
+      return readFileSync(this.options.configPath, 'utf8')
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Keeps the file just confirmed, if it is the one the worker reported (its version line). */
+  private confirmed(text: string | undefined, version: string): void {
+    if (text !== undefined && configVersion(text) === version) this.lastGood = text
   }
 
   /** Allows a start again after `stop` (the daemon's own start-up fallback). */
@@ -115,6 +167,8 @@ export class HaproxyMaster {
   private spawn(): void {
     const { bin, configPath, log } = this.options
     const child = execa(bin, ['-W', '-S', `${this.masterSocket},mode,600`, '-f', configPath], {
+      env: haproxyEnvironment(),
+      extendEnv: false,
       reject: false,
       stdin: 'ignore',
       buffer: false,
@@ -136,14 +190,21 @@ export class HaproxyMaster {
     const delay = Math.min(30_000, 250 * 2 ** Math.min(this.restarts++, 7))
     await sleep(delay)
     if (this.stopping) return
+    // The file on disk may be anything by now (a candidate being tried, an edit by hand): the
+    // restart loads the text a worker last confirmed.
+    const config = this.lastGood ?? this.readConfig() ?? ''
+    try {
+      await writeAtomic(this.options.configPath, config, 0o600)
+    } catch (err) {
+      this.options.log.error({ err }, 'could not write the last good configuration before restarting haproxy')
+    }
+    const version = configVersion(config) ?? ''
     const cursor = this.seq
     this.spawn()
-    const config = readFileSync(this.options.configPath, 'utf8')
-    const version = configVersion(config) ?? ''
     const result = await this.confirm(version, undefined, cursor, false)
     if (result.ok) {
       this.restarts = 0
-      this.options.log.warn({ masterPid: this.child?.pid }, 'haproxy restarted on the last good configuration')
+      this.options.log.warn({ masterPid: this.child?.pid, version }, 'haproxy restarted on the last good configuration')
     } else {
       this.options.log.error({ error: result.error }, 'haproxy could not be restarted')
     }
@@ -173,15 +234,38 @@ export class HaproxyMaster {
     for (let waited = 0; waited < 5000 && isHaproxy(pid); waited += 50) await sleep(50)
   }
 
+  /**
+   * The running worker's server addresses and health, for the next one to start from
+   * (`load-server-state-from-file`, `init-addr last`): no name is looked up while a configuration
+   * loads, and a healthy server is not marked down by a reload. Without it (no worker answering),
+   * the next worker's servers start without address until the resolvers find them.
+   */
+  private async saveServerState(): Promise<void> {
+    const path = this.options.serverStateFile
+    if (!path) return
+    try {
+      const state = await sendCommand(this.options.statsSocket, 'show servers state', 5000)
+      // The first line is the format version HAProxy checks when it reads the file.
+      if (!/^1\n/.test(state)) throw new Error(state.slice(0, 200))
+      await writeAtomic(path, state)
+    } catch (err) {
+      this.options.log.warn({ error: (err as Error).message }, 'could not save the servers state before the reload')
+      await writeAtomic(path, NO_SERVER_STATE).catch(() => undefined)
+    }
+  }
+
   private signalReload(): void {
     this.child?.kill('SIGUSR2')
   }
 
   private onLine(text: string): void {
-    this.lines.push({ seq: ++this.seq, text })
+    // HAProxy quotes the lines it complains about, passwords included: they are blanked before
+    // the line reaches the log or an answer.
+    const shown = redactConfig(text)
+    this.lines.push({ seq: ++this.seq, text: shown })
     if (this.lines.length > KEPT_LINES) this.lines.splice(0, this.lines.length - KEPT_LINES)
     const level = routineOutput.test(text) ? 'debug' : text.includes('[ALERT]') ? 'error' : text.includes('[WARNING]') ? 'warn' : 'info'
-    this.options.log[level]({ haproxy: text }, 'haproxy')
+    this.options.log[level]({ haproxy: shown }, 'haproxy')
   }
 
   private linesSince(cursor: number): string[] {

@@ -2,7 +2,8 @@ import { rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { execa } from 'execa'
 import type { RouteMapName } from '../render/maps.js'
-import { firstAlert } from './master.js'
+import { firstAlert, haproxyEnvironment } from './master.js'
+import { redactConfig } from './redact.js'
 
 /**
  * `refused`: HAProxy read the configuration and said no. `unavailable`: the check itself did not
@@ -34,9 +35,14 @@ export async function validateConfig(bin: string, dir: string, candidate: Candid
   const copy = (name: string) => join(dir, `candidate-${id}-${name}.map`)
   const { config, mapFiles } = candidate({ hostPath: copy('host-path'), path: copy('path') })
   try {
-    for (const map of mapFiles) await writeFile(map.path, map.content)
-    await writeFile(file, config)
-    const result = await execa(bin, ['-c', '-f', file], { reject: false, all: true, timeout: CHECK_TIMEOUT_MS })
+    try {
+      for (const map of mapFiles) await writeFile(map.path, map.content)
+      await writeFile(file, config, { mode: 0o600 })
+    } catch (err) {
+      // A full or read-only disk says nothing about the configuration.
+      return { ok: false, kind: 'unavailable', error: `the candidate could not be written: ${(err as Error).message}` }
+    }
+    const result = await execa(bin, ['-c', '-f', file], { reject: false, all: true, timeout: CHECK_TIMEOUT_MS, env: haproxyEnvironment(), extendEnv: false })
     if (result.exitCode === 0) return { ok: true }
     const output = (result.all ?? '').split('\n')
     // Killed, timed out or never started: the machinery failed, not the configuration.
@@ -44,9 +50,10 @@ export async function validateConfig(bin: string, dir: string, candidate: Candid
       const why = result.timedOut ? `timed out after ${CHECK_TIMEOUT_MS} ms` : result.signal ? `killed by ${result.signal}` : 'did not run'
       return { ok: false, kind: 'unavailable', error: `haproxy -c ${why}` }
     }
-    const error = (firstAlert(output) || output.find((l) => l.trim() !== '') || `haproxy -c exited with ${result.exitCode}`)
-      .replaceAll(file, 'haproxy.cfg')
-      .replaceAll(basename(file), 'haproxy.cfg')
+    // HAProxy quotes the lines it refuses, passwords included.
+    const error = redactConfig(
+      (firstAlert(output) || output.find((l) => l.trim() !== '') || `haproxy -c exited with ${result.exitCode}`).replaceAll(file, 'haproxy.cfg').replaceAll(basename(file), 'haproxy.cfg'),
+    )
     return { ok: false, kind: 'refused', error }
   } finally {
     await rm(file, { force: true })

@@ -18,6 +18,8 @@ export interface MetricSources {
   reloads: () => number
   /** Time (ms since the epoch) of the last applied listener pull; undefined before it. */
   listenerLastSync: () => number | undefined
+  /** Saved services HAProxy does not serve (src/apply/unserved.ts). */
+  unserved?: () => number
 }
 
 /** How a request to the control API ended, for the per-endpoint counters. */
@@ -123,6 +125,14 @@ export function createMetrics() {
     collect() {
       const at = sources?.listenerLastSync()
       this.set(at === undefined ? Number.NaN : (Date.now() - at) / 1000)
+    },
+  })
+  new Gauge({
+    name: 'dfp_services_unserved',
+    help: 'Saved services HAProxy does not serve (a port in use, a definition it refuses since the restart); retried until it does',
+    registers: [registry],
+    collect() {
+      this.set(sources?.unserved?.() ?? 0)
     },
   })
   new Gauge({

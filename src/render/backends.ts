@@ -2,6 +2,8 @@ import { isIP } from 'node:net'
 import { flatStrings } from '../flat-strings.js'
 import type { Destination, Service, User } from '../service/types.js'
 import { redirectCode, templates } from './common.js'
+import { hostsFileNames } from './hosts-file.js'
+import { pathRewriteRule } from '../service/path-rewrite.js'
 import { inGroup, names } from './names.js'
 
 /** Slots of a server-template when the request gave no `replicas` (a global service). */
@@ -9,10 +11,13 @@ const DEFAULT_TEMPLATE_SLOTS = 10
 
 /**
  * `<host>:<port>` of a server line (an IPv6 address in brackets) and, for a host name, the
- * resolvers that find it again at run time.
+ * resolvers that find it at run time (and, for a name of /etc/hosts, the system lookup when the
+ * configuration loads: src/render/hosts-file.ts).
  */
 export function serverAddress(host: string, port: string | number) {
-  return { address: `${isIP(host) === 6 ? `[${host}]` : host}:${port}`, resolvers: isIP(host) ? '' : ' resolvers docker' }
+  const address = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`
+  if (isIP(host)) return { address, resolvers: '' }
+  return { address, resolvers: `${hostsFileNames().has(host.toLowerCase()) ? ' init-addr last,libc,none' : ''} resolvers docker` }
 }
 
 /** A server of a backend, as rendered: what a runtime delta needs to move it without a reload. */
@@ -104,7 +109,8 @@ function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolea
   }
   const http = (dest: Destination, https: boolean) => {
     const port = https ? (dest.httpsPort as number) : dest.port
-    const rewrites = [...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? '']] : []), ...dest.reqPathSearchReplace]
+    const pairs: Array<[string, string]> = [...(service.reqPathSearch ? [[service.reqPathSearch, service.reqPathReplace ?? ''] as [string, string]] : []), ...dest.reqPathSearchReplace]
+    const rewrites = pairs.map(([search, replace]) => pathRewriteRule(search, replace))
     const name = https ? names(service, dest).httpsBackend : names(service, dest).backend
     return templates.backendHttp({
       name,

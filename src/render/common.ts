@@ -8,6 +8,8 @@ import type { Destination, Service } from '../service/types.js'
 export interface RenderState {
   values(): Iterable<Service>
   certificateFiles(certDir: string): Array<{ name: string; loadPath: string }>
+  /** Whether a service asks for an ACME certificate, so HTTP-01 challenges must be answered. */
+  readonly acmeChallenges?: boolean
 }
 
 /** The settings rendering reads (a subset, so tests can pass literals). */
@@ -15,6 +17,7 @@ export type RenderSettings = Pick<
   Settings,
   | 'CONFIG_DIR'
   | 'ERRORFILES_DIR'
+  | 'HAPROXY_USER'
   | 'DEFAULT_PORTS'
   | 'BIND_PORTS'
   | 'DEFAULT_REQ_MODE'
@@ -74,6 +77,8 @@ export const VERSION_PREFIX = 'dfp-'
 
 /** Path of HAProxy's admin socket (also used to confirm reloads). */
 export const statsSocketPath = (configDir: string) => join(configDir, 'haproxy.sock')
+/** Where `show servers state` is saved before each reload, for the next worker (init-addr last). */
+export const serverStatePath = (configDir: string) => join(configDir, 'haproxy.state')
 /** The crt-list every `:ssl` bind uses. */
 export const crtListPath = (settings: Pick<Settings, 'CRT_LIST_PATH' | 'CONFIG_DIR'>) => settings.CRT_LIST_PATH || join(settings.CONFIG_DIR, 'crt-list.txt')
 

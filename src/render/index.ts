@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
+import { challengeMapPath } from '../config-paths.js'
 import type { Destination, Service } from '../service/types.js'
 import { renderServiceBackends, type ServiceBackends, userLines } from './backends.js'
-import { byteCompare, commaList, debugOptions, type RenderSettings, type RenderState, statsSocketPath, templates, VERSION_PREFIX } from './common.js'
+import { byteCompare, commaList, debugOptions, type RenderSettings, type RenderState, serverStatePath, statsSocketPath, templates, VERSION_PREFIX } from './common.js'
 import { renderCrtList, sslBindOptions } from './crt-list.js'
 import { frontendRank, ownStatsPort, serviceFrontend, statsLines } from './frontend.js'
 import { isMapRouted, mergeRouteEntries, type RouteEntry, serviceRouteEntries, mapLookupLines, mapLookupStyle, mapUseBackendLine, type MapLookupStyle, routeMapPaths, type RouteMapName, type RouteMaps } from './maps.js'
@@ -10,7 +11,7 @@ import { backendName, names } from './names.js'
 import { renderTcpFrontends, renderSniFrontends, renderTcpGroups, tcpPorts } from './tcp.js'
 
 export { movableServer, type ServerFact, type ServiceBackends } from './backends.js'
-export { crtListPath, type RenderSettings, type RenderState, statsSocketPath } from './common.js'
+export { crtListPath, type RenderSettings, type RenderState, serverStatePath, statsSocketPath } from './common.js'
 export { renderCrtList } from './crt-list.js'
 export { destinationBackends, generatedNames } from './names.js'
 
@@ -150,7 +151,11 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
   const parts = {
     global: templates.global({
       statsSocket: statsSocketPath(settings.CONFIG_DIR),
-      initAddr: options.validation ? 'none' : 'last,libc,none',
+      runAs: settings.HAPROXY_USER,
+      serverStateFile: serverStatePath(settings.CONFIG_DIR),
+      // A check reads neither the running worker's server state nor DNS.
+      loadServerState: options.validation ? 'none' : 'global',
+      initAddr: options.validation ? 'none' : 'last,none',
       hardStopAfter: settings.HARD_STOP_AFTER,
       extraGlobal: commaList(settings.EXTRA_GLOBAL),
       sslBindOptions: settings.SSL_BIND_OPTIONS,
@@ -190,6 +195,7 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
       stats: !ownStatsPort(settings) && settings.DEFAULT_REQ_MODE === 'http' ? statsLines(settings) : [],
       mapLookups: mapsOn ? mapLookupLines(mapFiles, style, servicesAfterMaps.length > 0) : [],
       mapUseBackend: mapsOn ? mapUseBackendLine(mapFiles, style, servicesAfterMaps.length > 0) : '',
+      acmeChallenges: state.acmeChallenges && settings.DEFAULT_REQ_MODE === 'http' ? challengeMapPath(settings.CONFIG_DIR) : '',
       services: routed.filter((r) => hasLines(r) && (r.map || !isLast(r.service))).map(frontendOf),
       servicesAfterMaps,
     }),

@@ -100,14 +100,20 @@ export function renderTcpGroups(services: Service[], settings: RenderSettings): 
     .join('')
 }
 
+/** The section a tcp, sni or TCP-group destination's srcPort is bound by; undefined for http. */
+export function portSection(dest: Destination): string | undefined {
+  if (dest.srcPort === undefined || dest.reqMode === 'http') return undefined
+  return dest.reqMode === 'sni' ? `frontend service_${dest.srcPort}` : inGroup(dest) ? `listen tcpListen_${dest.serviceGroup}_${dest.srcPort}` : `frontend tcpFE_${dest.srcPort}`
+}
+
 /** Ports a tcp, sni or TCP-group section binds. */
 export function tcpPorts(services: Service[]): Map<number, string> {
   const ports = new Map<number, string>()
   for (const service of services) {
     for (const dest of service.destinations) {
-      if (dest.srcPort === undefined || dest.reqMode === 'http' || ports.has(dest.srcPort)) continue
-      const section = dest.reqMode === 'sni' ? `frontend service_${dest.srcPort}` : inGroup(dest) ? `listen tcpListen_${dest.serviceGroup}_${dest.srcPort}` : `frontend tcpFE_${dest.srcPort}`
-      ports.set(dest.srcPort, section)
+      const section = portSection(dest)
+      if (section === undefined || ports.has(dest.srcPort as number)) continue
+      ports.set(dest.srcPort as number, section)
     }
   }
   return ports

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import type { AcmeManager, AcmeStatus } from '../acme/manager.js'
 import { CertificateError, checkCertName, inspectCertificate, type CertificateInfo } from '../certs/pem.js'
 import { certDir } from '../config-paths.js'
 import { errors } from '../errors.js'
@@ -12,7 +13,24 @@ export interface CertRoutesOptions {
   settings: Settings
   live: LiveState
   applyChanges: ApplyChanges
+  acme: Pick<AcmeManager, 'status'>
 }
+
+const isoOrNull = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString())
+
+/** A certificate ACME keeps for services: its state, issuer, expiry and when dfp acts on it next. */
+const acmeFields = (status: AcmeStatus) => ({
+  Domains: status.domains,
+  Services: status.services,
+  State: status.state,
+  Name: status.certificate?.name ?? null,
+  Issuer: status.certificate?.issuer ?? null,
+  NotBefore: isoOrNull(status.certificate?.notBefore),
+  ValidTo: isoOrNull(status.certificate?.notAfter),
+  NextAttempt: isoOrNull(status.nextAttemptAt),
+  Failures: status.failures,
+  LastError: status.lastError ?? null,
+})
 
 /** The fields a certificate is listed with. The PEM (and its key) is never returned. */
 const certificateFields = (name: string, source: string, path: string, info: CertificateInfo) => ({
@@ -43,7 +61,7 @@ export function checkCertificate(param: string, pem: string): { info: Certificat
 }
 
 /** `PUT /cert` and `/certs`. In their own context: the body of `/cert` is raw PEM whatever its type. */
-export async function certRoutes(app: FastifyInstance, { settings, live, applyChanges }: CertRoutesOptions): Promise<void> {
+export async function certRoutes(app: FastifyInstance, { settings, live, applyChanges, acme }: CertRoutesOptions): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_request, body, done) => done(null, body))
 
@@ -72,6 +90,7 @@ export async function certRoutes(app: FastifyInstance, { settings, live, applyCh
 
   app.all('/certs', async () => {
     const certs = live.services.certificateFiles(certDir(settings.CONFIG_DIR)).map((file) => certificateFields(file.name, file.source, file.path, inspectCertificate(file.pem)))
-    return { Status: 'OK', Message: '', Certs: certs }
+    // Acme: every domain set services ask ACME for, with or without a certificate yet.
+    return { Status: 'OK', Message: '', Certs: certs, Acme: acme.status().map(acmeFields) }
   })
 }

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify'
+import { redactConfig } from '../haproxy/redact.js'
+import { withoutPasswords } from '../service/public.js'
 import { checkCertName } from '../certs/pem.js'
 import { errors } from '../errors.js'
 import { isTrue } from '../field-values.js'
@@ -10,6 +12,7 @@ import type { LiveState } from '../state/live.js'
 import type { Change } from '../state/registry.js'
 import type { Distributor } from '../swarm/distribute.js'
 import type { ListenerSync } from '../swarm/listener.js'
+import type { AcmeManager } from '../acme/manager.js'
 import { certRoutes, checkCertificate } from './certs.js'
 import { applyChangesWith } from './distributed.js'
 import { requestParams } from './request-params.js'
@@ -21,10 +24,13 @@ export interface ProxyRoutesOptions {
   live: LiveState
   listener: ListenerSync
   distributor: Distributor
+  /** Ready once a starting replica has taken its peers' state (src/swarm/peer-sync.ts). */
+  peerSync: { ready: boolean }
+  acme: Pick<AcmeManager, 'status'>
 }
 
 /** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
-export async function proxyRoutes(app: FastifyInstance, { settings, applier, live, listener, distributor }: ProxyRoutesOptions): Promise<void> {
+export async function proxyRoutes(app: FastifyInstance, { settings, applier, live, listener, distributor, peerSync, acme }: ProxyRoutesOptions): Promise<void> {
   const applyChanges = applyChangesWith(applier, distributor)
 
   app.all('/reconfigure', async (request) => {
@@ -78,16 +84,22 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, liv
   })
 
   app.all('/successfulinitreload', async () => {
-    if (listener.ready) return ok()
-    throw errors.notReady()
+    if (!listener.ready) throw errors.notReady()
+    if (!peerSync.ready) throw errors.peersNotTaken()
+    return ok()
   })
 
   app.all('/config', async (request, reply) => {
-    if ((requestParams(request).type ?? '').toLowerCase() === 'json') return live.services.toJSON()
-    return reply.type('text/plain; charset=utf-8').send(live.config)
+    if ((requestParams(request).type ?? '').toLowerCase() === 'json') {
+      // Saved services HAProxy does not serve (yet) are listed too, with the reason.
+      const unserved = [...live.unserved].map(([name, { change, reason, since }]) => [name, { ...withoutPasswords(change.service), notServed: { reason, since } }])
+      return { ...live.services.toJSON(), ...Object.fromEntries(unserved) }
+    }
+    // Passwords are blanked (src/haproxy/redact.ts); the lines stay, so the text reads as HAProxy's.
+    return reply.type('text/plain; charset=utf-8').send(redactConfig(live.config))
   })
 
   app.all('/ping', async () => ok())
 
-  await app.register(certRoutes, { settings, live, applyChanges })
+  await app.register(certRoutes, { settings, live, applyChanges, acme })
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import type { AcmeManager } from '../acme/manager.js'
 import type { ApplyCore } from '../apply/core.js'
 import { errors } from '../errors.js'
 import type { HaproxyClient } from '../haproxy/client.js'
@@ -18,6 +19,7 @@ export interface StatusRoutesOptions {
   haproxy: HaproxyClient
   metrics: Metrics
   listener: ListenerSync
+  acme: Pick<AcmeManager, 'status'>
 }
 
 /** Seconds between two refreshes of the status page. */
@@ -46,7 +48,7 @@ function pagingOf(params: Record<string, string>): { query: string; page: number
  * services matching `q`, and HAProxy is asked for the statistics of that page's backends only,
  * so a page costs the same at 10 000 services as at 10.
  */
-export async function statusRoutes(app: FastifyInstance, { applier, live, haproxy, metrics, listener }: StatusRoutesOptions): Promise<void> {
+export async function statusRoutes(app: FastifyInstance, { applier, live, haproxy, metrics, listener, acme }: StatusRoutesOptions): Promise<void> {
   const rates = new TrafficRates()
 
   async function report(params: Record<string, string>): Promise<StatusReport> {
@@ -76,12 +78,14 @@ export async function statusRoutes(app: FastifyInstance, { applier, live, haprox
     if (rates.size > 2 * all.length + 100) rates.keepOnly(new Set(backendsOf(all)))
     return buildStatusReport({
       entries,
+      unserved: [...live.unserved].map(([serviceName, { reason, since }]) => ({ serviceName, reason, since })),
       stats,
       ...(statsError ? { statsError } : {}),
       masterPid: haproxy.masterPid,
       reloads: applier.reloads,
       lastReload: metrics.lastReload,
       listener: { addresses: listener.addresses, ready: listener.ready, lastSync: listener.lastSync },
+      acme: acme.status(),
       traffic,
       ...(paging ? { paging } : {}),
     })

@@ -1,4 +1,13 @@
-import { ServiceState } from './registry.js'
+import { type ServiceChange, ServiceState } from './registry.js'
+
+/** A saved service HAProxy could not serve at start: kept in the state, reported and retried. */
+export interface UnservedService {
+  change: Extract<ServiceChange, { kind: 'put' }>
+  /** Why it is not served (HAProxy's line, or a port in use). */
+  reason: string
+  /** When it was found unserved (ISO time). */
+  since: string
+}
 
 /**
  * What HAProxy serves now: the services and the configuration text, as the apply core last made
@@ -8,6 +17,29 @@ import { ServiceState } from './registry.js'
 export class LiveState {
   private current = ServiceState.empty()
   private text = ''
+  private readonly notServed = new Map<string, UnservedService>()
+
+  /** Saved services HAProxy does not serve (yet), by name: src/apply/unserved.ts retries them. */
+  get unserved(): ReadonlyMap<string, UnservedService> {
+    return this.notServed
+  }
+
+  /** Records why a saved service is not served (the apply core). */
+  setUnserved(name: string, entry: UnservedService): void {
+    this.notServed.set(name, entry)
+  }
+
+  /** The service is served, replaced or removed: no longer reported as unserved. */
+  clearUnserved(name: string): void {
+    this.notServed.delete(name)
+  }
+
+  private readonly listeners: Array<(services: ServiceState) => void> = []
+
+  /** Calls `listener` with every new set of services that becomes live (ACME reads what services ask for). */
+  onServicesChange(listener: (services: ServiceState) => void): void {
+    this.listeners.push(listener)
+  }
 
   /** The services of the live configuration. */
   get services(): ServiceState {
@@ -21,7 +53,9 @@ export class LiveState {
 
   /** Records a state and its configuration as live (the apply core, once HAProxy serves them). */
   set(services: ServiceState, config: string): void {
+    const changed = services !== this.current
     this.current = services
     this.text = config
+    if (changed) for (const listener of this.listeners) listener(services)
   }
 }

@@ -1,3 +1,4 @@
+import { wantsAcme } from '../acme/request.js'
 import { withoutPasswords } from '../service/public.js'
 import type { Service } from '../service/types.js'
 
@@ -12,12 +13,12 @@ export interface ServiceEntry {
   params: Record<string, string>
 }
 
-/** A certificate: from CERTS_DIR, a `cert-*` secret, or uploaded. */
+/** A certificate: from CERTS_DIR, a `cert-*` secret, uploaded, or issued through ACME. */
 export interface CertificateFile {
   name: string
   /** Where it was found (folder and secret certificates); HAProxy loads a copy, see `loadPath`. */
   path: string
-  source: 'folder' | 'secret' | 'uploaded'
+  source: 'folder' | 'secret' | 'uploaded' | 'acme'
   pem: string
 }
 
@@ -34,6 +35,8 @@ export type Change =
   | { kind: 'cert-put'; name: string; pem: string }
   /** What CERTS_DIR and the secrets folder hold now (replaces the previous scan). */
   | { kind: 'cert-scan'; files: CertificateFile[] }
+  /** A certificate issued through ACME (kept by src/acme/store.ts, not in the saved state). */
+  | { kind: 'acme-put'; name: string; pem: string }
 
 /** A change to one service. */
 export type ServiceChange = Extract<Change, { kind: 'put' | 'remove' }>
@@ -49,6 +52,8 @@ export const changedService = (change: Change) => {
       return `certificate ${change.name}`
     case 'cert-scan':
       return 'certificate folders'
+    case 'acme-put':
+      return `ACME certificate ${change.name}`
   }
 }
 
@@ -63,6 +68,8 @@ export class ServiceState {
     readonly uploaded: ReadonlyMap<string, string> = new Map(),
     /** Certificate files of CERTS_DIR and the secrets folder, in that order. */
     readonly scanned: readonly CertificateFile[] = [],
+    /** Certificates issued through ACME: name → PEM. */
+    readonly acme: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   static empty(): ServiceState {
@@ -78,7 +85,15 @@ export class ServiceState {
     const uploaded = [...this.uploaded.entries()]
       .sort(([a], [b]) => byName(a, b))
       .map(([name, pem]) => ({ name, pem, source: 'uploaded' as const, path: `${certDir}/uploaded/${name}` }))
-    return [...this.scanned, ...uploaded].map((file) => ({ ...file, loadPath: `${certDir}/${file.source}/${file.name}` }))
+    const acme = [...this.acme.entries()]
+      .sort(([a], [b]) => byName(a, b))
+      .map(([name, pem]) => ({ name, pem, source: 'acme' as const, path: `${certDir}/acme/${name}` }))
+    return [...this.scanned, ...uploaded, ...acme].map((file) => ({ ...file, loadPath: `${certDir}/${file.source}/${file.name}` }))
+  }
+
+  /** Whether any service asks for an ACME certificate: HAProxy then answers HTTP-01 challenges. */
+  get acmeChallenges(): boolean {
+    return [...this.entries.values()].some((entry) => wantsAcme(entry.params))
   }
 
   get size(): number {
@@ -112,8 +127,15 @@ export class ServiceState {
     const next = new Map(this.entries)
     let uploaded = this.uploaded
     let scanned = this.scanned
+    let acme = this.acme
     let changed = false
     for (const change of changes) {
+      if (change.kind === 'acme-put') {
+        if (acme.get(change.name) === change.pem) continue
+        acme = new Map(acme).set(change.name, change.pem)
+        changed = true
+        continue
+      }
       if (change.kind === 'cert-put') {
         if (uploaded.get(change.name) === change.pem) continue
         uploaded = new Map(uploaded).set(change.name, change.pem)
@@ -140,7 +162,7 @@ export class ServiceState {
       changed = true
     }
     // An unchanged state stays the same object: callers compare identity to skip saving.
-    return changed ? new ServiceState(next, uploaded, scanned) : this
+    return changed ? new ServiceState(next, uploaded, scanned, acme) : this
   }
 
   /** Services by name, sorted, for `/config?type=json` (without passwords). */

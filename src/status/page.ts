@@ -47,6 +47,7 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
   <button id="next" type="button">Next ›</button>
 </div>
 <main id="services"></main>
+<section id="acme"></section>
 <script>
 (() => {
   const REFRESH = ${refreshSeconds} * 1000
@@ -78,6 +79,7 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
         : 'none since start'),
       el('span', { class: 'pill' }, 'listener: ', report.listener.addresses.length ? (report.listener.ready ? 'synced ' + ago(report.listener.lastSync) : 'not synced yet') : 'none'),
       ...(h.statsAvailable ? [] : [el('span', { class: 'pill down' }, 'HAProxy statistics unavailable: ' + (h.statsError || ''))]),
+      ...(report.unserved || []).map((u) => el('span', { class: 'pill down', 'data-unserved': u.serviceName }, u.serviceName + ' saved but not served (retried): ' + u.reason)),
     )
     const cards = report.services.map((s) => el('section', { class: 'service', 'data-service': s.serviceName },
       el('h2', {}, s.serviceName, el('span', { class: 'muted' }, 'from ' + s.source)),
@@ -106,6 +108,19 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
     ))
     const empty = report.paging && report.paging.total > 0 ? 'No service matches the search.' : 'No services are configured.'
     document.getElementById('services').replaceChildren(...(cards.length ? cards : [el('p', { class: 'muted' }, empty)]))
+    // ACME certificates: state, issuer, expiry, next renewal or retry, the last error.
+    const acmeState = (state) => state === 'valid' ? 'up' : state === 'failed' ? 'down' : 'other'
+    document.getElementById('acme').replaceChildren(...(report.acme.length ? [el('h2', {}, 'ACME certificates'), ...report.acme.map((a) => el('div', { class: 'service', 'data-acme': a.domains.join(',') },
+      el('code', {}, a.domains.join(', ')), ' ', el('span', { class: 'status ' + acmeState(a.state) }, a.state),
+      kv([
+        ['services', a.services.join(', ')],
+        ['issuer', a.issuer],
+        ['expires', a.validTo],
+        ['next attempt', a.nextAttempt],
+        ['failures', a.failures ? String(a.failures) : ''],
+        ['last error', a.lastError],
+      ]),
+    ))] : []))
     const p = report.paging
     view.page = p ? p.page : 1
     view.lastPage = p ? Math.max(1, Math.ceil(p.matched / p.perPage)) : 1

@@ -1,3 +1,4 @@
+import type { AcmeStatus } from '../acme/manager.js'
 import type { StatRow } from '../haproxy/stats.js'
 import { statType } from '../haproxy/stats.js'
 import type { ReloadRecord } from '../metrics/index.js'
@@ -72,16 +73,34 @@ export interface StatusReport {
   /** Present when the request asked for a page or a search; `services` is then that page. */
   paging?: Paging
   services: ServiceStatus[]
+  /** Saved services HAProxy does not serve (yet): retried until it does (docs/guarantees.md). */
+  unserved: Array<{ serviceName: string; reason: string; since: string }>
+  /** Certificates services ask ACME for (docs/certs.md). */
+  acme: AcmeStatusRow[]
+}
+
+export interface AcmeStatusRow {
+  domains: string[]
+  services: string[]
+  state: AcmeStatus['state']
+  issuer: string | null
+  validTo: string | null
+  nextAttempt: string | null
+  failures: number
+  lastError: string | null
 }
 
 export interface ReportInput {
   entries: ServiceEntry[]
+  /** Saved services HAProxy does not serve, with the reason. */
+  unserved?: Array<{ serviceName: string; reason: string; since: string }>
   stats: StatRow[] | undefined
   statsError?: string
   masterPid: number | undefined
   reloads: number
   lastReload: ReloadRecord | undefined
   listener: { addresses: string[]; ready: boolean; lastSync: number | undefined }
+  acme?: AcmeStatus[]
   traffic?: ReadonlyMap<string, Traffic>
   paging?: Paging
 }
@@ -164,5 +183,16 @@ export function buildStatusReport(input: ReportInput): StatusReport {
     },
     ...(input.paging ? { paging: input.paging } : {}),
     services,
+    unserved: input.unserved ?? [],
+    acme: (input.acme ?? []).map((a) => ({
+      domains: a.domains,
+      services: a.services,
+      state: a.state,
+      issuer: a.certificate?.issuer ?? null,
+      validTo: a.certificate ? new Date(a.certificate.notAfter).toISOString() : null,
+      nextAttempt: a.nextAttemptAt === undefined ? null : new Date(a.nextAttemptAt).toISOString(),
+      failures: a.failures,
+      lastError: a.lastError ?? null,
+    })),
   }
 }

@@ -7,7 +7,12 @@ import type { Settings } from '../settings.js'
 
 /** A request for every other replica, sent with `distribute=false` so it goes no further. */
 export type ReplicaRequest =
-  /** reconfigure, remove: POST with the parameters as a form body (a serviceCert would not fit in a request line). */
+  /**
+   * reconfigure, remove: GET with the parameters in the query, as the original sends and reads
+   * them (it takes destination parameters from the query only), so replicas of both kinds work
+   * together during a rolling update; a POST with a form body (which only dfp reads whole) when
+   * they would not fit a request line (a serviceCert).
+   */
   | { kind: 'form'; endpoint: string; params: Record<string, string> }
   /** cert: PUT with the parameters in the query and the PEM bundle as the body. */
   | { kind: 'upload'; endpoint: string; params: Record<string, string>; body: string }
@@ -28,6 +33,8 @@ export type FanOutResult<Local> =
   /** `tasks.<SERVICE_NAME>` did not resolve: no replica was asked. */
   | { kind: 'lookup-failed'; local: Local; message: string }
 
+// Longest query sent in a request line: Node's limit for the request line and headers is 16 KiB.
+const MAX_QUERY_LENGTH = 8000
 // A replica that could not be reached or failed on its side (5xx) is asked again this often.
 const RETRY_DELAYS_MS = [500, 1500]
 const API_PREFIX = '/v1/docker-flow-proxy'
@@ -61,6 +68,12 @@ export class Distributor {
 
   /** Addresses of every other replica: this daemon applies a request itself, not over HTTP. */
   private async others(): Promise<string[]> {
+    const own = this.ownAddresses()
+    return (await this.replicas()).filter((address) => !own.has(address))
+  }
+
+  /** Addresses of every replica (`tasks.<SERVICE_NAME>`), this one included, sorted. */
+  async replicas(): Promise<string[]> {
     const name = `tasks.${this.settings.SERVICE_NAME}`
     let addresses: string[]
     try {
@@ -77,17 +90,30 @@ export class Distributor {
         `Could not perform DNS lookup for ${name}. If the proxy is not called 'proxy', you must set SERVICE_NAME=<name-of-the-proxy> on the proxy service. (${(err as Error).message})`,
       )
     }
-    const own = ownAddresses(this.settings.IP)
-    return [...new Set(addresses)].filter((address) => !own.has(address)).sort()
+    return [...new Set(addresses)].sort()
+  }
+
+  /** This daemon's own addresses (IP and every interface's). */
+  ownAddresses(): Set<string> {
+    const own = new Set<string>()
+    if (isIP(this.settings.IP)) own.add(this.settings.IP)
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address)
+    return own
+  }
+
+  /** The URL of `path` on the replica at `address` (the API listens on PORT on every replica). */
+  urlOf(address: string, path: string): string {
+    return `http://${isIP(address) === 6 ? `[${address}]` : address}:${this.settings.PORT}${path}`
   }
 
   /** The call `request` is to one replica. */
   private callOf(address: string, request: ReplicaRequest, authorization: string | undefined) {
-    const base = `http://${isIP(address) === 6 ? `[${address}]` : address}:${this.settings.PORT}${API_PREFIX}/${request.endpoint}`
+    const base = this.urlOf(address, `${API_PREFIX}/${request.endpoint}`)
     const auth: Record<string, string> = authorization ? { authorization } : {}
     const query = new URLSearchParams({ ...request.params, distribute: 'false' })
     switch (request.kind) {
       case 'form':
+        if (query.toString().length <= MAX_QUERY_LENGTH) return { url: `${base}?${query}`, init: { method: 'GET', headers: auth } }
         return { url: `${base}?distribute=false`, init: { method: 'POST', body: new URLSearchParams(request.params).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth } } }
       case 'upload':
         return { url: `${base}?${query}`, init: { method: 'PUT', body: request.body, headers: { 'content-type': 'application/x-pem-file', ...auth } } }
@@ -121,14 +147,6 @@ export class Distributor {
 }
 
 class LookupError extends Error {}
-
-/** This daemon's own addresses (IP and every interface's). */
-function ownAddresses(ip: string): Set<string> {
-  const own = new Set<string>()
-  if (isIP(ip)) own.add(ip)
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) own.add(a.address)
-  return own
-}
 
 /** The `Message` of a DFP answer; the start of any other body (a CSV, an HTML error page). */
 function messageOf(body: string): string {

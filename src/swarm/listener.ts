@@ -4,6 +4,7 @@ import type { ApplyCore } from '../apply/core.js'
 import { forThisInstance } from '../service/instance.js'
 import { parseChange } from '../service/params.js'
 import type { Settings } from '../settings.js'
+import type { LiveState } from '../state/live.js'
 import { type Change, changedService } from '../state/registry.js'
 
 const CALL_TIMEOUT_MS = 5000
@@ -30,7 +31,10 @@ export class ListenerSync {
 
   constructor(
     private readonly settings: Settings,
-    private readonly applier: ApplyCore,
+    /** Where the listener's services are applied. */
+    private readonly applier: Pick<ApplyCore, 'apply'>,
+    /** What HAProxy serves now: the listener services to remove when the listener stops reporting them. */
+    private readonly live: LiveState,
     private readonly log: Logger,
   ) {
     this.addresses = settings.LISTENER_ADDRESS
@@ -62,6 +66,24 @@ export class ListenerSync {
         }
       }),
     )
+  }
+
+  /**
+   * One more pull, each listener tried once (the first that answers is used): what a replica
+   * missed before other replicas could reach it (src/swarm/peer-sync.ts). False when none answered.
+   */
+  async pullOnce(): Promise<boolean> {
+    for (const address of this.addresses) {
+      if (this.stopped.signal.aborted) return false
+      try {
+        await this.pull(address)
+        this.lastSync = Date.now()
+        return true
+      } catch (err) {
+        this.log.warn({ listener: address, error: errorText(err) }, 'pulling services from the listener failed')
+      }
+    }
+    return false
   }
 
   private async run(): Promise<void> {
@@ -129,7 +151,7 @@ export class ListenerSync {
       }
     }
     // Listener services it no longer reports are gone; services from the API or env stay.
-    for (const entry of this.applier.live.services.list()) {
+    for (const entry of this.live.services.list()) {
       if (entry.source === 'listener' && !reported.has(entry.service.serviceName)) {
         changes.push({ kind: 'remove', serviceName: entry.service.serviceName })
       }

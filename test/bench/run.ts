@@ -5,10 +5,12 @@
 // BENCH_SIZES: existing services for the latency figures (the last one also gives request
 // latency and memory); BENCH_CHECK_SIZES: services for the `haproxy -c` figures; BENCH_BURST:
 // concurrent reconfigures; BENCH_CHURN: reconfigure+remove pairs under load; BENCH_SAMPLES:
-// reconfigures per size; BENCH_REQUESTS: requests per request-latency figure.
+// reconfigures per size; BENCH_REQUESTS: requests per request-latency figure; BENCH_HOSTILE:
+// hostile API connections for figure 7.
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { Agent } from 'node:http'
+import { createConnection, type Socket } from 'node:net'
 import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execa } from 'execa'
@@ -311,6 +313,92 @@ if (runs(6)) {
 if (runs(7)) await requestsPerSecond(SCALE)
 if (runs(8)) await atScale(SCALE, Number(process.env.BENCH_SCALE_SAMPLES ?? 20))
 if (runs(9)) await againstOriginal()
+// 10. The API under hostile connections (issue 12): the median latency of a reconfigure (a new
+// service each, so a real reload) with BENCH_HOSTILE connections open against the API — a third
+// idle, a third sending headers one byte a second, a third sending a body one byte a second, each
+// reopened as soon as the daemon closes it — next to the same daemon with none. The daemon runs
+// as `npm start` does, in a process of its own, so the attackers do not share its event loop.
+if (runs(10)) {
+  const hostileCount = Number(process.env.BENCH_HOSTILE ?? 1000)
+  progress(`API latency with ${hostileCount} hostile connections`)
+  const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
+  const upstream = await httpUpstream('bench')
+  const apiPort = await freePort()
+  const child = execa('node', ['--max-semi-space-size=1', 'dist/main.js'], {
+    reject: false,
+    stdio: 'ignore',
+    env: {
+      CONFIG_DIR: dir,
+      SECRETS_DIR: join(dir, 'secrets'),
+      CERTS_DIR: join(dir, 'certs-folder'),
+      DEFAULT_PORTS: String(await freePort()),
+      RESOLVERS: 'nameserver dns 127.0.0.1:53',
+      IP: '127.0.0.1',
+      PORT: String(apiPort),
+      LOG_LEVEL: 'warn',
+      RES_OPTIONS: 'timeout:1 attempts:1',
+    },
+  })
+  let stopped = false
+  const sockets = new Set<Socket>()
+  const openHostile = (kind: number) => {
+    if (stopped) return
+    const socket = createConnection({ host: '127.0.0.1', port: apiPort })
+    sockets.add(socket)
+    let drip: NodeJS.Timeout | undefined
+    socket.on('error', () => undefined)
+    socket.on('connect', () => {
+      if (kind === 1) socket.write('GET /v1/docker-flow-proxy/ping HTTP/1.1\r\n')
+      if (kind === 2) socket.write('POST /v1/docker-flow-proxy/reconfigure HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n\r\n')
+      if (kind > 0) drip = setInterval(() => socket.writable && socket.write(kind === 1 ? 'X' : 'a'), 1000)
+    })
+    socket.on('close', () => {
+      clearInterval(drip)
+      sockets.delete(socket)
+      reopened++
+      setTimeout(() => openHostile(kind), 50)
+    })
+  }
+  let reopened = 0
+  let counter = 0
+  const reconfigureMs = async () => {
+    const name = `h${counter++}`
+    return timed(() => httpGet(apiPort, `/v1/docker-flow-proxy/reconfigure?${new URLSearchParams({ serviceName: name, servicePath: `/${name}/`, port: String(upstream.port), outboundHostname: '127.0.0.1' })}`, {}, 120_000))
+  }
+  try {
+    if (!(await until(async () => (await httpGet(apiPort, '/v1/docker-flow-proxy/ping')).status === 200, 30_000))) throw new Error('the daemon did not start')
+    await reconfigureMs() // warm-up
+    const idle: number[] = []
+    for (let i = 0; i < SAMPLES; i++) idle.push(await reconfigureMs())
+    for (let i = 0; i < hostileCount; i++) openHostile(i % 3)
+    await until(async () => sockets.size >= hostileCount * 0.95, 30_000)
+    const open = sockets.size
+    // Past the API's timeouts, so closing and reopening is part of the load (at most 40 s).
+    await until(async () => reopened >= hostileCount / 2, 40_000)
+    const attacked: number[] = []
+    for (let i = 0; i < SAMPLES; i++) attacked.push(await reconfigureMs())
+    const churn = reopened
+    // The machine is shared: half the baseline before the attack, half after it, so drift in
+    // the load of other processes weighs on both sides.
+    stopped = true
+    for (const socket of sockets) socket.destroy()
+    for (let i = 0; i < SAMPLES; i++) idle.push(await reconfigureMs())
+    row(
+      `reconfigure latency (median of ${SAMPLES}) with ${hostileCount} hostile API connections (${open} open at the start; ${churn} closed by the daemon and reopened meanwhile)`,
+      ms(median(attacked)),
+      `no hostile connection ${ms(median(idle))} (before and after)`,
+      median(attacked) / median(idle),
+      '≤ 1.5×',
+    )
+  } finally {
+    stopped = true
+    for (const socket of sockets) socket.destroy()
+    child.kill('SIGTERM')
+    await child
+    await upstream.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
 
 const cpu = cpus()[0]?.model ?? 'unknown CPU'
 console.log(`\nMachine: ${cpus().length} CPUs (${cpu}), ${mb(totalmem())} memory (${mb(freemem())} free), load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}, HAProxy from PATH, Node ${process.version}\n`)

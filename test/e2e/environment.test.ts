@@ -219,3 +219,13 @@ function alive(pid: number): boolean {
     return false
   }
 }
+
+tap.test('CFG_TEMPLATE_PATH (the original base template) is warned about at start', async (t) => {
+  const logLines: Array<Record<string, unknown>> = []
+  const daemon = await startDaemon({ CFG_TEMPLATE_PATH: '/cfg/tmpl/haproxy.tmpl' }, { logLines })
+  t.teardown(() => daemon.close())
+  const warning = logLines.find((l) => l.CFG_TEMPLATE_PATH === '/cfg/tmpl/haproxy.tmpl')
+  t.equal(warning?.level, 40, 'one warning, naming the value')
+  t.match(String(warning?.msg), /^CFG_TEMPLATE_PATH is not used/)
+  t.notMatch((await daemon.call('config')).body, 'haproxy.tmpl', 'the configuration is dfp\'s own')
+})

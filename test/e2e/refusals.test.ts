@@ -82,16 +82,18 @@ t.test('in one batch only the bad request fails', async (t) => {
   for (const name of ['batch-a', 'batch-b', 'batch-c']) await daemon.call('remove', { serviceName: name })
 })
 
-t.test('a configuration that validates but cannot load (port in use) is refused and rolled back', async (t) => {
+t.test('a port in use is refused before any reload, naming it; nothing else changes', async (t) => {
   const squatter = createServer()
   await new Promise<void>((resolve) => squatter.listen(0, '0.0.0.0', resolve))
   t.teardown(() => new Promise((resolve) => squatter.close(resolve)))
   const busy = (squatter.address() as AddressInfo).port
   const before = (await daemon.call('config')).body
+  const reloads = daemon.applier.reloads
   const reply = await reconfigure({ serviceName: 'squat', reqMode: 'tcp', srcPort: String(busy), port })
   t.equal(reply.status, 400)
-  t.match(reply.json.Message, /cannot bind socket/)
-  t.equal((await daemon.call('config')).body, before, 'the previous configuration is live again')
+  t.match(reply.json.Message, new RegExp(`port ${busy} \\(frontend tcpFE_${busy}\\) is in use by another process`))
+  t.equal(daemon.applier.reloads, reloads, 'found before any reload (docs/guarantees.md, 1)')
+  t.equal((await daemon.call('config')).body, before, 'the previous configuration is live')
   t.equal((await daemon.proxy('/good')).status, 200)
   t.equal((await reconfigure({ serviceName: 'after', servicePath: '/after', port })).status, 200, 'later changes still apply')
   t.equal((await daemon.proxy('/after')).status, 200)
@@ -149,4 +151,25 @@ t.test('aclName names the rules; two services cannot generate the same names (40
   t.equal((await reconfigure({ serviceName: 'intruder', aclName: 'custom', servicePath: '/intruder', port })).status, 200, 'free again after remove')
   t.notSame((await daemon.call('config')).body, before)
   for (const name of ['a1', 'intruder']) await daemon.call('remove', { serviceName: name })
+})
+
+t.test('a tcp and an sni destination on one srcPort: the second is refused, the first keeps the port (D12)', async (t) => {
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const srcPort = String((probe.address() as AddressInfo).port)
+  await new Promise((resolve) => probe.close(resolve))
+  t.equal((await reconfigure({ serviceName: 'tcpfirst', reqMode: 'tcp', srcPort, port })).status, 200)
+  const sni = await reconfigure({ serviceName: 'snisecond', reqMode: 'sni', srcPort, port, serviceDomain: 'sni.example' })
+  t.equal(sni.status, 409)
+  t.equal(sni.json.Message, `snisecond would bind srcPort ${srcPort} with frontend service_${srcPort}, but frontend tcpFE_${srcPort} of service tcpfirst binds it: a tcp, an sni and a TCP-group section cannot share a port`)
+  const config = (await daemon.call('config')).body
+  t.equal(config.split('\n').filter((line) => line === `    bind *:${srcPort}`).length, 1, 'bound once')
+  const both = await reconfigure({ serviceName: 'mixedports', 'reqMode.1': 'tcp', 'srcPort.1': srcPort, 'port.1': port, 'reqMode.2': 'sni', 'srcPort.2': srcPort, 'port.2': port, 'serviceDomain.2': 'm.example' })
+  t.equal(both.status, 409, 'nor within one service')
+  t.equal((await reconfigure({ serviceName: 'tcpsecond', reqMode: 'tcp', srcPort, port, serviceDomain: 'b.example' })).status, 200, 'another tcp service shares the tcp section, as before')
+  await daemon.call('remove', { serviceName: 'tcpfirst' })
+  t.equal((await reconfigure({ serviceName: 'snisecond', reqMode: 'sni', srcPort, port, serviceDomain: 'sni.example' })).status, 409, 'still taken by the other tcp service')
+  await daemon.call('remove', { serviceName: 'tcpsecond' })
+  t.equal((await reconfigure({ serviceName: 'snisecond', reqMode: 'sni', srcPort, port, serviceDomain: 'sni.example' })).status, 200, 'free once the tcp services are gone')
+  await daemon.call('remove', { serviceName: 'snisecond' })
 })

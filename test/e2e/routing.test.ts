@@ -92,6 +92,18 @@ t.test('a rewrite arrives upstream as the new path', async (t) => {
   await daemon.call('remove', { serviceName: 'rewrite' })
 })
 
+t.test('a rewrite with capture groups (refused by the original\'s regsub)', async (t) => {
+  const reply = await reconfigure({ serviceName: 'groups', servicePath: '/plus', port: String(alpha.port), reqPathSearchReplace: '^/plus/([a-z]+)/,/demo/\\1/:/x([0-9]),/y\\1%z' })
+  t.equal(reply.status, 200)
+  t.match(JSON.parse((await daemon.proxy('/plus/abc/rest?q=1')).body), { path: '/demo/abc/rest?q=1' }, 'the group is put back, the query kept')
+  t.match(JSON.parse((await daemon.proxy('/plus/abc/x7/x8')).body), { path: '/demo/abc/y7%z/x8' }, 'only the first match of each pair is replaced, % kept')
+  t.match(JSON.parse((await daemon.proxy('/plus/ABC/')).body), { path: '/plus/ABC/' }, 'no match: the path stays')
+  const unknownGroup = await reconfigure({ serviceName: 'groups', servicePath: '/plus', port: String(alpha.port), reqPathSearchReplace: '^/plus/([a-z]+)/,/\\2/' })
+  t.equal(unknownGroup.status, 400)
+  t.match(unknownGroup.json.Message, /^reqPathSearchReplace: .*refers to \\2, but the search has 1 capture group$/)
+  await daemon.call('remove', { serviceName: 'groups' })
+})
+
 t.test('pathType and servicePathExclude', async (t) => {
   t.equal((await reconfigure({ serviceName: 'regex', servicePath: '^/v[0-9]+/items', pathType: 'path_reg', servicePathExclude: '/v9/items', port: String(alpha.port) })).status, 200)
   t.equal(await upstreamName('/v2/items'), 'alpha')

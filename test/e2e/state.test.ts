@@ -40,7 +40,7 @@ t.test('a corrupt state file is moved aside and the daemon starts empty', async 
   t.equal(JSON.parse(await readFile(join(first.configDir, 'dfp-state.json'), 'utf8')).services.length, 1, 'and saves again')
 })
 
-t.test('saved services HAProxy no longer accepts are dropped, the others kept', async (t) => {
+t.test('saved services HAProxy no longer accepts are kept, reported as not served, the others served', async (t) => {
   const first = await startDaemon()
   await first.close({ keepConfig: true })
   const services = [
@@ -52,7 +52,12 @@ t.test('saved services HAProxy no longer accepts are dropped, the others kept', 
   const second = await startDaemon({}, { configDir: first.configDir, proxyPort: first.proxyPort })
   t.teardown(() => second.close())
   t.equal((await second.proxy('/good')).status, 200)
-  t.same(Object.keys((await second.call('config', { type: 'json' })).json), ['good'])
+  const listed = (await second.call('config', { type: 'json' })).json
+  t.same(Object.keys(listed).sort(), ['bad', 'good'], 'the refused one is still listed; the one that no longer parses is not')
+  t.match(listed.bad.notServed?.reason, /timeout/, 'with the reason it is not served')
+  t.equal(listed.good.notServed, undefined)
+  const saved = JSON.parse(await readFile(join(first.configDir, 'dfp-state.json'), 'utf8'))
+  t.same(saved.services.map((s: any) => s.params.serviceName).sort(), ['bad', 'good'], 'and kept in the state file')
 })
 
 t.test('replicas=0 removes; the same notification twice does not reload', async (t) => {

@@ -20,7 +20,8 @@ const own = (name: string) => web(name, '&timeoutServer=9')
 
 /**
  * A scripted HAProxy. `haproxy -c` refuses any state with a service named `bad…`; a reload fails
- * when the files hold a service named `unbindable…` (as a port held by another process does);
+ * (and a start) when the files hold a service named `unbindable…` (as a port held by another
+ * process does);
  * `validator` and `reloadOutcomes` script machinery failures.
  */
 class FakeHaproxy implements HaproxyPort {
@@ -46,6 +47,8 @@ class FakeHaproxy implements HaproxyPort {
     this.file = rendered
   }
   async start(version: string): Promise<LoadVerdict> {
+    const unbindable = [...(this.file?.backends.keys() ?? [])].find((name) => name.startsWith('unbindable'))
+    if (unbindable) return { ok: false, kind: 'refused', error: `Starting frontend tcpFE_${unbindable}: cannot bind socket` }
     this.served = version
     return { ok: true, pid: this.pid }
   }
@@ -72,6 +75,11 @@ class FakeHaproxy implements HaproxyPort {
     this.commands.push(...commands)
   }
   async swapCertificate(): Promise<void> {}
+  /** Ports another process holds. */
+  held = new Set<number>()
+  async portsInUse(ports: readonly number[]): Promise<number[]> {
+    return ports.filter((port) => this.held.has(port))
+  }
 }
 
 /** A state file that records every save, and fails while `failing`. */
@@ -215,6 +223,42 @@ t.test('an address change of an IP server goes through the Runtime API, no reloa
   t.equal(core.runtimeChanges, 1)
   await core.apply([web('ip', '&outboundHostname=ip.internal')])
   t.equal(port.reloadCalls, reloads + 1, 'an address becoming a host name needs a reload')
+})
+
+t.test('a tcp service on a port another process holds is refused before any reload, naming the port', async (t) => {
+  const { port, core, names } = await started()
+  await core.apply([web('other')])
+  const reloads = port.reloadCalls
+  port.held.add(9123)
+  const replies = await answers([core.apply([put('serviceName=tcp1&reqMode=tcp&srcPort=9123&port=5432')]), core.apply([own('fine')])])
+  t.same(replies.map((r) => r.status), [400, 200])
+  t.match(replies[0]?.message, /port 9123 \(.*\) is in use by another process/)
+  t.same(names(), ['fine', 'other'])
+  t.equal(port.reloadCalls, reloads + 1, 'one reload, for the good change only')
+  port.held.delete(9123)
+  t.equal((await answers([core.apply([put('serviceName=tcp1&reqMode=tcp&srcPort=9123&port=5432')])]))[0]?.status, 200, 'accepted once the port is free')
+})
+
+t.test('saved services HAProxy does not serve at start stay saved, are reported and retried', async (t) => {
+  const port = new FakeHaproxy()
+  const store = new FakeStore()
+  const core = new ApplyCore({ settings, port, store, log: pino({ level: 'silent' }), metrics: createMetrics() })
+  port.held.add(9200)
+  // The saved state together fails to load (the fake's unbindable service), so the core starts
+  // empty and applies each saved service through the loop.
+  // Services with backend lines of their own: a plain one would go live in a spare backend, without the load that fails.
+  await core.start([own('good'), put('serviceName=tcp9200&reqMode=tcp&srcPort=9200&port=5432'), own('unbindable1')])
+  t.teardown(() => core.close())
+  t.same([...core.live.services.values()].map((s) => s.serviceName), ['good'])
+  t.same([...core.live.unserved.keys()].sort(), ['tcp9200', 'unbindable1'], 'reported as unserved')
+  t.same(store.last, ['good', 'tcp9200', 'unbindable1'], 'and still saved')
+  port.held.delete(9200)
+  const deadline = Date.now() + 10_000
+  while (core.live.unserved.has('tcp9200') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.notOk(core.live.unserved.has('tcp9200'), 'served by a retry once the port is free')
+  t.ok(core.live.unserved.has('unbindable1'), 'the other one is still retried')
+  await core.apply([{ kind: 'remove', serviceName: 'unbindable1' }])
+  t.notOk(store.last.includes('unbindable1'), 'a removal takes it out of the state file')
 })
 
 /** Waits (bounded) until `check` holds, yielding to the core's timers in between. */

@@ -37,17 +37,18 @@ t.test('the ports each section binds', async (t) => {
   t.same([...ports].sort(([a], [b]) => a - b), [[80, 'frontend services'], [5432, 'frontend tcpFE_5432']], '443:ssl stays unbound without a certificate')
 })
 
-t.test('the validation variant: no name lookups, the candidate\'s map files; nothing else differs', async (t) => {
+t.test('the validation variant: no name lookups or server state, the candidate\'s map files; nothing else differs', async (t) => {
   const live = renderAll(state, settings)
   const check = renderAll(state, settings, { validation: { mapPaths: { hostPath: '/cfg/candidate-1-host-path.map', path: '/cfg/candidate-1-path.map' } } })
-  t.match(live.config, '    default-server init-addr last,libc,none\n')
-  t.match(check.config, '    default-server init-addr none\n')
+  t.match(live.config, '    load-server-state-from-file global\n    default-server init-addr last,none\n')
+  t.match(check.config, '    load-server-state-from-file none\n    default-server init-addr none\n')
   t.match(check.config, 'map_beg(/cfg/candidate-1-path.map)')
   t.notMatch(check.config, '/cfg/maps/')
   const normalize = (text: string) =>
     text
       .replace(/description \S+/, '')
-      .replace('init-addr none', 'init-addr last,libc,none')
+      .replace('init-addr none', 'init-addr last,none')
+      .replace('load-server-state-from-file none', 'load-server-state-from-file global')
       .replaceAll('/cfg/candidate-1-host-path.map', '/cfg/maps/host-path.map')
       .replaceAll('/cfg/candidate-1-path.map', '/cfg/maps/path.map')
   t.equal(normalize(check.config), normalize(live.config))

@@ -16,7 +16,7 @@ t.teardown(() => rmSync(templatesDir, { recursive: true, force: true }))
 writeFileSync(join(templatesDir, 'custom-fe.hbs'), '    acl url_custom{{destinations.0.port}} path_beg /custom\n    use_backend custom-be if url_custom{{destinations.0.port}}\n')
 writeFileSync(join(templatesDir, 'custom-be.hbs'), 'backend custom-be\n    mode http\n{{#each destinations}}\n    server {{../serviceName}} {{outboundHostname}}:{{port}} # {{../userDef}} {{userDef}}\n{{/each}}\n')
 
-const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent', TEMPLATES_DIR: templatesDir })
+const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent', HAPROXY_USER: 'none', TEMPLATES_DIR: templatesDir })
 const options = { separator: ',', templatesDir }
 const parse = (q: string) => parseService(new URLSearchParams(q), options)
 const state = (...queries: string[]) => ServiceState.empty().with(queries.map((q) => ({ kind: 'put' as const, service: parse(q) })))

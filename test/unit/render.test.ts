@@ -7,7 +7,7 @@ import { ServiceState } from '../../src/state/registry.js'
 import { golden, haproxyVerdict } from '../helpers/golden.js'
 
 // Golden files pin the rendered text; set UPDATE_GOLDEN=1 to rewrite them after a deliberate change.
-const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent' })
+const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent', HAPROXY_USER: 'none' })
 const state = (...queries: string[]) =>
   ServiceState.empty().with(queries.map((q) => ({ kind: 'put' as const, service: parseService(new URLSearchParams(q), { separator: ',' }) })))
 
@@ -36,6 +36,7 @@ t.test('services render as the golden file, and haproxy accepts it', async (t) =
 
 t.test('global settings render as the golden file (stats port, DEBUG, captures, compression), and haproxy accepts it', async (t) => {
   const withSettings = loadSettings({
+    HAPROXY_USER: 'none',
     CONFIG_DIR: '/cfg',
     ERRORFILES_DIR: '/errorfiles',
     SECRETS_DIR: '/nonexistent',
@@ -82,7 +83,7 @@ t.test('frontend order: ACL-routed services by the original order, the maps befo
 
 t.test('values reach the config exactly as given (no escaping, no second template pass)', async (t) => {
   const text = render(state("serviceName=odd&servicePath=/a&port=80&reqPathSearchReplace=^/a/(.%2B)$,/b/\\1&'{{x}}'&timeoutServer={{.DefaultReqMode}}"), settings)
-  t.match(text, 'http-request set-path %[path,regsub(^/a/(.+)$,/b/\\1)]')
+  t.match(text, "http-request replace-path '^(.*?)(?:^/a/(.+)$)(.*)$' '\\1/b/\\2\\3'")
   t.match(text, 'timeout server {{.DefaultReqMode}}s')
 })
 

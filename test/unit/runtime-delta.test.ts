@@ -5,7 +5,7 @@ import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import { ServiceState } from '../../src/state/registry.js'
 
-const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent' })
+const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent', HAPROXY_USER: 'none' })
 const put = (q: string) => ({ kind: 'put' as const, service: parseService(new URLSearchParams(q), { separator: ',' }) })
 const base = ServiceState.empty().with([put('serviceName=a&servicePath=/a&port=80&outboundHostname=10.0.0.1'), put('serviceName=b&servicePath=/b&port=80')])
 const worker = workerView(renderAll(base, settings))
