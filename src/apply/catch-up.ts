@@ -2,8 +2,8 @@
  * When the catch-up reload runs. After runtime changes the worker keeps removed backends, and
  * services made live in spares have no backend of their own yet: one reload loads the file. It
  * waits until no runtime change came for `delayMs`, so a burst is not cut by a reload every
- * request would wait for, but no longer than `maxDelayMs` after the first change, and not at all
- * once spares run low. Any other reload makes it unneeded (`cancel`).
+ * request would wait for, but no longer than `maxDelayMs` after the first change. Any other
+ * reload makes it unneeded (`cancel`).
  */
 export class CatchUpTimer {
   /** Quiet time after the last runtime change (docs/architecture.md "makeLive"). */
@@ -15,7 +15,7 @@ export class CatchUpTimer {
 
   constructor(private readonly fire: () => void) {}
 
-  /** A runtime change happened; `now` when few spares are left. */
+  /** A runtime change happened; `now`: run it at once. */
   schedule(now: boolean): void {
     const time = Date.now()
     this.since ??= time

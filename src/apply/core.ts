@@ -351,8 +351,9 @@ export class ApplyCore {
 
   private scheduleCatchUp(): void {
     if (this.closed) return
-    const view = this.worker?.view
-    this.catchUp.schedule(view !== undefined && view.freeSpares.length < (view.freeSpares.length + view.aliases.size) / 4)
+    // Not sooner when spares run low: a reload in the middle of a burst is what every request of
+    // it would wait for; once none is left, the next new service reloads anyway.
+    this.catchUp.schedule(false)
   }
 
   /**

@@ -5,9 +5,9 @@ import { renderServiceBackends, type ServiceBackends, userLines } from './backen
 import { byteCompare, commaList, debugOptions, type RenderSettings, type RenderState, serverStatePath, statsSocketPath, templates, VERSION_PREFIX } from './common.js'
 import { renderCrtList, sslBindOptions } from './crt-list.js'
 import { frontendRank, ownStatsPort, serviceFrontend, statsLines } from './frontend.js'
-import { buildRouteMaps, isMapRouted, mapLookupLines, mapLookupStyle, mapUseBackendLine, type MapLookupStyle, routeMapPaths, type RouteMapName, type RouteMaps } from './maps.js'
+import { isMapRouted, mergeRouteEntries, type RouteEntry, serviceRouteEntries, mapLookupLines, mapLookupStyle, mapUseBackendLine, type MapLookupStyle, routeMapPaths, type RouteMapName, type RouteMaps } from './maps.js'
 import { renderSpares, spareCount } from './spares.js'
-import { names } from './names.js'
+import { backendName, names } from './names.js'
 import { renderTcpFrontends, renderSniFrontends, renderTcpGroups, tcpPorts } from './tcp.js'
 
 export { movableServer, type ServerFact, type ServiceBackends } from './backends.js'
@@ -21,6 +21,8 @@ interface ServiceParts {
   rank: number
   mapEligible: boolean
   frontend: ReturnType<typeof serviceFrontend>
+  /** Its map entries, when it is map-routed (computed when first asked for). */
+  routeEntries: RouteEntry[]
   backends: ServiceBackends
 }
 
@@ -40,12 +42,17 @@ function serviceParts(service: Service, settings: RenderSettings, hasGlobalUsers
     // The frontend rules only when asked for: most services at scale are map-routed and have
     // none, and keeping them for 10 000 services costs megabytes.
     let frontend: ServiceParts['frontend'] | undefined
+    let routeEntries: RouteEntry[] | undefined
     parts = {
       rank: frontendRank(service),
       mapEligible: isMapRouted(service, settings.SERVICE_DOMAIN_ALGO),
       get frontend() {
         frontend ??= serviceFrontend(service, settings)
         return frontend
+      },
+      get routeEntries() {
+        routeEntries ??= serviceRouteEntries(service, (dest) => backendName(service, dest))
+        return routeEntries
       },
       backends: renderServiceBackends(service, hasGlobalUsers, settings.DEBUG),
     }
@@ -122,7 +129,7 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
   // (`mapRouting: false` renders the original one-ACL-per-service style, for the benchmark.)
   const mapsOn = settings.DEFAULT_REQ_MODE === 'http' && options.mapRouting !== false
   const routed = services.map((service) => ({ service, map: mapsOn && partsOf(service).mapEligible }))
-  const maps = buildRouteMaps(routed.filter((r) => r.map).map(({ service }) => ({ service, backend: (d: Destination) => names(service, d).backend })))
+  const maps = mergeRouteEntries(routed.filter((r) => r.map).map(({ service }) => partsOf(service).routeEntries))
   // ACL-routed services keep the original order around the maps: before them, except the
   // services with the path `/`, which the original puts last and which would otherwise catch
   // every request the maps route (docs/usage.md "Map routing").

@@ -173,24 +173,28 @@ export function isMapRouted(service: Service, domainAlgo: string): boolean {
   )
 }
 
-/**
- * The map entries of map-routed services, given in frontend order (the original's order). When
- * two services claim the same key, the first in that order keeps it, as its ACL would have.
- */
-export function buildRouteMaps(services: Iterable<{ service: Service; backend: (dest: Destination) => string }>): RouteMaps {
-  const maps: RouteMaps = { hostPath: new Map(), path: new Map() }
-  const put = (map: Map<string, string>, key: string, backend: string) => {
-    if (!map.has(key)) map.set(key, backend)
-  }
-  for (const { service, backend } of services) {
-    for (const dest of service.destinations) {
-      if (dest.port === '') continue
-      for (const path of dest.servicePath) {
-        const value = `${Buffer.byteLength(path)}:${backend(dest)}`
-        if (dest.serviceDomain.length === 0) put(maps.path, path, value)
-        for (const domain of dest.serviceDomain) put(maps.hostPath, `${domain.toLowerCase()}${path}`, value)
-      }
+/** One service's map entries, in its order: `[map, key, value]`. */
+export type RouteEntry = readonly [RouteMapName, string, string]
+
+/** The entries a map-routed service puts in the maps (they depend on the service alone). */
+export function serviceRouteEntries(service: Service, backend: (dest: Destination) => string): RouteEntry[] {
+  const entries: RouteEntry[] = []
+  for (const dest of service.destinations) {
+    if (dest.port === '') continue
+    for (const path of dest.servicePath) {
+      const value = `${Buffer.byteLength(path)}:${backend(dest)}`
+      if (dest.serviceDomain.length === 0) entries.push(['path', path, value])
+      for (const domain of dest.serviceDomain) entries.push(['hostPath', `${domain.toLowerCase()}${path}`, value])
     }
+  }
+  return entries
+}
+
+/** The maps of services' entries given in frontend order: the first to claim a key keeps it. */
+export function mergeRouteEntries(services: Iterable<readonly RouteEntry[]>): RouteMaps {
+  const maps: RouteMaps = { hostPath: new Map(), path: new Map() }
+  for (const entries of services) {
+    for (const [name, key, value] of entries) if (!maps[name].has(key)) maps[name].set(key, value)
   }
   return maps
 }

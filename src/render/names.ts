@@ -1,11 +1,14 @@
 import type { Destination, Service } from '../service/types.js'
 
 /** Names of inventory §5.8: the acl name, port and index are concatenated without separator. */
+/** A destination's backend name alone (`names` builds every name; the maps need this one per render). */
+export const backendName = (service: Service, dest: Destination) => `${service.aclName}-be${dest.port}_${dest.index}`
+
 export const names = (service: Service, dest: Destination) => {
   const id = `${service.aclName}${dest.port}_${dest.index}`
   const httpsId = `${service.aclName}${dest.httpsPort}_${dest.index}`
   return {
-    backend: `${service.aclName}-be${dest.port}_${dest.index}`,
+    backend: backendName(service, dest),
     httpsBackend: `https-${service.aclName}-be${dest.httpsPort}_${dest.index}`,
     url: `url_${id}`,
     urlExclude: `url_exclude_${id}`,
