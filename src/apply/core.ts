@@ -1,10 +1,8 @@
 import type { Logger } from 'pino'
-import { DfpError, errors } from '../errors.js'
-import { isFileSystemFailure } from '../files.js'
+import { errors } from '../errors.js'
 import { redactConfig } from '../haproxy/redact.js'
 import { planRuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
-import { certDir } from '../config-paths.js'
 import type { Rendered, RenderSettings } from '../render/index.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
 import { LiveState } from '../state/live.js'
@@ -13,6 +11,8 @@ import { newPortsInUse } from './port-check.js'
 import type { HaproxyPort, StatePort } from './port.js'
 import { UnservedRetry } from './unserved.js'
 import { CatchUpTimer } from './catch-up.js'
+import { swapCertificates } from './cert-swap.js'
+import { BatchQueue } from './queue.js'
 import { RenderCache } from './render-cache.js'
 
 export interface ApplyCoreOptions {
@@ -37,17 +37,18 @@ export interface ApplyCoreOptions {
  */
 export class ApplyCore {
   readonly live: LiveState
-  private queue: Pending[] = []
-  private running?: Promise<void>
-  private closed = false
+  private readonly queue = new BatchQueue(
+    (batch) => this.applyBatch(batch),
+    (err) => this.options.log.error({ err }, 'applying changes failed'),
+  )
   private reloadCount = 0
   private runtimeCount = 0
   /** What the running worker loaded, and its pid: the base of runtime deltas. */
   private worker?: { view: WorkerView; pid: number }
   private readonly catchUp = new CatchUpTimer(() => {
-    if (this.closed || !this.worker) return
+    if (this.queue.closed || !this.worker) return
     this.options.log.debug("catch-up reload: the file's backends into the worker, removed ones out")
-    this.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
+    this.queue.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
   })
   /** The live text holds services made live at run time that `haproxy -c` has not checked. */
   private unvalidated = false
@@ -58,7 +59,7 @@ export class ApplyCore {
 
   constructor(private readonly options: ApplyCoreOptions) {
     this.live = options.live ?? new LiveState()
-    this.unserved = new UnservedRetry(this.live, (change) => this.enqueue(change), options.log)
+    this.unserved = new UnservedRetry(this.live, (change) => this.queue.enqueue(change), options.log)
     this.renderCache = new RenderCache(options.settings)
   }
 
@@ -131,20 +132,20 @@ export class ApplyCore {
   /** Makes the changes live; settles when they are (and are saved), or rejects with the reason. */
   apply(changes: readonly Change[]): Promise<void> {
     for (const change of changes) this.unserved.forget(changedService(change))
-    return Promise.all(changes.map((change) => this.enqueue(change))).then(() => undefined)
+    return Promise.all(changes.map((change) => this.queue.enqueue(change))).then(() => undefined)
   }
 
   /** Reloads HAProxy on the configuration rendered from the current state. */
   reload(): Promise<void> {
-    return this.enqueue(undefined)
+    return this.queue.enqueue(undefined)
   }
 
   /** Refuses new changes, finishes the running batch and stops HAProxy (`hard`: at once). */
   async close({ hard = false } = {}): Promise<void> {
-    this.closed = true
+    const closing = this.queue.close()
     this.catchUp.cancel()
     this.unserved.stop()
-    await this.running
+    await closing
     await this.options.port.stop(hard)
   }
 
@@ -160,38 +161,6 @@ export class ApplyCore {
 
   private render(state: ServiceState): Rendered {
     return this.renderCache.render(state)
-  }
-
-  private enqueue(change: Change | undefined): Promise<void> {
-    if (this.closed) return Promise.reject(errors.shuttingDown())
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ ...(change ? { change } : {}), resolve, reject })
-      this.kick()
-    })
-  }
-
-  private kick(): void {
-    this.running ??= this.drain().finally(() => {
-      this.running = undefined
-      // A request settled by the last batch may have queued another before `running` was
-      // cleared; without this it would wait forever.
-      if (this.queue.length > 0) this.kick()
-    })
-  }
-
-  private async drain(): Promise<void> {
-    // Let requests that arrive in the same tick join the first batch.
-    await new Promise((resolve) => setImmediate(resolve))
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0)
-      try {
-        await this.applyBatch(batch)
-      } catch (err) {
-        this.options.log.error({ err }, 'applying changes failed')
-        const failure = err instanceof DfpError ? err : isFileSystemFailure(err) ? errors.haproxyUnavailable(`the files could not be written: ${(err as Error).message}`) : errors.reloadFailed(String(err))
-        for (const item of batch) item.reject(failure)
-      }
-    }
   }
 
   private async applyBatch(batch: Pending[]): Promise<void> {
@@ -287,29 +256,6 @@ export class ApplyCore {
     return verdict
   }
 
-  /**
-   * Certificates whose file stays the same but whose content changes are swapped in the running
-   * HAProxy through its Runtime API (management.txt §9.3): no reload, no connection dropped.
-   * False when HAProxy refused one (a reload is then needed).
-   */
-  private async swapCertificates(from: ServiceState, to: ServiceState): Promise<boolean> {
-    const { port, settings, metrics, log } = this.options
-    const dir = certDir(settings.CONFIG_DIR)
-    const before = new Map(from.certificateFiles(dir).map((f) => [f.loadPath, f.pem]))
-    const changed = to.certificateFiles(dir).filter((f) => before.has(f.loadPath) && before.get(f.loadPath) !== f.pem)
-    for (const file of changed) {
-      try {
-        await port.swapCertificate(file.loadPath, file.pem)
-        countRuntimeChange(metrics, 'ssl-cert')
-        log.info({ certificate: file.loadPath }, 'certificate swapped without reload')
-      } catch (err) {
-        countRuntimeChange(metrics, 'ssl-cert', false)
-        log.warn({ certificate: file.loadPath, error: (err as Error).message }, 'runtime certificate swap failed; reloading instead')
-        return false
-      }
-    }
-    return true
-  }
 
   /**
    * Makes `state` live without a reload when the running worker already has every backend it
@@ -325,7 +271,7 @@ export class ApplyCore {
     if (!delta) return false
     // A worker started again by the master (after a crash) loaded the files, not this view.
     if ((delta.commands.length > 0 || rendered.config !== this.live.config) && (await port.workerPid()) !== worker.pid) return false
-    if (!(await this.swapCertificates(this.state, state))) return false
+    if (!(await swapCertificates(this.options, this.state, state))) return false
     await port.writeConfig(rendered)
     try {
       await port.runtimeCommands(delta.commands)
@@ -350,7 +296,7 @@ export class ApplyCore {
   }
 
   private scheduleCatchUp(): void {
-    if (this.closed) return
+    if (this.queue.closed) return
     // Not sooner when spares run low: a reload in the middle of a burst is what every request of
     // it would wait for; once none is left, the next new service reloads anyway.
     this.catchUp.schedule(false)
