@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { booleanSchema } from '../field-values.js'
-import { isSet, listOf, optional, optionalOf, optionalWord, refuse, text, word, wordBreakers } from './param-fields.js'
+import { isSet, listOf, optional, optionalOf, optionalWord, refuse, text, wordBreakers } from './param-fields.js'
 import { balanceSchema, groupNameSchema, portSchema, redirectCodeSchema, reqModeSchema } from './param-schemas.js'
 import { rewriteProblem } from './path-rewrite.js'
 

@@ -1,11 +1,14 @@
 // Shared by the benchmark sections (test/bench/run.ts): the table, statistics and helpers.
 import { readFileSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
 import { Agent } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { execa } from 'execa'
 import { parseService } from '../../src/service/params.js'
 import type { Change } from '../../src/state/registry.js'
 import type { TestDaemon } from '../helpers/daemon.js'
-import { statusOf } from '../helpers/net.js'
+import { freePort, statusOf } from '../helpers/net.js'
 
 export interface Row {
   figure: string
@@ -104,4 +107,49 @@ export async function wrk(url: string, seconds: number, connections = 40): Promi
 export const startFlags = () => {
   const start = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start as string
   return start.replace(/^node /, '').replace(/ ?dist\/main\.js.*$/, '')
+}
+
+/** Clients on one route (2 with a new connection per request, 2 keep-alive) while `during` runs. */
+export async function underLoad(daemon: TestDaemon, path: string, during: () => Promise<void>) {
+  const keepAlive = new Agent({ keepAlive: true, maxSockets: 2 })
+  const result = { close: { ok: 0, failed: 0 }, keepAlive: { ok: 0, failed: 0 } }
+  let running = true
+  const loop = async (kind: 'close' | 'keepAlive', agent: Agent | false) => {
+    for (let i = 0; i < 1_000_000 && running; i++) {
+      const status = await statusOf(daemon.proxyPort, path, agent).catch(() => 0)
+      if (status === 200) result[kind].ok++
+      else result[kind].failed++
+    }
+  }
+  const clients = [loop('close', false), loop('close', false), loop('keepAlive', keepAlive), loop('keepAlive', keepAlive)]
+  await during()
+  running = false
+  await Promise.all(clients)
+  keepAlive.destroy()
+  return result
+}
+
+/**
+ * The built daemon in a process of its own, as `npm start` runs it, on a new CONFIG_DIR and free
+ * ports (`flags`: node's options). The caller stops it and removes `dir`.
+ */
+export async function spawnDaemon(flags: string[]) {
+  const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
+  const apiPort = await freePort()
+  const child = execa('node', [...flags, 'dist/main.js'], {
+    reject: false,
+    stdio: 'ignore',
+    env: {
+      CONFIG_DIR: dir,
+      SECRETS_DIR: join(dir, 'secrets'),
+      CERTS_DIR: join(dir, 'certs-folder'),
+      DEFAULT_PORTS: String(await freePort()),
+      RESOLVERS: 'nameserver dns 127.0.0.1:53',
+      IP: '127.0.0.1',
+      PORT: String(apiPort),
+      LOG_LEVEL: 'warn',
+      RES_OPTIONS: 'timeout:1 attempts:1',
+    },
+  })
+  return { dir, apiPort, child }
 }

@@ -7,21 +7,18 @@
 // concurrent reconfigures; BENCH_CHURN: reconfigure+remove pairs under load; BENCH_SAMPLES:
 // reconfigures per size; BENCH_REQUESTS: requests per request-latency figure; BENCH_HOSTILE:
 // hostile API connections for section 10.
-import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { Agent } from 'node:http'
 import { createConnection, type Socket } from 'node:net'
 import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { execa } from 'execa'
 import { type Candidate, validateConfig } from '../../src/haproxy/validate.js'
 import { type RenderOptions, renderAll } from '../../src/render/index.js'
 import { type RouteMapName, routeMapFiles } from '../../src/render/maps.js'
 import { loadSettings } from '../../src/settings.js'
 import { ServiceState } from '../../src/state/registry.js'
 import { startDaemon } from '../helpers/daemon.js'
-import { freePort, httpGet, httpUpstream, statusOf, until } from '../helpers/net.js'
-import { mb, median, ms, procStatus, progress, puts, quantile, requestLatencies, routable, row, rows, startFlags, timed, vmRss } from './common.js'
+import { httpGet, httpUpstream, until } from '../helpers/net.js'
+import { mb, median, ms, procStatus, progress, puts, quantile, requestLatencies, routable, row, rows, spawnDaemon, startFlags, timed, underLoad, vmRss } from './common.js'
 import { againstOriginal } from './original.js'
 import { requestsPerSecond } from './rps.js'
 import { atScale } from './scale.js'
@@ -154,25 +151,7 @@ if (runs(3)) {
   const port = String(upstream.port)
   try {
     await daemon.call('reconfigure', { serviceName: 'steady', servicePath: '/steady', port, outboundHostname: '127.0.0.1' })
-    const load = async (during: () => Promise<void>) => {
-      const keepAlive = new Agent({ keepAlive: true, maxSockets: 4 })
-      const result = { close: { ok: 0, failed: 0 }, keepAlive: { ok: 0, failed: 0 } }
-      let running = true
-      const get = (agent: Agent | false) => statusOf(daemon.proxyPort, '/steady', agent)
-      const loop = async (kind: 'close' | 'keepAlive', agent: Agent | false) => {
-        for (let i = 0; i < 1_000_000 && running; i++) {
-          const status = await get(agent).catch(() => 0)
-          if (status === 200) result[kind].ok++
-          else result[kind].failed++
-        }
-      }
-      const clients = [loop('close', false), loop('close', false), loop('keepAlive', keepAlive), loop('keepAlive', keepAlive)]
-      await during()
-      running = false
-      await Promise.all(clients)
-      keepAlive.destroy()
-      return result
-    }
+    const load = (during: () => Promise<void>) => underLoad(daemon, '/steady', during)
     const reloadsBefore = daemon.applier.reloads
     const start = performance.now()
     const churn = await load(async () => {
@@ -262,25 +241,9 @@ if (runs(4)) {
 if (runs(6)) {
   const size = SIZES.at(-1) ?? 10_000
   progress(`daemon memory at ${size} services`)
-  const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
-  const upstream = await httpUpstream('bench')
-  const apiPort = await freePort()
   const flags = (process.env.BENCH_NODE_FLAGS ?? startFlags()).split(' ').filter((f) => f !== '')
-  const child = execa('node', [...flags, 'dist/main.js'], {
-    reject: false,
-    stdio: 'ignore',
-    env: {
-      CONFIG_DIR: dir,
-      SECRETS_DIR: join(dir, 'secrets'),
-      CERTS_DIR: join(dir, 'certs-folder'),
-      DEFAULT_PORTS: String(await freePort()),
-      RESOLVERS: 'nameserver dns 127.0.0.1:53',
-      IP: '127.0.0.1',
-      PORT: String(apiPort),
-      LOG_LEVEL: 'warn',
-      RES_OPTIONS: 'timeout:1 attempts:1',
-    },
-  })
+  const { dir, apiPort, child } = await spawnDaemon(flags)
+  const upstream = await httpUpstream('bench')
   const status = (field: 'VmRSS' | 'VmHWM') => procStatus(child.pid, field)
   const add = (from: number, count: number) =>
     Promise.all(
@@ -321,24 +284,8 @@ if (runs(9)) await againstOriginal()
 if (runs(10)) {
   const hostileCount = Number(process.env.BENCH_HOSTILE ?? 1000)
   progress(`API latency with ${hostileCount} hostile connections`)
-  const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
+  const { dir, apiPort, child } = await spawnDaemon(['--max-semi-space-size=1'])
   const upstream = await httpUpstream('bench')
-  const apiPort = await freePort()
-  const child = execa('node', ['--max-semi-space-size=1', 'dist/main.js'], {
-    reject: false,
-    stdio: 'ignore',
-    env: {
-      CONFIG_DIR: dir,
-      SECRETS_DIR: join(dir, 'secrets'),
-      CERTS_DIR: join(dir, 'certs-folder'),
-      DEFAULT_PORTS: String(await freePort()),
-      RESOLVERS: 'nameserver dns 127.0.0.1:53',
-      IP: '127.0.0.1',
-      PORT: String(apiPort),
-      LOG_LEVEL: 'warn',
-      RES_OPTIONS: 'timeout:1 attempts:1',
-    },
-  })
   let stopped = false
   const sockets = new Set<Socket>()
   const openHostile = (kind: number) => {

@@ -1,11 +1,10 @@
 // At BENCH_SCALE services (10 000): a new plain service, bursts of new services, churn under
 // load and the status page, each next to its baseline from the same run.
-import { Agent } from 'node:http'
 import { chromium } from 'playwright-core'
 import { renderAll } from '../../src/render/index.js'
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
-import { httpUpstream, statusOf } from '../helpers/net.js'
-import { median, ms, progress, puts, quantile, routable, row, timed } from './common.js'
+import { httpUpstream } from '../helpers/net.js'
+import { median, ms, progress, puts, quantile, routable, row, timed, underLoad } from './common.js'
 
 const reconfigure = (daemon: TestDaemon, name: string, port: number) =>
   daemon.call('reconfigure', { serviceName: name, servicePath: `/${name}/`, port: String(port), outboundHostname: '127.0.0.1' })
@@ -27,26 +26,6 @@ async function burst(daemon: TestDaemon, prefix: string, count: number, wave: nu
     unroutable += statuses.filter((s) => s !== 200).length
   }
   return { wall, failed, unroutable, reloads: reloadsDuring }
-}
-
-/** Clients on one route (2 with a new connection per request, 2 keep-alive) while `during` runs. */
-async function underLoad(daemon: TestDaemon, path: string, during: () => Promise<void>) {
-  const keepAlive = new Agent({ keepAlive: true, maxSockets: 2 })
-  const result = { close: { ok: 0, failed: 0 }, keepAlive: { ok: 0, failed: 0 } }
-  let running = true
-  const loop = async (kind: 'close' | 'keepAlive', agent: Agent | false) => {
-    for (let i = 0; i < 1_000_000 && running; i++) {
-      const status = await statusOf(daemon.proxyPort, path, agent).catch(() => 0)
-      if (status === 200) result[kind].ok++
-      else result[kind].failed++
-    }
-  }
-  const clients = [loop('close', false), loop('close', false), loop('keepAlive', keepAlive), loop('keepAlive', keepAlive)]
-  await during()
-  running = false
-  await Promise.all(clients)
-  keepAlive.destroy()
-  return result
 }
 
 /** Time from opening the status page until its first page of services is drawn with the total. */

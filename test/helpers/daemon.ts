@@ -9,7 +9,7 @@ import { createLogger } from '../../src/logger.js'
 import { loadSettings, type Settings } from '../../src/settings.js'
 import type { LiveState } from '../../src/state/live.js'
 import tap from 'tap'
-import { freePort, httpGet, httpUpstream, type HttpReply, type Upstream } from './net.js'
+import { freePort, httpGet, httpUpstream, type HttpReply, type Upstream, withJson } from './net.js'
 
 export interface TestDaemon {
   /** The port `frontend services` binds (DEFAULT_PORTS). */
@@ -90,16 +90,7 @@ export async function startDaemon(env: Record<string, string> = {}, options: Sta
     haproxy: daemon.haproxy,
     port: daemon.port,
     api,
-    call: async (endpoint, params = {}) => {
-      const reply = await api(`/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`)
-      let json: unknown
-      try {
-        json = JSON.parse(reply.body)
-      } catch {
-        json = undefined
-      }
-      return { ...reply, json }
-    },
+    call: async (endpoint, params = {}) => withJson(await api(`/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`)),
     proxy: (path, headers = {}) => httpGet(proxyPort, path, headers),
     close: async ({ keepConfig = false } = {}) => {
       await daemon.close({ hard: true })

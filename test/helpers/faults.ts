@@ -5,7 +5,7 @@ import { statfsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, httpGet, type HttpReply, until } from './net.js'
+import { freePort, httpGet, type HttpReply, until, withJson } from './net.js'
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -103,16 +103,7 @@ export async function daemonProcess(configDir: string, env: Record<string, strin
       }
     }
   })
-  const call = async (endpoint: string, params: Record<string, string> = {}) => {
-    const reply = await httpGet(apiPort, `/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`, {}, 120_000)
-    let json: unknown
-    try {
-      json = JSON.parse(reply.body)
-    } catch {
-      json = undefined
-    }
-    return { ...reply, json }
-  }
+  const call = async (endpoint: string, params: Record<string, string> = {}) => withJson(await httpGet(apiPort, `/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`, {}, 120_000))
   const exited = once(child, 'exit')
   const up = await Promise.race([until(async () => (await call('ping')).status === 200, 60_000), exited.then(() => false)])
   if (!up) {

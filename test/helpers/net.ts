@@ -32,6 +32,17 @@ export function httpGet(port: number, path: string, headers: Record<string, stri
   })
 }
 
+/** A reply with its body parsed as JSON (undefined when it is not JSON), as the API answers. */
+export function withJson(reply: HttpReply): HttpReply & { json: any } {
+  let json: unknown
+  try {
+    json = JSON.parse(reply.body)
+  } catch {
+    json = undefined
+  }
+  return { ...reply, json }
+}
+
 export interface Upstream {
   port: number
   close: () => Promise<void>
