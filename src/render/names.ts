@@ -35,7 +35,7 @@ export function destinationBackends(service: Service, dest: Destination): string
 }
 
 /**
- * The backend and path-ACL names a service's destinations generate. Names concatenate aclName,
+ * The backend and ACL names (path, srcPort, user agent) a service's destinations generate. Names concatenate aclName,
  * port and index without separators, so two services could generate the same name (the
  * original's D3 and D18): the apply loop refuses a service whose names another one uses.
  */
@@ -53,6 +53,12 @@ function computeGeneratedNames(service: Service): string[] {
     return [
       ...(d.port !== '' ? [n.backend, d.reqMode === 'sni' ? n.sni : n.url] : []),
       ...(d.httpsPort !== undefined ? [n.httpsBackend, n.urlHttps] : []),
+      // ACLs named after srcPort or the user agents collide on their own (`a1`+`23` and `a12`+`3`
+      // both give srcPort_a123_0, D18); HAProxy would OR the two lines and route one service's
+      // traffic by the other's condition.
+      ...(d.srcPort !== undefined && d.port !== '' ? [n.srcPort] : []),
+      ...(d.srcHttpsPort !== undefined && d.httpsPort !== undefined ? [n.srcHttpsPort] : []),
+      ...(d.userAgent.length > 0 ? [n.userAgent] : []),
     ]
   })
 }

@@ -141,6 +141,19 @@ t.test('a 200 is durable: every request is answered after the state holding it w
   t.same(store.last, [], 'a removal too')
 })
 
+t.test('srcPort and user-agent ACL names that collide across services are conflicts too (D18)', async (t) => {
+  const { core, names } = await started()
+  await core.apply([put('serviceName=a1&servicePath=/a&port=80&srcPort=23')])
+  const [srcPort] = await answers([core.apply([put('serviceName=a12&servicePath=/b&port=80&srcPort=3')])])
+  t.equal(srcPort?.status, 409)
+  t.match(srcPort?.message, /srcPort_a123_0/)
+  await core.apply([put('serviceName=a_b&servicePath=/c&port=80&userAgent=c')])
+  const [agent] = await answers([core.apply([put('serviceName=a&servicePath=/d&port=80&userAgent=b_c')])])
+  t.equal(agent?.status, 409)
+  t.match(agent?.message, /user_agent_a_b_c_0/)
+  t.same(names(), ['a1', 'a_b'])
+})
+
 t.test('name conflicts: 409 naming the owner; the others in the batch go on', async (t) => {
   const { core, names } = await started([web('first', '&aclName=shared')])
   const replies = await answers([core.apply([web('second', '&aclName=shared')]), core.apply([web('third')])])
