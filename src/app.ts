@@ -136,7 +136,7 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
 
   app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor, peerSync, acme: acme.manager })
   app.register(peerStateRoutes, { live })
-  app.register(acmeRoutes, { prefix, acme: acme.manager, challenges: acme.challenges, replicas: acme.replicas })
+  app.register(acmeRoutes, { prefix, live, acme: acme.manager, challenges: acme.challenges, replicas: acme.replicas })
   app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener, acme: acme.manager })
   app.register(metricsRoutes, { haproxy, metrics, distributor })
 

@@ -11,6 +11,8 @@ export interface ReplicaDirectory {
 
 export const ACME_API = '/v1/docker-flow-proxy/acme'
 const TIMEOUT_MS = 5000
+// A peer holds a challenge answer until its HAProxy serves the ACME rule (up to 20 s, src/routes/acme.ts).
+const CHALLENGE_TIMEOUT_MS = 25_000
 // A replica answers a certificate push once HAProxy serves it, which can take a reload.
 const PUSH_TIMEOUT_MS = 30_000
 
@@ -70,7 +72,7 @@ export class AcmeReplicas {
     const path = `${ACME_API}/challenge?${new URLSearchParams({ token })}`
     await Promise.all(
       peers.map(async (address) => {
-        const sent = await this.send(address, path, keyAuthorization === undefined ? { method: 'DELETE' } : { method: 'PUT', body: keyAuthorization, type: 'text/plain' })
+        const sent = await this.send(address, path, keyAuthorization === undefined ? { method: 'DELETE' } : { method: 'PUT', body: keyAuthorization, type: 'text/plain' }, CHALLENGE_TIMEOUT_MS)
         if (!sent.ok) this.log.warn({ replica: address, token, error: sent.message }, 'a replica did not take the ACME challenge answer')
       }),
     )

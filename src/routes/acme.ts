@@ -5,12 +5,21 @@ import type { AcmeReplicas } from '../acme/replicas.js'
 import type { AcmeCertificate } from '../acme/store.js'
 import { errors } from '../errors.js'
 import { firstValue } from '../field-values.js'
+import type { LiveState } from '../state/live.js'
 
 export interface AcmeRoutesOptions {
+  live: LiveState
   acme: AcmeManager
   challenges: ChallengeMap
   replicas: AcmeReplicas
 }
+
+/**
+ * How long a replica holds a published challenge answer while its HAProxy does not yet serve a
+ * service asking for ACME: the orderer publishes right after its own reload, and a peer may still
+ * be loading the same distributed change (without the rule, the answer would not be served).
+ */
+const RULE_WAIT_MS = 20_000
 
 /** A certificate sent by a peer: the domains it names and the PEM bundle (checked by `receive`). */
 function readCertificates(body: string): AcmeCertificate[] {
@@ -37,7 +46,7 @@ function readCertificates(body: string): AcmeCertificate[] {
  * whoever asks).
  * Under the same API_USERS as every other endpoint.
  */
-export async function acmeRoutes(app: FastifyInstance, { acme, challenges, replicas }: AcmeRoutesOptions): Promise<void> {
+export async function acmeRoutes(app: FastifyInstance, { live, acme, challenges, replicas }: AcmeRoutesOptions): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 4 * 1024 * 1024 }, (_request, body, done) => done(null, body))
 
@@ -46,6 +55,11 @@ export async function acmeRoutes(app: FastifyInstance, { acme, challenges, repli
     url: '/acme/challenge',
     handler: async (request) => {
       const token = firstValue((request.query as Record<string, unknown>).token) ?? ''
+      // Answered once this replica's HAProxy answers challenges (its rule is live), so the
+      // orderer asks the ACME server to validate only when every replica can answer.
+      if (request.method === 'PUT' && !(await live.until((services) => services.acmeChallenges, RULE_WAIT_MS))) {
+        throw errors.acmeChallengeRefused('no service on this replica asks for ACME yet, so its HAProxy does not answer challenges')
+      }
       try {
         if (request.method === 'DELETE') await challenges.withdraw(token)
         else await challenges.publish(token, String(request.body ?? '').trim())

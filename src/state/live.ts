@@ -56,6 +56,28 @@ export class LiveState {
     const changed = services !== this.current
     this.current = services
     this.text = config
-    if (changed) for (const listener of this.listeners) listener(services)
+    // A copy: a listener of `until` takes itself out while being called.
+    if (changed) for (const listener of [...this.listeners]) listener(services)
+  }
+
+  /**
+   * Resolves true once `check` holds for the live services (at once when it already does), or
+   * false after `timeoutMs`.
+   */
+  until(check: (services: ServiceState) => boolean, timeoutMs: number): Promise<boolean> {
+    if (check(this.current)) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer)
+        const index = this.listeners.indexOf(listener)
+        if (index !== -1) this.listeners.splice(index, 1)
+        resolve(ok)
+      }
+      const listener = (services: ServiceState) => {
+        if (check(services)) done(true)
+      }
+      const timer = setTimeout(() => done(false), timeoutMs)
+      this.listeners.push(listener)
+    })
   }
 }
