@@ -7,6 +7,7 @@ import { isTrue } from '../field-values.js'
 import type { ApplyCore } from '../apply/core.js'
 import { checkAddress, forThisInstance } from '../service/instance.js'
 import { parseChange } from '../service/params.js'
+import { addressCount, unsizedTemplateHost } from '../service/template-slots.js'
 import type { Settings } from '../settings.js'
 import type { LiveState } from '../state/live.js'
 import type { Change } from '../state/registry.js'
@@ -39,9 +40,18 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, liv
       return ok(`Ignored: proxyInstanceName ${JSON.stringify(params.proxyInstanceName ?? '')} is not ${JSON.stringify(settings.PROXY_INSTANCE_NAME)}`, params.serviceName)
     }
     const forReplicas = { kind: 'form' as const, endpoint: 'reconfigure', params }
-    const change = parseChange(params, settings.PARSE_OPTIONS)
+    let change = parseChange(params, settings.PARSE_OPTIONS)
     if (change.kind === 'remove') return applyChanges({ request, changes: [change], forReplicas, done: ok('replicas=0: the service was removed', change.serviceName) })
     await checkAddress(change.service, settings)
+    // A server-template without `replicas` gets as many slots as its name has addresses now (kept
+    // as the service's `replicas`, so a restart renders the same without a lookup); replicas
+    // sized by their own lookup.
+    const templateHost = unsizedTemplateHost(change.service)
+    const slots = templateHost === undefined ? undefined : await addressCount(templateHost, settings.DNS_SERVERS)
+    if (slots !== undefined) {
+      const sized = parseChange({ ...params, replicas: String(slots) }, settings.PARSE_OPTIONS)
+      if (sized.kind === 'put') change = sized
+    }
     // serviceCert: the service's certificate, named after its first domain (or the service).
     const certs: Change[] = []
     let warning = ''

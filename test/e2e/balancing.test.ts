@@ -16,7 +16,8 @@ for (const [name, host] of [['task-1', '127.0.0.1'], ['task-2', '127.0.0.2']] as
   tasks.push(server)
 }
 const dns = await new FakeDns().start({ 'tasks.sticky': ['127.0.0.1', '127.0.0.2'], discovered: ['127.0.0.1', '127.0.0.2'] })
-const daemon = await startDaemon({ RESOLVERS: `nameserver dns ${dns.server}` })
+// DNS_SERVERS: the daemon sizes a server-template without `replicas` by the same server.
+const daemon = await startDaemon({ RESOLVERS: `nameserver dns ${dns.server}`, DNS_SERVERS: dns.server })
 t.teardown(async () => {
   await daemon.close()
   await dns.stop()
@@ -69,6 +70,19 @@ t.test('discoveryType=DNS: one server per address of the name', async (t) => {
   t.match((await daemon.call('config')).body, `server-template discovered 3 discovered:${taskPort} check resolvers docker`)
   t.same(await tasksSeen('/discovered'), ['task-1', 'task-2'])
   await daemon.call('remove', { serviceName: 'discovered' })
+})
+
+t.test('discoveryType=DNS without replicas: as many slots as the name has addresses now', async (t) => {
+  const reply = await daemon.call('reconfigure', { serviceName: 'discovered', servicePath: '/discovered', port: String(taskPort), discoveryType: 'DNS' })
+  t.equal(reply.status, 200, reply.body)
+  t.match((await daemon.call('config')).body, `server-template discovered 2 discovered:${taskPort} check resolvers docker`)
+  t.equal((await daemon.call('config', { type: 'json' })).json.discovered?.replicas, 2, 'kept as the service\'s replicas (saved with it, so a restart renders the same without a lookup)')
+  t.same(await tasksSeen('/discovered'), ['task-1', 'task-2'])
+  const unknown = await daemon.call('reconfigure', { serviceName: 'nowhere', servicePath: '/nowhere', port: String(taskPort), discoveryType: 'DNS' })
+  t.equal(unknown.status, 200, unknown.body)
+  t.match((await daemon.call('config')).body, `server-template nowhere 10 nowhere:${taskPort}`, 'a name DNS does not know keeps the default 10 slots')
+  await daemon.call('remove', { serviceName: 'discovered' })
+  await daemon.call('remove', { serviceName: 'nowhere' })
 })
 
 t.test('reqMode=sni routes TLS connections by server name, to the backend named by aclName (D2)', async (t) => {
