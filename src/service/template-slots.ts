@@ -1,4 +1,4 @@
-import { promises as dns } from 'node:dns'
+import { lookupAddresses } from '../dns-lookup.js'
 import type { Service } from './types.js'
 
 /** How long a reconfigure waits on DNS to size a server-template; past it the default applies. */
@@ -23,18 +23,12 @@ export function unsizedTemplateHost(service: Service): string | undefined {
  * keeps its default slots. One bounded lookup on the request path, never on a reload's.
  */
 export async function addressCount(host: string, servers: readonly string[]): Promise<number | undefined> {
-  const lookup = (): Promise<string[]> => {
-    if (servers.length === 0) return dns.lookup(host, { all: true, family: 4 }).then((found) => found.map((entry) => entry.address))
-    const resolver = new dns.Resolver({ timeout: LOOKUP_TIMEOUT_MS, tries: 1 })
-    resolver.setServers([...servers])
-    return resolver.resolve4(host)
-  }
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), LOOKUP_TIMEOUT_MS)
   })
   try {
-    const addresses = await Promise.race([lookup(), late])
+    const addresses = await Promise.race([lookupAddresses(host, servers, { timeoutMs: LOOKUP_TIMEOUT_MS, tries: 1, family: 4 }), late])
     return addresses === undefined ? undefined : Math.max(1, new Set(addresses).size)
   } catch {
     return undefined

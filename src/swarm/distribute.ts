@@ -1,8 +1,8 @@
-import { promises as dns } from 'node:dns'
 import { isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
+import { lookupAddresses } from '../dns-lookup.js'
 import type { Settings } from '../settings.js'
 
 /** A request for every other replica, sent with `distribute=false` so it goes no further. */
@@ -77,14 +77,7 @@ export class Distributor {
     const name = `tasks.${this.settings.SERVICE_NAME}`
     let addresses: string[]
     try {
-      const servers = this.settings.DNS_SERVERS
-      if (servers.length > 0) {
-        const resolver = new dns.Resolver({ timeout: 2000, tries: 2 })
-        resolver.setServers(servers)
-        addresses = await resolver.resolve4(name)
-      } else {
-        addresses = (await dns.lookup(name, { all: true })).map((a) => a.address)
-      }
+      addresses = await lookupAddresses(name, this.settings.DNS_SERVERS, { timeoutMs: 2000, tries: 2, family: 0 })
     } catch (err) {
       throw new LookupError(
         `Could not perform DNS lookup for ${name}. If the proxy is not called 'proxy', you must set SERVICE_NAME=<name-of-the-proxy> on the proxy service. (${(err as Error).message})`,
