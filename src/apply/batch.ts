@@ -4,9 +4,10 @@ import { portSection } from '../render/tcp.js'
 import type { Service } from '../service/types.js'
 import { type Change, changedService, type ServiceState } from '../state/registry.js'
 
-/** A request waiting for the apply loop: a change, or none for a plain reload request. */
+/** A request waiting for the apply loop: a change, or none for a plain reload request (or a write of the files: `sync`). */
 export interface Pending {
   change?: Change
+  purpose?: 'sync'
   resolve: () => void
   reject: (err: Error) => void
 }
@@ -23,20 +24,19 @@ export type CheckResult = { ok: true } | { ok: false; kind: 'refused' | 'unavail
 
 /**
  * Refuses (409, naming the owner) each put whose generated names another service already has
- * in the state the batch builds up; returns the others, in order.
+ * in the state the batch builds up; returns the others, in order. `ownerIn` gives each name's
+ * owner in `state` (src/apply/state-index.ts); the batch's own changes are laid over it.
  */
-export function withoutNameConflicts(state: ServiceState, items: PendingChange[]): PendingChange[] {
-  const owners = new Map<string, string>()
-  // Each service's own names, so a put or remove forgets them without a scan of every name.
-  const namesOf = new Map<string, string[]>()
-  for (const service of state.values()) {
-    const mine = generatedNames(service)
-    namesOf.set(service.serviceName, mine)
-    for (const name of mine) owners.set(name, service.serviceName)
-  }
+export function withoutNameConflicts(state: ServiceState, items: PendingChange[], ownerIn: (name: string) => string | undefined): PendingChange[] {
+  // Names the batch gave (a service name) or freed (null) so far.
+  const batchOwners = new Map<string, string | null>()
+  const batchNames = new Map<string, string[]>()
+  const owner = (name: string) => (batchOwners.has(name) ? (batchOwners.get(name) ?? undefined) : ownerIn(name))
   const forget = (serviceName: string) => {
-    for (const name of namesOf.get(serviceName) ?? []) if (owners.get(name) === serviceName) owners.delete(name)
-    namesOf.delete(serviceName)
+    const previous = state.get(serviceName)
+    const mine = batchNames.get(serviceName) ?? (previous ? generatedNames(previous) : [])
+    for (const name of mine) if (owner(name) === serviceName) batchOwners.set(name, null)
+    batchNames.set(serviceName, [])
   }
   const kept: PendingChange[] = []
   for (const item of items) {
@@ -48,14 +48,14 @@ export function withoutNameConflicts(state: ServiceState, items: PendingChange[]
     }
     const service = change.service
     const mine = generatedNames(service)
-    const taken = mine.find((name) => (owners.get(name) ?? service.serviceName) !== service.serviceName)
+    const taken = mine.find((name) => (owner(name) ?? service.serviceName) !== service.serviceName)
     if (taken) {
-      item.reject(errors.nameTaken(service.serviceName, taken, owners.get(taken) as string))
+      item.reject(errors.nameTaken(service.serviceName, taken, owner(taken) as string))
       continue
     }
     forget(service.serviceName)
-    for (const name of mine) owners.set(name, service.serviceName)
-    namesOf.set(service.serviceName, mine)
+    for (const name of mine) batchOwners.set(name, service.serviceName)
+    batchNames.set(service.serviceName, mine)
     kept.push(item)
   }
   return kept

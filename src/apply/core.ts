@@ -14,6 +14,8 @@ import { CatchUpTimer } from './catch-up.js'
 import { swapCertificates } from './cert-swap.js'
 import { BatchQueue } from './queue.js'
 import { RenderCache } from './render-cache.js'
+import { planServiceDelta, type ServiceDelta } from './service-delta.js'
+import { NameIndex, RouteClaims } from './state-index.js'
 
 export interface ApplyCoreOptions {
   settings: RenderSettings & { DISPLAY_CONFIG_ON_ERROR: boolean }
@@ -52,7 +54,18 @@ export class ApplyCore {
   })
   /** The live text holds services made live at run time that `haproxy -c` has not checked. */
   private unvalidated = false
+  /**
+   * The files on disk are behind what the worker serves: changes made live from the changed
+   * services alone (src/apply/service-delta.ts) write them once changes pause, off the request path.
+   */
+  private filesBehind = false
+  private readonly fileSync = new CatchUpTimer(() => {
+    if (this.queue.closed) return
+    this.queue.enqueue(undefined, 'sync').catch((err) => this.options.log.warn({ err }, 'writing the files of the live configuration failed'))
+  })
   private readonly renderCache: RenderCache
+  private readonly names = new NameIndex()
+  private readonly claims: RouteClaims
 
   /** Saved services HAProxy could not serve at start, retried until it does. */
   private readonly unserved: UnservedRetry
@@ -61,6 +74,9 @@ export class ApplyCore {
     this.live = options.live ?? new LiveState()
     this.unserved = new UnservedRetry(this.live, (change) => this.queue.enqueue(change), options.log)
     this.renderCache = new RenderCache(options.settings)
+    this.claims = new RouteClaims(options.settings)
+    this.fileSync.delayMs = 1000
+    this.fileSync.maxDelayMs = 5000
   }
 
   /** Quiet time after runtime changes before the catch-up reload (src/apply/catch-up.ts). */
@@ -104,7 +120,7 @@ export class ApplyCore {
     let startWithAll = wanted !== this.state && (await port.validate(wanted)).ok
     const launch = async (state: ServiceState, rendered: Rendered) => {
       await port.writeArtefacts(state, { prune: true })
-      await port.writeConfig(rendered)
+      await this.writeFiles(rendered)
       const result = await port.start(rendered.version)
       if (result.ok) this.worker = { view: workerView(rendered), pid: result.pid }
       return result
@@ -144,19 +160,39 @@ export class ApplyCore {
   async close({ hard = false } = {}): Promise<void> {
     const closing = this.queue.close()
     this.catchUp.cancel()
+    this.fileSync.cancel()
     this.unserved.stop()
     await closing
+    if (this.filesBehind) await this.syncFiles().catch((err) => this.options.log.warn({ err }, 'writing the files of the live configuration failed'))
     await this.options.port.stop(hard)
   }
 
   private livePortsCache?: { config: string; ports: Set<number> }
 
+  /** The text of the live configuration (rendered when a change made it live without). */
+  private get liveConfig(): string {
+    return this.render(this.state).config
+  }
+
   /** The ports the live configuration binds (HAProxy holds them, so they are not probed). */
   private livePorts(): Set<number> {
-    if (this.livePortsCache?.config !== this.live.config) {
-      this.livePortsCache = { config: this.live.config, ports: new Set(this.render(this.state).ports.keys()) }
+    if (this.livePortsCache?.config !== this.liveConfig) {
+      this.livePortsCache = { config: this.liveConfig, ports: new Set(this.render(this.state).ports.keys()) }
     }
     return this.livePortsCache.ports
+  }
+
+  /** Writes the configuration and the maps of `rendered` (the live state or a candidate). */
+  private async writeFiles(rendered: Rendered): Promise<void> {
+    await this.options.port.writeConfig(rendered)
+    this.filesBehind = false
+  }
+
+  /** Writes the files of the live configuration, which the worker already serves. */
+  private async syncFiles(): Promise<void> {
+    const rendered = this.render(this.state)
+    await this.options.port.writeConfig(rendered, { served: true })
+    this.filesBehind = false
   }
 
   private render(state: ServiceState): Rendered {
@@ -168,7 +204,8 @@ export class ApplyCore {
     const started = performance.now()
     const stateBefore = this.state
     const reloadsBefore = this.reloadCount
-    const changes = withoutPortConflicts(this.state, withoutNameConflicts(this.state, batch.filter((item): item is PendingChange => item.change !== undefined)))
+    const requested = batch.filter((item): item is PendingChange => item.change !== undefined)
+    const changes = withoutPortConflicts(this.state, withoutNameConflicts(this.state, requested, this.names.ownerIn(this.state)))
     const refused = (item: PendingChange, error: string) => {
       metrics.rejected.inc()
       log.warn({ service: changedService(item.change), error }, 'change refused by haproxy; previous definition kept')
@@ -177,7 +214,7 @@ export class ApplyCore {
     let live = (await this.applyServicesAtRuntime(changes))
       ? changes
       : await bisect(this.state, await bisect(this.state, changes, (state) => this.validate(state), refused), (state) => this.makeLive(state, false), refused)
-    const reloadRequests = batch.filter((item) => !item.change)
+    const reloadRequests = batch.filter((item) => !item.change && item.purpose !== 'sync')
     const forced: CheckResult = reloadRequests.length === 0 || this.reloadCount > reloadsBefore ? { ok: true } : await this.forcedReload()
     metrics.services.set(this.state.size)
     // Candidates of refused changes may have rewritten them; the live state's version stays on disk.
@@ -198,7 +235,9 @@ export class ApplyCore {
         live = []
       }
     }
+    if (this.filesBehind && batch.some((item) => item.purpose === 'sync')) await this.syncFiles()
     for (const item of live) item.resolve()
+    for (const item of batch) if (item.purpose === 'sync') item.resolve()
     for (const item of reloadRequests) {
       if (forced.ok) item.resolve()
       else item.reject(failureOf(forced.kind === 'refused' ? { ...forced, kind: 'systemic' } : forced))
@@ -217,10 +256,46 @@ export class ApplyCore {
     if (!changes.every((item) => item.change.kind === 'put' || item.change.kind === 'remove')) return false
     const state = this.state.with(changes.map((item) => item.change))
     if (state === this.state) return true
-    const before = this.live.config
+    const worker = this.worker
+    const names = new Set(changes.map((item) => changedService(item.change)))
+    const delta = planServiceDelta(worker.view, this.state, state, names, this.options.settings, this.claims.countIn(this.state))
+    if (delta) return this.applyDelta(state, delta, worker.pid)
+    const before = this.liveConfig
     const rendered = this.render(state)
     if (!(await this.applyAtRuntime(state, rendered))) return false
     if (rendered.config !== before) this.unvalidated = true
+    return true
+  }
+
+  /**
+   * Makes `state` live by a delta planned from the changed services alone: the Runtime API
+   * commands, and nothing rendered or written on the way (the files follow once changes pause).
+   * False when the worker is not the one planned for or it refused a command: the caller then
+   * renders everything, and a reload puts the worker on the files again.
+   */
+  private async applyDelta(state: ServiceState, delta: ServiceDelta, pid: number): Promise<boolean> {
+    const { port, metrics, log } = this.options
+    if (delta.commands.length > 0) {
+      // A worker started again by the master (after a crash) loaded the files, not this view.
+      if ((await port.workerPid()) !== pid) return false
+      try {
+        await port.runtimeCommands(delta.commands)
+      } catch (err) {
+        countRuntimeChange(metrics, 'map', false)
+        log.warn({ error: (err as Error).message }, 'runtime change failed; reloading instead')
+        this.scheduleCatchUp()
+        return false
+      }
+      this.runtimeCount++
+      countRuntimeChange(metrics, 'map')
+      log.info({ commands: delta.commands.length, services: state.size }, 'routes changed through the runtime API, without reload')
+    }
+    this.worker = { view: delta.worker, pid }
+    if (delta.backendsChanged) this.unvalidated = true
+    this.live.set(state, () => this.render(state).config)
+    this.filesBehind = true
+    this.fileSync.schedule(false)
+    if (delta.leftovers || delta.usedSpares) this.scheduleCatchUp()
     return true
   }
 
@@ -241,7 +316,7 @@ export class ApplyCore {
     const rendered = this.render(state)
     // Map entries are plain words by construction (src/render/maps.ts), so new entries alone
     // cannot make a configuration HAProxy refuses.
-    if (rendered.config === this.live.config && !force) return { ok: true }
+    if (rendered.config === this.liveConfig && !force) return { ok: true }
     const taken = await newPortsInUse(port, rendered, this.livePorts())
     if (taken) return { ok: false, kind: 'refused', error: taken }
     const verdict = await port.validate(state)
@@ -270,9 +345,9 @@ export class ApplyCore {
     const delta = planRuntimeDelta(worker.view, rendered, settings.CONFIG_DIR)
     if (!delta) return false
     // A worker started again by the master (after a crash) loaded the files, not this view.
-    if ((delta.commands.length > 0 || rendered.config !== this.live.config) && (await port.workerPid()) !== worker.pid) return false
+    if ((delta.commands.length > 0 || rendered.config !== this.liveConfig) && (await port.workerPid()) !== worker.pid) return false
     if (!(await swapCertificates(this.options, this.state, state))) return false
-    await port.writeConfig(rendered)
+    await this.writeFiles(rendered)
     try {
       await port.runtimeCommands(delta.commands)
     } catch (err) {
@@ -280,7 +355,7 @@ export class ApplyCore {
       log.warn({ error: (err as Error).message }, 'runtime change failed; reloading instead')
       // The live files back, and a reload soon puts the worker on them again, whatever part of
       // the commands it took (a change that follows may reload earlier).
-      await port.writeConfig(this.render(this.state))
+      await this.writeFiles(this.render(this.state))
       this.scheduleCatchUp()
       return false
     }
@@ -313,7 +388,7 @@ export class ApplyCore {
     await port.writeArtefacts(state, { prune: false })
     if (!force && (await this.applyAtRuntime(state, rendered))) return { ok: true }
     const timer = metrics.reloadDuration.startTimer()
-    await port.writeConfig(rendered)
+    await this.writeFiles(rendered)
     const loaded = await port.reload(rendered.version)
     const ms = Math.round(timer() * 1000)
     metrics.recordReload(loaded.ok ? { ok: true, ms } : { ok: false, ms, error: loaded.error })
@@ -332,7 +407,7 @@ export class ApplyCore {
     await port.writeArtefacts(this.state, { prune: false })
     // Rendering is deterministic: the live state renders to the files HAProxy served before.
     const restoring = this.render(this.state)
-    await port.writeConfig(restoring)
+    await this.writeFiles(restoring)
     const restored = await port.reload(restoring.version)
     if (!restored.ok) log.error({ error: restored.error }, 'haproxy could not reload the previous configuration either')
     // The worker now runs the previous files (or, if that failed too, nobody knows what).

@@ -96,9 +96,10 @@ export class LiveHaproxy implements HaproxyPort {
   /** The configuration last written: served once the Runtime API commands that follow succeed. */
   private written?: string
 
-  async writeConfig(rendered: Rendered): Promise<void> {
+  async writeConfig(rendered: Rendered, { served = false }: { served?: boolean } = {}): Promise<void> {
     await this.artefacts.writeConfig(rendered)
     this.written = rendered.config
+    if (served) this.master.noteServed(rendered.config)
   }
 
   async start(version: string): Promise<LoadVerdict> {

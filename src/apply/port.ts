@@ -24,8 +24,11 @@ export interface HaproxyPort {
    * live) also removes the copies it no longer has.
    */
   writeArtefacts(state: ServiceState, options: { prune: boolean }): Promise<void>
-  /** Writes the route maps and the configuration file HAProxy loads next. */
-  writeConfig(rendered: Rendered): Promise<void>
+  /**
+   * Writes the route maps and the configuration file HAProxy loads next; `served`: the worker
+   * already serves it (made live through the Runtime API), so a restart after a crash loads it.
+   */
+  writeConfig(rendered: Rendered, options?: { served?: boolean }): Promise<void>
   /** Starts HAProxy on the written files and waits until a worker serves `version`. */
   start(version: string): Promise<LoadVerdict>
   /** Reloads HAProxy on the written files and waits until a new worker serves `version`. */

@@ -24,11 +24,14 @@ export class BatchQueue {
     return this.shut
   }
 
-  /** Queues a change (or, for `undefined`, a plain reload); settles when its batch has. */
-  enqueue(change: Change | undefined): Promise<void> {
+  /**
+   * Queues a change (or, for `undefined`, a plain reload, or with `sync` a write of the live
+   * configuration's files); settles when its batch has.
+   */
+  enqueue(change: Change | undefined, purpose?: 'sync'): Promise<void> {
     if (this.shut) return Promise.reject(errors.shuttingDown())
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ ...(change ? { change } : {}), resolve, reject })
+      this.queue.push({ ...(change ? { change } : {}), ...(purpose ? { purpose } : {}), resolve, reject })
       this.kick()
     })
   }

@@ -17,6 +17,8 @@ export interface WorkerView {
   plainShape: string
   /** Backend name → the spare it lives in, for services added since the worker loaded. */
   aliases: ReadonlyMap<string, string>
+  /** It runs the `host-path` map lookup, which routes any maps (src/render/maps.ts). */
+  generalLookup: boolean
 }
 
 export const workerView = (rendered: Rendered): WorkerView => ({
@@ -27,6 +29,7 @@ export const workerView = (rendered: Rendered): WorkerView => ({
   freeSpares: rendered.spares.names,
   plainShape: spareShape(rendered.spares.text),
   aliases: new Map(),
+  generalLookup: rendered.frame === rendered.generalFrame,
 })
 
 export interface RuntimeDelta {
@@ -101,7 +104,7 @@ export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: 
   // New routes first and removed ones last, so a moved route never has a gap.
   return {
     commands: [...servers, ...adds, ...sets, ...dels],
-    worker: { frame: worker.frame, crtList: next.crtList, backends, maps: nextMaps, freeSpares: free, plainShape: worker.plainShape, aliases },
+    worker: { ...worker, crtList: next.crtList, backends, maps: nextMaps, freeSpares: free, aliases },
     leftovers: backends.size > next.backends.size,
     usedSpares: aliases.size > 0,
   }
@@ -112,7 +115,7 @@ export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: 
  * between two renderings of a service's backends (management.txt 9.3 "set server"), or undefined
  * when anything else changed: their shapes (the text without those addresses) must be equal.
  */
-function serverAddressChanges(running: ServiceBackends, next: ServiceBackends, aliases: ReadonlyMap<string, string>): string[] | undefined {
+export function serverAddressChanges(running: ServiceBackends, next: ServiceBackends, aliases: ReadonlyMap<string, string>): string[] | undefined {
   if (running.shape !== next.shape || running.servers.length !== next.servers.length) return undefined
   const commands: string[] = []
   for (const [i, now] of next.servers.entries()) {
@@ -134,7 +137,7 @@ const EXPECTED_ANSWER = /^(IP changed from .* by 'stats socket command'|New serv
  * (tune.bufsize, 16 kB): chunks of at most MAX_LINE bytes. Each ends with the empty line that
  * closes a payload once `sendCommand` adds its newline.
  */
-function mapAddPayloads(file: string, entries: readonly string[]): string[] {
+export function mapAddPayloads(file: string, entries: readonly string[]): string[] {
   const commands: string[] = []
   let chunk: string[] = []
   let length = 0

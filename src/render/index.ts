@@ -61,6 +61,17 @@ function serviceParts(service: Service, settings: RenderSettings, hasGlobalUsers
   return parts
 }
 
+/**
+ * What one service contributes to a rendering where it matters to a change made at run time
+ * (src/apply/service-delta.ts): whether the maps route it, its map entries and its backends.
+ * The same cached parts the whole rendering joins, so both always agree.
+ */
+export function serviceRouting(service: Service, settings: RenderSettings): { mapRouted: boolean; routeEntries: readonly RouteEntry[]; backends: ServiceBackends } {
+  const parts = serviceParts(service, settings, settings.GLOBAL_USERS.length > 0)
+  const mapRouted = settings.DEFAULT_REQ_MODE === 'http' && parts.mapEligible
+  return { mapRouted, routeEntries: mapRouted ? parts.routeEntries : [], backends: parts.backends }
+}
+
 /** A rendered state: the configuration and the facts others need, so nobody reads the text back. */
 export interface Rendered {
   /** The whole haproxy.cfg. */

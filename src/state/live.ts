@@ -16,7 +16,7 @@ export interface UnservedService {
  */
 export class LiveState {
   private current = ServiceState.empty()
-  private text = ''
+  private text: string | (() => string) = ''
   private readonly notServed = new Map<string, UnservedService>()
 
   /** Saved services HAProxy does not serve (yet), by name: src/apply/unserved.ts retries them. */
@@ -48,11 +48,16 @@ export class LiveState {
 
   /** The text of the live configuration. */
   get config(): string {
+    if (typeof this.text === 'function') this.text = this.text()
     return this.text
   }
 
-  /** Records a state and its configuration as live (the apply core, once HAProxy serves them). */
-  set(services: ServiceState, config: string): void {
+  /**
+   * Records a state and its configuration as live (the apply core, once HAProxy serves them).
+   * The text may come as a function, called when first read: a change made live through the
+   * Runtime API needs no rendering of the whole configuration on its way.
+   */
+  set(services: ServiceState, config: string | (() => string)): void {
     const changed = services !== this.current
     this.current = services
     this.text = config

@@ -33,6 +33,8 @@ class FakeHaproxy implements HaproxyPort {
   reloadOutcomes: LoadVerdict[] = []
   /** What the configuration file holds (the last write). */
   file?: Rendered
+  /** The last file written as one the worker already serves (after runtime changes). */
+  servedFile?: Rendered
   served?: string
   private pid = 100
 
@@ -43,8 +45,9 @@ class FakeHaproxy implements HaproxyPort {
     return bad ? { ok: false, kind: 'refused', error: `[/cfg/haproxy.cfg:99] unknown keyword in backend ${bad.serviceName}` } : { ok: true }
   }
   async writeArtefacts(): Promise<void> {}
-  async writeConfig(rendered: Rendered): Promise<void> {
+  async writeConfig(rendered: Rendered, options: { served?: boolean } = {}): Promise<void> {
     this.file = rendered
+    if (options.served) this.servedFile = rendered
   }
   async start(version: string): Promise<LoadVerdict> {
     const unbindable = [...(this.file?.backends.keys() ?? [])].find((name) => name.startsWith('unbindable'))
@@ -297,10 +300,27 @@ t.test('new plain services go into spare backends: no haproxy -c, no reload; the
   t.equal(port.reloadCalls, reloads, 'nor to reload')
   t.same(names(), ['kept', 'p1', 'p2'])
   t.same(store.last, ['kept', 'p1', 'p2'], 'saved before the answer')
-  t.match(port.file?.config, /\nbackend p1-be80_0\n/, 'the file names the service\'s own backend')
+  t.notMatch(port.file?.config, /\nbackend p1-be80_0\n/, 'no file is written on the request path')
   t.ok(await eventually(() => port.reloadCalls === reloads + 1), 'one catch-up reload')
+  t.match(port.file?.config, /\nbackend p1-be80_0\n/, 'its file names the service\'s own backend')
   t.equal(port.validations, 1, 'validated first')
   t.equal(port.served, port.file?.version)
+})
+
+t.test('after changes made live at run time, the files catch up once changes pause, as the configuration the worker serves, without a reload', async (t) => {
+  const { port, core } = await started([web('kept')])
+  core.catchUpDelayMs = 60_000
+  const reloads = port.reloadCalls
+  const before = port.file?.config
+  await core.apply([web('p1')])
+  await core.apply([web('p2')])
+  t.equal(port.file?.config, before, 'nothing written while the changes come')
+  for (let i = 0; i < 100 && !port.servedFile; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.match(port.servedFile?.config, /\nbackend p1-be80_0\n[\s\S]*\nbackend p2-be80_0\n/, 'then the file of the live state, marked as served')
+  t.equal(port.file, port.servedFile)
+  t.equal(port.reloadCalls, reloads, 'no reload for it')
+  t.equal(core.live.config, port.file?.config, 'the live text is that file')
+  await core.close()
 })
 
 t.test('a catch-up that haproxy -c refuses does not reload; the worker keeps serving', async (t) => {
