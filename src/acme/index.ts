@@ -1,12 +1,12 @@
 import type { Logger } from 'pino'
 import type { Settings } from '../settings.js'
-import type { Change, ServiceState } from '../state/registry.js'
+import { type Change, type ServiceEntry, ServiceState } from '../state/registry.js'
 import type { HaproxyClient } from '../haproxy/client.js'
 import { ChallengeMap } from './challenge-map.js'
 import { AcmeManager } from './manager.js'
 import { trustDirectoryCa } from './order.js'
 import { AcmeReplicas, type ReplicaDirectory } from './replicas.js'
-import { acmeRequestOf, type AcmeRequest } from './request.js'
+import { acmeRequestOf, type AcmeRequest, wantsAcme } from './request.js'
 import { AcmeStore } from './store.js'
 
 export interface AcmeWiring {
@@ -17,17 +17,45 @@ export interface AcmeWiring {
   haproxy: Pick<HaproxyClient, 'send'>
 }
 
-/** The certificates the services of a state ask for; a request that no longer parses is logged and left out. */
-export function requestsOf(state: ServiceState, settings: Pick<Settings, 'ACME_EMAIL'>, log: Logger): AcmeRequest[] {
-  return state.list().flatMap(({ service, params }) => {
-    try {
-      const request = acmeRequestOf(service.serviceName, params, service.destinations.flatMap((d) => d.serviceDomain), settings.ACME_EMAIL)
-      return request ? [request] : []
-    } catch (err) {
-      log.warn({ service: service.serviceName, error: (err as Error).message }, 'ACME request of a service skipped')
-      return []
+/** The certificate a service asks for, if any; a request that no longer parses is logged and left out. */
+function requestOf(entry: ServiceEntry, settings: Pick<Settings, 'ACME_EMAIL'>, log: Logger): AcmeRequest | undefined {
+  const { service, params } = entry
+  if (!wantsAcme(params)) return undefined
+  try {
+    return acmeRequestOf(service.serviceName, params, service.destinations.flatMap((d) => d.serviceDomain), settings.ACME_EMAIL)
+  } catch (err) {
+    log.warn({ service: service.serviceName, error: (err as Error).message }, 'ACME request of a service skipped')
+    return undefined
+  }
+}
+
+/**
+ * The certificates the services of each live state ask for, by service name, kept from one
+ * state to the next through the services that changed (`ServiceState.changedSince`): at 10 000
+ * services, asking every service again on each change cost more than the change.
+ */
+export class AcmeRequests {
+  private state = ServiceState.empty()
+  private readonly byService = new Map<string, AcmeRequest>()
+
+  constructor(
+    private readonly settings: Pick<Settings, 'ACME_EMAIL'>,
+    private readonly log: Logger,
+  ) {}
+
+  /** The requests of `state`, sorted by service name. */
+  of(state: ServiceState): AcmeRequest[] {
+    const changed = state.changedSince(this.state)
+    if (!changed) this.byService.clear()
+    for (const name of changed ?? state.entryMap.keys()) {
+      const entry = state.entryMap.get(name)
+      const request = entry && requestOf(entry, this.settings, this.log)
+      if (request) this.byService.set(name, request)
+      else this.byService.delete(name)
     }
-  })
+    this.state = state
+    return [...this.byService].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, request]) => request)
+  }
 }
 
 /**
@@ -50,6 +78,7 @@ export function createAcme(settings: Settings, logger: Logger, { apply, director
   const authorization = replicaAuthorization(settings)
   if (!authorization && settings.API_USERS.length > 0) log.warn('API_USERS has only hashed passwords and REPLICA_USER is not set: replicas cannot share ACME certificates and challenges')
   const replicas = new AcmeReplicas(directory, log, authorization)
+  const requests = new AcmeRequests(settings, log)
   const manager = new AcmeManager({
     directoryUrl: settings.ACME_DIRECTORY_URL,
     store: new AcmeStore(settings.CONFIG_DIR, log),
@@ -70,7 +99,7 @@ export function createAcme(settings: Settings, logger: Logger, { apply, director
     },
     /** Called with every state that became live. */
     stateLive(state: ServiceState): void {
-      manager.setRequests(requestsOf(state, settings, log))
+      manager.setRequests(requests.of(state))
     },
     close: () => manager.close(),
   }

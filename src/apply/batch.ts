@@ -66,8 +66,9 @@ export function withoutNameConflicts(state: ServiceState, items: PendingChange[]
  * that another section already binds: a tcp and an sni destination on one port (or two TCP
  * groups) would each bind it, and the kernel would split connections between them (the
  * original's D12). Destinations of one kind share their port's section, as before.
+ * `claimants`: the services of `state` that bind a port of their own (src/apply/state-index.ts).
  */
-export function withoutPortConflicts(state: ServiceState, items: PendingChange[]): PendingChange[] {
+export function withoutPortConflicts(state: ServiceState, items: PendingChange[], claimants: Iterable<Service>): PendingChange[] {
   const owners = new Map<number, { section: string; service: string }>()
   const claim = (service: Service, owners: Map<number, { section: string; service: string }>) => {
     for (const dest of service.destinations) {
@@ -75,7 +76,7 @@ export function withoutPortConflicts(state: ServiceState, items: PendingChange[]
       if (section !== undefined && !owners.has(dest.srcPort as number)) owners.set(dest.srcPort as number, { section, service: service.serviceName })
     }
   }
-  for (const service of state.values()) claim(service, owners)
+  for (const service of claimants) claim(service, owners)
   const kept: PendingChange[] = []
   for (const item of items) {
     const change = item.change

@@ -15,7 +15,7 @@ import { swapCertificates } from './cert-swap.js'
 import { BatchQueue } from './queue.js'
 import { RenderCache } from './render-cache.js'
 import { planServiceDelta, type ServiceDelta } from './service-delta.js'
-import { NameIndex, RouteClaims } from './state-index.js'
+import { NameIndex, PortClaimants, RouteClaims } from './state-index.js'
 
 export interface ApplyCoreOptions {
   settings: RenderSettings & { DISPLAY_CONFIG_ON_ERROR: boolean }
@@ -65,6 +65,7 @@ export class ApplyCore {
   })
   private readonly renderCache: RenderCache
   private readonly names = new NameIndex()
+  private readonly portClaimants = new PortClaimants()
   private readonly claims: RouteClaims
 
   /** Saved services HAProxy could not serve at start, retried until it does. */
@@ -205,7 +206,7 @@ export class ApplyCore {
     const stateBefore = this.state
     const reloadsBefore = this.reloadCount
     const requested = batch.filter((item): item is PendingChange => item.change !== undefined)
-    const changes = withoutPortConflicts(this.state, withoutNameConflicts(this.state, requested, this.names.ownerIn(this.state)))
+    const changes = withoutPortConflicts(this.state, withoutNameConflicts(this.state, requested, this.names.ownerIn(this.state)), this.portClaimants.of(this.state))
     const refused = (item: PendingChange, error: string) => {
       metrics.rejected.inc()
       log.warn({ service: changedService(item.change), error }, 'change refused by haproxy; previous definition kept')
@@ -290,7 +291,7 @@ export class ApplyCore {
       countRuntimeChange(metrics, 'map')
       log.info({ commands: delta.commands.length, services: state.size }, 'routes changed through the runtime API, without reload')
     }
-    this.worker = { view: delta.worker, pid }
+    this.worker = { view: delta.commit(), pid }
     if (delta.backendsChanged) this.unvalidated = true
     this.live.set(state, () => this.render(state).config)
     this.filesBehind = true

@@ -6,9 +6,37 @@ import { plainBackends, spareCommands } from '../render/spares.js'
 import type { ServiceEntry, ServiceState } from '../state/registry.js'
 
 /** A runtime delta found from the changed services alone. */
-export interface ServiceDelta extends RuntimeDelta {
+export interface ServiceDelta extends Omit<RuntimeDelta, 'worker'> {
   /** A backend of the file changed (new, or a server address): the next reload validates first. */
   backendsChanged: boolean
+  /**
+   * The worker once the commands are applied. The view planned from is changed in place when
+   * it owns its collections (else they are copied first, once): no copy of 10 000 entries per change.
+   */
+  commit(): WorkerView
+}
+
+/** A worker view whose collections are its own, so a delta may change them in place. */
+interface OwnedView extends WorkerView {
+  backends: Map<string, ServiceBackends>
+  maps: RouteMaps
+  freeSpares: string[]
+  aliases: Map<string, string>
+}
+
+const owned = new WeakSet<WorkerView>()
+
+function ownedView(view: WorkerView): OwnedView {
+  if (owned.has(view)) return view as OwnedView
+  const copy: OwnedView = {
+    ...view,
+    backends: new Map(view.backends),
+    maps: { hostPath: new Map(view.maps.hostPath), path: new Map(view.maps.path) },
+    freeSpares: [...view.freeSpares],
+    aliases: new Map(view.aliases),
+  }
+  owned.add(copy)
+  return copy
 }
 
 const MAP_NAMES: readonly RouteMapName[] = ['hostPath', 'path']
@@ -64,28 +92,29 @@ export function planServiceDelta(
   // `frontend services` binds its ports while it has an http service or none at all (src/render/index.ts).
   if (!bindsHttp(before) || !bindsHttp(after)) return undefined
 
-  const backends = new Map(worker.backends)
-  const aliases = new Map(worker.aliases)
-  const free = [...worker.freeSpares]
+  const aliases = new Map<string, string>()
+  const alias = (backend: string) => aliases.get(backend) ?? worker.aliases.get(backend)
+  let spares = 0
   const servers: string[] = []
   let backendsChanged = false
+  let added = 0
   for (const [name, text] of next) {
     const running = worker.backends.get(name)
-    backends.set(name, text)
+    if (running === undefined) added++
     if (running?.text === text.text) continue
     backendsChanged = true
     if (running === undefined) {
       // A new service: into spares when it is plain and enough are left, else a reload.
       const plain = plainBackends(text.text, worker.plainShape)
-      if (!plain || plain.length > free.length) return undefined
+      if (!plain || spares + plain.length > worker.freeSpares.length) return undefined
       for (const backend of plain) {
-        const spare = free.shift() as string
+        const spare = worker.freeSpares[spares++] as string
         aliases.set(backend.backend, spare)
         servers.push(...spareCommands(spare, backend))
       }
       continue
     }
-    const moved = serverAddressChanges(running, text, aliases)
+    const moved = serverAddressChanges(running, text, { get: alias })
     if (!moved) return undefined
     servers.push(...moved)
   }
@@ -93,40 +122,49 @@ export function planServiceDelta(
   // Map values are `<length>:<backend>`; the worker's name the spare a backend lives in.
   const inWorker = (value: string) => {
     const colon = value.indexOf(':')
-    const alias = aliases.get(value.slice(colon + 1))
-    return alias === undefined ? value : `${value.slice(0, colon + 1)}${alias}`
+    const spare = alias(value.slice(colon + 1))
+    return spare === undefined ? value : `${value.slice(0, colon + 1)}${spare}`
   }
   const files = routeMapPaths(settings.CONFIG_DIR)
-  const maps: RouteMaps = { hostPath: worker.maps.hostPath, path: worker.maps.path }
   const adds: string[] = []
   const sets: string[] = []
   const dels: string[] = []
+  const mapChanges: Array<[RouteMapName, string, string | null]> = []
   for (const map of MAP_NAMES) {
-    if (wanted[map].size === 0) continue
-    const entries = new Map(worker.maps[map])
-    const added: string[] = []
+    const newEntries: string[] = []
     for (const [key, value] of wanted[map]) {
-      const old = entries.get(key)
+      const old = worker.maps[map].get(key)
       if (value === null) {
         if (old !== undefined) dels.push(`del map ${files[map]} ${key}`)
-        entries.delete(key)
+        mapChanges.push([map, key, null])
         continue
       }
       const target = inWorker(value)
-      if (old === undefined) added.push(`${key} ${target}`)
+      if (old === undefined) newEntries.push(`${key} ${target}`)
       else if (old !== target) sets.push(`set map ${files[map]} ${key} ${target}`)
-      entries.set(key, target)
+      mapChanges.push([map, key, target])
     }
-    adds.push(...mapAddPayloads(files[map], added))
-    maps[map] = entries
+    adds.push(...mapAddPayloads(files[map], newEntries))
   }
+  const backendCount = worker.backends.size + added
+  const usedSpares = worker.aliases.size + aliases.size > 0
   return {
     // New routes first and removed ones last, so a moved route never has a gap.
     commands: [...servers, ...adds, ...sets, ...dels],
-    worker: { ...worker, backends, maps, freeSpares: free, aliases },
-    leftovers: backends.size > after.size,
-    usedSpares: aliases.size > 0,
+    leftovers: backendCount > after.size,
+    usedSpares,
     backendsChanged,
+    commit: () => {
+      const view = ownedView(worker)
+      for (const [name, text] of next) view.backends.set(name, text)
+      for (const [backend, spare] of aliases) view.aliases.set(backend, spare)
+      view.freeSpares.splice(0, spares)
+      for (const [map, key, value] of mapChanges) {
+        if (value === null) view.maps[map].delete(key)
+        else view.maps[map].set(key, value)
+      }
+      return view
+    },
   }
 }
 

@@ -1,13 +1,14 @@
 import { generatedNames, type RenderSettings, serviceRouting } from '../render/index.js'
 import type { RouteMapName } from '../render/maps.js'
+import { portSection } from '../render/tcp.js'
 import type { Service } from '../service/types.js'
 import { ServiceState } from '../state/registry.js'
 
 /**
  * An index over the services of a state, kept from one state to the next by the services that
- * changed: states share the entry objects of unchanged services (`ServiceState.with`), so the
- * difference is found by identity, without computing anything for the others. At 10 000
- * services, building an index from scratch on every batch cost more than the change itself.
+ * changed (`ServiceState.changedSince`; else found by identity, as states share the entry
+ * objects of unchanged services). At 10 000 services, building an index from scratch on every
+ * batch cost more than the change itself.
  */
 abstract class IncrementalIndex {
   private indexed = ServiceState.empty()
@@ -15,13 +16,23 @@ abstract class IncrementalIndex {
   protected abstract add(service: Service): void
   protected abstract drop(service: Service): void
 
-  /** Brings the index to `state`. */
+  /** Brings the index to `state`: through the services that changed when known, else by comparing every entry. */
   protected update(state: ServiceState): void {
     if (state === this.indexed) return
     const before = this.indexed.entryMap
     const after = state.entryMap
-    for (const [name, entry] of before) if (after.get(name) !== entry) this.drop(entry.service)
-    for (const [name, entry] of after) if (before.get(name) !== entry) this.add(entry.service)
+    const changed = state.changedSince(this.indexed)
+    if (changed) {
+      for (const name of changed) {
+        const [old, now] = [before.get(name), after.get(name)]
+        if (old === now) continue
+        if (old) this.drop(old.service)
+        if (now) this.add(now.service)
+      }
+    } else {
+      for (const [name, entry] of before) if (after.get(name) !== entry) this.drop(entry.service)
+      for (const [name, entry] of after) if (before.get(name) !== entry) this.add(entry.service)
+    }
     this.indexed = state
   }
 }
@@ -99,5 +110,23 @@ export class RouteClaims extends IncrementalIndex {
       if (count > 0) this.counts[map].set(key, count)
       else this.counts[map].delete(key)
     }
+  }
+}
+
+/** The services that bind a port of their own (a tcp, sni or TCP-group destination): the port check of a batch reads them. */
+export class PortClaimants extends IncrementalIndex {
+  private readonly services = new Map<string, Service>()
+
+  of(state: ServiceState): Iterable<Service> {
+    this.update(state)
+    return this.services.values()
+  }
+
+  protected add(service: Service): void {
+    if (service.destinations.some((dest) => portSection(dest) !== undefined)) this.services.set(service.serviceName, service)
+  }
+
+  protected drop(service: Service): void {
+    if (this.services.get(service.serviceName) === service) this.services.delete(service.serviceName)
   }
 }

@@ -115,7 +115,7 @@ export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: 
  * between two renderings of a service's backends (management.txt 9.3 "set server"), or undefined
  * when anything else changed: their shapes (the text without those addresses) must be equal.
  */
-export function serverAddressChanges(running: ServiceBackends, next: ServiceBackends, aliases: ReadonlyMap<string, string>): string[] | undefined {
+export function serverAddressChanges(running: ServiceBackends, next: ServiceBackends, aliases: Pick<ReadonlyMap<string, string>, 'get'>): string[] | undefined {
   if (running.shape !== next.shape || running.servers.length !== next.servers.length) return undefined
   const commands: string[] = []
   for (const [i, now] of next.servers.entries()) {

@@ -70,7 +70,28 @@ export class ServiceState {
     readonly scanned: readonly CertificateFile[] = [],
     /** Certificates issued through ACME: name → PEM. */
     readonly acme: ReadonlyMap<string, string> = new Map(),
+    /** The state this one was made from by `with`, and the services that differ. */
+    private readonly origin?: { parent: WeakRef<ServiceState>; names: ReadonlySet<string> },
   ) {}
+
+  /**
+   * The names of the services whose entries differ between `earlier` and this state, when this
+   * state was made from it by a few `with` calls; undefined when that is not known (then compare
+   * the entries). Lets the indexes kept across states (src/apply/state-index.ts), the state log
+   * and the ACME requests do work in proportion to a change, not to the number of services.
+   * The parents are held weakly: a state keeps no earlier state alive.
+   */
+  changedSince(earlier: ServiceState): ReadonlySet<string> | undefined {
+    const names = new Set<string>()
+    let state: ServiceState | undefined = this
+    for (let hops = 0; hops < 16 && state; hops++) {
+      if (state === earlier) return names
+      if (!state.origin) return undefined
+      for (const name of state.origin.names) names.add(name)
+      state = state.origin.parent.deref()
+    }
+    return undefined
+  }
 
   static empty(): ServiceState {
     return new ServiceState(new Map())
@@ -129,6 +150,7 @@ export class ServiceState {
     let scanned = this.scanned
     let acme = this.acme
     let changed = false
+    const names = new Set<string>()
     for (const change of changes) {
       if (change.kind === 'acme-put') {
         if (acme.get(change.name) === change.pem) continue
@@ -149,7 +171,10 @@ export class ServiceState {
         continue
       }
       if (change.kind === 'remove') {
-        changed = next.delete(change.serviceName) || changed
+        if (next.delete(change.serviceName)) {
+          changed = true
+          names.add(change.serviceName)
+        }
         continue
       }
       const name = change.service.serviceName
@@ -160,9 +185,10 @@ export class ServiceState {
       if (previous && sameEntry(previous, entry)) continue
       next.set(name, entry)
       changed = true
+      names.add(name)
     }
     // An unchanged state stays the same object: callers compare identity to skip saving.
-    return changed ? new ServiceState(next, uploaded, scanned, acme) : this
+    return changed ? new ServiceState(next, uploaded, scanned, acme, { parent: new WeakRef(this), names }) : this
   }
 
   /** Services by name, sorted, for `/config?type=json` (without passwords). */

@@ -111,18 +111,28 @@ export class StateStore {
 
   /**
    * Makes the files hold `state`, readable only by their owner (they may hold passwords): the
-   * entries that differ from the last save are appended to the log (an unchanged service keeps
-   * its entry object, so finding them is one identity check per service), or everything is
+   * entries that differ from the last save are appended to the log (the services a few `with`
+   * calls changed, else one identity check per service, as an unchanged service keeps its entry
+   * object), or everything is
    * written as a new snapshot when there is no last save or the log has grown past it.
    */
   async save(state: ServiceState): Promise<void> {
     const previous = this.saved
     if (previous === undefined || this.logLines > Math.max(MIN_COMPACTION_LINES, this.snapshotSize)) return this.compact(state)
     const lines: LogLine[] = []
-    for (const [name, entry] of state.entryMap) {
-      if (previous.entryMap.get(name) !== entry) lines.push({ put: { source: entry.source, params: entry.params } })
+    const changed = state.changedSince(previous)
+    if (changed) {
+      for (const name of [...changed].sort()) {
+        const entry = state.entryMap.get(name)
+        if (entry === previous.entryMap.get(name)) continue
+        lines.push(entry ? { put: { source: entry.source, params: entry.params } } : { remove: name })
+      }
+    } else {
+      for (const [name, entry] of state.entryMap) {
+        if (previous.entryMap.get(name) !== entry) lines.push({ put: { source: entry.source, params: entry.params } })
+      }
+      for (const name of previous.entryMap.keys()) if (!state.entryMap.has(name)) lines.push({ remove: name })
     }
-    for (const name of previous.entryMap.keys()) if (!state.entryMap.has(name)) lines.push({ remove: name })
     for (const [name, pem] of state.uploaded) if (previous.uploaded.get(name) !== pem) lines.push({ cert: { name, pem } })
     for (const name of previous.uploaded.keys()) if (!state.uploaded.has(name)) lines.push({ certRemoved: name })
     if (lines.length === 0) return

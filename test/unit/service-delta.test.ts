@@ -60,10 +60,11 @@ for (const [what, changes] of same) {
     if (!whole || !delta) return
     t.ok(delta.commands.length > 0, 'there is something to do')
     t.same(lines(delta.commands), lines(whole.commands))
-    t.same(mapsOf(delta.worker), mapsOf(whole.worker))
-    t.same([...delta.worker.aliases].sort(), [...whole.worker.aliases].sort())
-    t.same(delta.worker.freeSpares, whole.worker.freeSpares)
-    t.same([...delta.worker.backends.keys()].sort(), [...whole.worker.backends.keys()].sort())
+    const worker = delta.commit()
+    t.same(mapsOf(worker), mapsOf(whole.worker))
+    t.same([...worker.aliases].sort(), [...whole.worker.aliases].sort())
+    t.same(worker.freeSpares, whole.worker.freeSpares)
+    t.same([...worker.backends.keys()].sort(), [...whole.worker.backends.keys()].sort())
     t.equal(delta.leftovers, whole.leftovers)
     t.equal(delta.usedSpares, whole.usedSpares)
   })
@@ -74,10 +75,11 @@ t.test('after one delta, the next one plans from its worker as the whole compari
   const first = plans(before, [plain('new1'), plain('new2')])
   t.ok(first.delta)
   const middle = before.with([plain('new1'), plain('new2')])
-  const { whole, delta } = plans(middle, [remove('new1'), plain('new2', '&servicePath=/moved'), plain('new3')], first.delta?.worker)
+  const { whole, delta } = plans(middle, [remove('new1'), plain('new2', '&servicePath=/moved'), plain('new3')], first.delta?.commit())
   t.ok(whole && delta)
   t.same(lines(delta?.commands ?? []), lines(whole?.commands ?? []))
-  t.same(mapsOf(delta!.worker), mapsOf(whole!.worker))
+  // The second commit changes the view of the first in place (it owns its collections now).
+  t.same(mapsOf(delta!.commit()), mapsOf(whole!.worker))
 })
 
 const refused = [
