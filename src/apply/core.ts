@@ -294,6 +294,8 @@ export class ApplyCore {
     this.worker = { view: delta.commit(), pid }
     if (delta.backendsChanged) this.unvalidated = true
     this.live.set(state, () => this.render(state).config)
+    // A restart after a crash, before the files are written, loads what the worker serves.
+    port.noteServed(() => this.render(state))
     this.filesBehind = true
     this.fileSync.schedule(false)
     if (delta.leftovers || delta.usedSpares) this.scheduleCatchUp()

@@ -123,6 +123,15 @@ export class LiveHaproxy implements HaproxyPort {
     )
   }
 
+  noteServed(rendered: () => Rendered): void {
+    this.master.noteServed(async () => {
+      const served = rendered()
+      await this.artefacts.writeConfig(served)
+      this.written = served.config
+      return served.config
+    })
+  }
+
   async runtimeCommands(commands: readonly string[]): Promise<void> {
     await sendCommands(this.client.statsSocket, await Promise.all(commands.map((command) => withResolvedHost(command, this.settings.DNS_SERVERS))))
     // The worker now serves the file just written without a reload: a restart after a crash

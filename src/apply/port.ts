@@ -37,6 +37,12 @@ export interface HaproxyPort {
   stop(hard: boolean): Promise<void>
   /** The pid of the worker answering the Runtime API, undefined when none answers. */
   workerPid(): Promise<number | undefined>
+  /**
+   * The worker serves what `rendered` renders (changes made through the Runtime API before the
+   * files are written): what HAProxy loads, its files written then, if it has to be restarted
+   * after a crash.
+   */
+  noteServed(rendered: () => Rendered): void
   /** Runtime API commands (`add map`, `set server … addr`, …); throws with HAProxy's answer. */
   runtimeCommands(commands: readonly string[]): Promise<void>
   /** The ports of `ports` another process listens on (checked before a reload binds them). */

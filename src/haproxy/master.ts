@@ -66,8 +66,12 @@ export class HaproxyMaster {
   private seq = 0
   private restarting?: Promise<void>
   private restarts = 0
-  /** The text of the configuration a worker last confirmed serving: what a restart loads. */
-  private lastGood?: string
+  /**
+   * The text of the configuration a worker last confirmed serving: what a restart loads (a
+   * function when it is rendered and its other files written only if needed: after changes
+   * made through the Runtime API).
+   */
+  private lastGood?: string | (() => Promise<string>)
   /** Set once a master served its configuration: only such a master is restarted when it dies. */
   private served = false
   readonly masterSocket: string
@@ -123,7 +127,7 @@ export class HaproxyMaster {
    * Records `text` as the configuration the running worker serves, for changes made live
    * without a reload (the Runtime API) after which the file was rewritten.
    */
-  noteServed(text: string): void {
+  noteServed(text: string | (() => Promise<string>)): void {
     this.lastGood = text
   }
 
@@ -187,12 +191,15 @@ export class HaproxyMaster {
     if (this.stopping) return
     // The file on disk may be anything by now (a candidate being tried, an edit by hand): the
     // restart loads the text a worker last confirmed.
-    const config = this.lastGood ?? this.readConfig() ?? ''
+    let config = typeof this.lastGood === 'string' ? this.lastGood : undefined
     try {
+      if (typeof this.lastGood === 'function') config = await this.lastGood()
+      config ??= this.readConfig() ?? ''
       await writeAtomic(this.options.configPath, config, 0o600)
     } catch (err) {
       this.options.log.error({ err }, 'could not write the last good configuration before restarting haproxy')
     }
+    config ??= this.readConfig() ?? ''
     const version = configVersion(config) ?? ''
     const cursor = this.seq
     this.spawn()

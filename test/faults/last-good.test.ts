@@ -10,6 +10,8 @@ t.test('a line appended to haproxy.cfg by hand does not keep HAProxy down after 
   const logLines: Array<Record<string, unknown>> = []
   const { daemon, upstreams } = await startWithUpstreams(['good'], {}, { logLines })
   const port = String(upstreams.good.port)
+  // No catch-up reload in the test's time: the restart alone must serve what was made live.
+  daemon.applier.catchUpDelayMs = 120_000
   t.equal((await daemon.call('reconfigure', { serviceName: 'good', servicePath: '/good/', port, outboundHostname: '127.0.0.1' })).status, 200)
   await appendFile(join(daemon.configDir, 'haproxy.cfg'), 'this is not haproxy\n')
   const masterPid = daemon.port.master.pid as number

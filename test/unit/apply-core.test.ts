@@ -78,6 +78,11 @@ class FakeHaproxy implements HaproxyPort {
     this.commands.push(...commands)
   }
   async swapCertificate(): Promise<void> {}
+  /** What a restart after a crash would load, when changed at run time. */
+  servedText?: () => string
+  noteServed(rendered: () => Rendered): void {
+    this.servedText = () => rendered().config
+  }
   /** Ports another process holds. */
   held = new Set<number>()
   async portsInUse(ports: readonly number[]): Promise<number[]> {
@@ -315,6 +320,7 @@ t.test('after changes made live at run time, the files catch up once changes pau
   await core.apply([web('p1')])
   await core.apply([web('p2')])
   t.equal(port.file?.config, before, 'nothing written while the changes come')
+  t.match(port.servedText?.(), /\nbackend p1-be80_0\n[\s\S]*\nbackend p2-be80_0\n/, 'but a restart after a crash would load them')
   for (let i = 0; i < 100 && !port.servedFile; i++) await new Promise((resolve) => setTimeout(resolve, 50))
   t.match(port.servedFile?.config, /\nbackend p1-be80_0\n[\s\S]*\nbackend p2-be80_0\n/, 'then the file of the live state, marked as served')
   t.equal(port.file, port.servedFile)
