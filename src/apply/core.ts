@@ -170,9 +170,9 @@ export class ApplyCore {
 
   private livePortsCache?: { config: string; ports: Set<number> }
 
-  /** The text of the live configuration (rendered when a change made it live without). */
+  /** The text of the live configuration (rendered when first read after a change made live without it). */
   private get liveConfig(): string {
-    return this.render(this.state).config
+    return this.live.config
   }
 
   /** The ports the live configuration binds (HAProxy holds them, so they are not probed). */

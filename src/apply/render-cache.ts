@@ -10,24 +10,19 @@ export function sameState(a: ServiceState, b: ServiceState): boolean {
 }
 
 /**
- * The renderings of the last two states asked for: the live one and a candidate. Validation,
- * the runtime plan and the reload of a batch render the same candidate (each bisection step
- * builds it anew with `with`), and the live text is compared with it; at 10 000 services a
- * rendering is tens of ms and a few MB of strings to collect again.
+ * The rendering of the last state asked for. Validation, the runtime plan and the reload of a
+ * batch render the same state (each bisection step builds it anew with `with`); at 10 000
+ * services a rendering is tens of ms and a few MB of strings to collect again.
  */
 export class RenderCache {
-  private recent: Array<{ state: ServiceState; rendered: Rendered }> = []
+  private last?: { state: ServiceState; rendered: Rendered }
 
   constructor(private readonly settings: RenderSettings) {}
 
   render(state: ServiceState): Rendered {
-    const hit = this.recent.find((entry) => sameState(entry.state, state))
-    if (hit) {
-      this.recent = [hit, ...this.recent.filter((entry) => entry !== hit)]
-      return hit.rendered
-    }
+    if (this.last && sameState(this.last.state, state)) return this.last.rendered
     const rendered = renderAll(state, this.settings)
-    this.recent = [{ state, rendered }, ...this.recent.slice(0, 1)]
+    this.last = { state, rendered }
     return rendered
   }
 }

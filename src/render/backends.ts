@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { flatStrings } from '../flat-strings.js'
+import { compact } from '../flat-strings.js'
 import type { Destination, Service, User } from '../service/types.js'
 import { redirectCode, templates } from './common.js'
 import { hostsFileNames } from './hosts-file.js'
@@ -94,7 +94,7 @@ export function renderServiceBackends(service: Service, hasGlobalUsers: boolean,
   })
   const shape = servers.some(movableServer) ? renderBackends(service, hasGlobalUsers, debug, (fact) => (movableServer(fact) ? ADDRESS_PLACEHOLDER : undefined)) : text
   // Kept for as long as the service lives: flat, not as the template's pieces (src/flat-strings.ts).
-  return flatStrings({ text, shape, servers })
+  return compact({ text, shape, servers })
 }
 
 /** `hostOf` sees each server as it is rendered and may replace its host (for the shape). */

@@ -17,15 +17,6 @@ export { destinationBackends, generatedNames } from './names.js'
 
 const ERROR_CODES = [400, 403, 405, 408, 429, 500, 502, 503, 504]
 
-interface ServiceParts {
-  rank: number
-  mapEligible: boolean
-  frontend: ReturnType<typeof serviceFrontend>
-  /** Its map entries, when it is map-routed (computed when first asked for). */
-  routeEntries: RouteEntry[]
-  backends: ServiceBackends
-}
-
 /**
  * What one service renders to, computed once per service object and settings object (services
  * of a state are immutable and shared between states), so a render of 10 000 services after a
@@ -33,31 +24,43 @@ interface ServiceParts {
  * what these parts hold depends on the service and the settings only: anything else (other
  * services, certificates) must be computed outside them.
  */
+class ServiceParts {
+  readonly rank: number
+  readonly mapEligible: boolean
+  readonly backends: ServiceBackends
+  // The frontend rules and map entries only when asked for: most services at scale are
+  // map-routed and have no rules, and keeping them for 10 000 services costs megabytes.
+  private rules?: ReturnType<typeof serviceFrontend>
+  private entries?: RouteEntry[]
+
+  constructor(
+    private readonly service: Service,
+    private readonly settings: RenderSettings,
+    hasGlobalUsers: boolean,
+  ) {
+    this.rank = frontendRank(service)
+    this.mapEligible = isMapRouted(service, settings.SERVICE_DOMAIN_ALGO)
+    this.backends = renderServiceBackends(service, hasGlobalUsers, settings.DEBUG)
+  }
+
+  get frontend(): ReturnType<typeof serviceFrontend> {
+    this.rules ??= serviceFrontend(this.service, this.settings)
+    return this.rules
+  }
+
+  /** Its map entries, when it is map-routed. */
+  get routeEntries(): RouteEntry[] {
+    this.entries ??= serviceRouteEntries(this.service, (dest) => backendName(this.service, dest))
+    return this.entries
+  }
+}
+
 const partsCache = new WeakMap<RenderSettings, WeakMap<Service, ServiceParts>>()
 function serviceParts(service: Service, settings: RenderSettings, hasGlobalUsers: boolean): ServiceParts {
   let cache = partsCache.get(settings)
   if (!cache) partsCache.set(settings, (cache = new WeakMap()))
   let parts = cache.get(service)
-  if (!parts) {
-    // The frontend rules only when asked for: most services at scale are map-routed and have
-    // none, and keeping them for 10 000 services costs megabytes.
-    let frontend: ServiceParts['frontend'] | undefined
-    let routeEntries: RouteEntry[] | undefined
-    parts = {
-      rank: frontendRank(service),
-      mapEligible: isMapRouted(service, settings.SERVICE_DOMAIN_ALGO),
-      get frontend() {
-        frontend ??= serviceFrontend(service, settings)
-        return frontend
-      },
-      get routeEntries() {
-        routeEntries ??= serviceRouteEntries(service, (dest) => backendName(service, dest))
-        return routeEntries
-      },
-      backends: renderServiceBackends(service, hasGlobalUsers, settings.DEBUG),
-    }
-    cache.set(service, parts)
-  }
+  if (!parts) cache.set(service, (parts = new ServiceParts(service, settings, hasGlobalUsers)))
   return parts
 }
 
