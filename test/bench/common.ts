@@ -104,10 +104,14 @@ export async function wrk(url: string, seconds: number, connections = 40): Promi
 }
 
 /** The node flags of `npm start` (package.json), which the image uses too. */
-export const startFlags = () => {
-  const start = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start as string
-  return start.replace(/^node /, '').replace(/ ?dist\/main\.js.*$/, '')
-}
+const startScript = () => JSON.parse(readFileSync('package.json', 'utf8')).scripts.start as string
+
+/** The node flags of `npm start`. */
+export const startFlags = () => startScript().replace(/^(\w+=\S* )*node /, '').replace(/ ?dist\/main\.js.*$/, '')
+
+/** The variables `npm start` sets before `node` (MALLOC_ARENA_MAX). */
+export const startEnv = (): Record<string, string> =>
+  Object.fromEntries([...(/^((\w+=\S* )*)node /.exec(startScript())?.[1] ?? '').matchAll(/(\w+)=(\S*)/g)].map((m) => [m[1] as string, m[2] as string]))
 
 /** Clients on one route (2 with a new connection per request, 2 keep-alive) while `during` runs. */
 export async function underLoad(daemon: TestDaemon, path: string, during: () => Promise<void>) {
@@ -133,7 +137,7 @@ export async function underLoad(daemon: TestDaemon, path: string, during: () => 
  * The built daemon in a process of its own, as `npm start` runs it, on a new CONFIG_DIR and free
  * ports (`flags`: node's options). The caller stops it and removes `dir`.
  */
-export async function spawnDaemon(flags: string[]) {
+export async function spawnDaemon(flags: string[], env: Record<string, string> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
   const apiPort = await freePort()
   const child = execa('node', [...flags, 'dist/main.js'], {
@@ -149,6 +153,7 @@ export async function spawnDaemon(flags: string[]) {
       PORT: String(apiPort),
       LOG_LEVEL: 'warn',
       RES_OPTIONS: 'timeout:1 attempts:1',
+      ...env,
     },
   })
   return { dir, apiPort, child }

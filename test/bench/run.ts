@@ -18,7 +18,7 @@ import { loadSettings } from '../../src/settings.js'
 import { ServiceState } from '../../src/state/registry.js'
 import { startDaemon } from '../helpers/daemon.js'
 import { httpGet, httpUpstream, until } from '../helpers/net.js'
-import { mb, median, ms, procStatus, progress, puts, quantile, requestLatencies, routable, row, rows, spawnDaemon, startFlags, timed, underLoad, vmRss } from './common.js'
+import { mb, median, ms, procStatus, progress, puts, quantile, requestLatencies, routable, row, rows, spawnDaemon, startEnv, startFlags, timed, underLoad, vmRss } from './common.js'
 import { againstOriginal } from './original.js'
 import { requestsPerSecond } from './rps.js'
 import { atScale } from './scale.js'
@@ -242,7 +242,10 @@ if (runs(6)) {
   const size = SIZES.at(-1) ?? 10_000
   progress(`daemon memory at ${size} services`)
   const flags = (process.env.BENCH_NODE_FLAGS ?? startFlags()).split(' ').filter((f) => f !== '')
-  const { dir, apiPort, child } = await spawnDaemon(flags)
+  // The variables of `npm start` too, unless the bench's own environment sets them (to compare).
+  const env = Object.fromEntries(Object.entries(startEnv()).filter(([name]) => process.env[name] === undefined))
+  const { dir, apiPort, child } = await spawnDaemon(flags, env)
+  const arenas = (env.MALLOC_ARENA_MAX ?? process.env.MALLOC_ARENA_MAX) === undefined ? '' : `MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX ?? process.env.MALLOC_ARENA_MAX} `
   const upstream = await httpUpstream('bench')
   const status = (field: 'VmRSS' | 'VmHWM') => procStatus(child.pid, field)
   const add = (from: number, count: number) =>
@@ -260,7 +263,7 @@ if (runs(6)) {
     const loaded = status('VmHWM')
     await add(size, 1000)
     const peak = status('VmHWM')
-    row(`daemon RSS peak, loading ${size} services 200 at a time (${ms(loadMs)}), then 1 000 more at once [node ${flags.join(' ')}]`, `${mb(peak)} (${mb(loaded)} before the 1 000)`, `just started ${mb(started)}`, peak / started, '≤ 150 MB')
+    row(`daemon RSS peak, loading ${size} services 200 at a time (${ms(loadMs)}), then 1 000 more at once [${arenas}node ${flags.join(' ')}]`, `${mb(peak)} (${mb(loaded)} before the 1 000)`, `just started ${mb(started)}`, peak / started, '≤ 150 MB')
     // V8 gives memory back once the process is idle for a while (its memory reducer).
     await new Promise((resolve) => setTimeout(resolve, 20_000))
     const settled = status('VmRSS')

@@ -92,6 +92,7 @@ build_image
 config=$("${B[@]}" inspect --type image "$IMAGE" | jq -c '.Docker.config')
 cfg() { jq -c ".$1" <<<"$config"; }
 check 'ENTRYPOINT is tini, CMD node dist/main.js' test "$(cfg Entrypoint)$(cfg Cmd)" == '["/usr/bin/tini","--"]["node","--max-semi-space-size=1","--heap-growing-percent=20","dist/main.js"]'
+check 'the daemon runs with one malloc arena, as npm start runs it (MALLOC_ARENA_MAX=1)' grep -qx 'MALLOC_ARENA_MAX=1' <<<"$(cfg Env | jq -r '.[]')"
 check 'EXPOSE 80 443 8080' test "$(cfg ExposedPorts | jq -c 'keys')" == '["443/tcp","80/tcp","8080/tcp"]'
 check 'HEALTHCHECK is recorded' test "$(cfg Healthcheck | jq -r '.Test[0]')" == CMD
 
