@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
 import { compact } from '../flat-strings.js'
 import type { Destination, Service, User } from '../service/types.js'
@@ -36,7 +37,11 @@ export interface ServerFact {
 export interface ServiceBackends {
   /** The backend sections (with the service's userlist). */
   text: string
-  /** `text` with the address of each IP-literal `server` in a placeholder: equal shapes differ only in those addresses. */
+  /**
+   * `text` with the address of each IP-literal `server` in a placeholder, for comparison only:
+   * equal shapes differ only in those addresses. `text` itself when there is no such server,
+   * else a hash of that text (kept for every service, so kept small).
+   */
   shape: string
   servers: ServerFact[]
 }
@@ -92,7 +97,9 @@ export function renderServiceBackends(service: Service, hasGlobalUsers: boolean,
     servers.push(fact)
     return undefined
   })
-  const shape = servers.some(movableServer) ? renderBackends(service, hasGlobalUsers, debug, (fact) => (movableServer(fact) ? ADDRESS_PLACEHOLDER : undefined)) : text
+  const shape = servers.some(movableServer)
+    ? `shape:${createHash('sha256').update(renderBackends(service, hasGlobalUsers, debug, (fact) => (movableServer(fact) ? ADDRESS_PLACEHOLDER : undefined))).digest('base64')}`
+    : text
   // Kept for as long as the service lives: flat, not as the template's pieces (src/flat-strings.ts).
   return compact({ text, shape, servers })
 }
