@@ -137,6 +137,25 @@ if (runs(2)) {
     const reloadMs = median([await timed(() => daemon.applier.reload()), await timed(() => daemon.applier.reload()), await timed(() => daemon.applier.reload())])
     row(`burst of ${BURST} reconfigures: wall time (${failed} failed, ${unroutable} not routable after)`, ms(burstMs), `one reload ${ms(reloadMs)}`, burstMs / reloadMs, '≤ 3 s')
     row(`burst of ${BURST} reconfigures: reloads`, String(reloads), `${BURST} requests`, '—', '≤ 10')
+    // The issue's rows of 1 000 new services sent 200 at a time, as the size grows from BURST.
+    for (let wave = 0; wave < 3; wave++) {
+      const from = daemon.live.services.size
+      const reloadsBefore = daemon.applier.reloads
+      let waveFailed = 0
+      const waveMs = await timed(async () => {
+        for (let k = 0; k < 1000; k += 200) {
+          const waveReplies = await Promise.all(
+            Array.from({ length: 200 }, (_, i) =>
+              daemon.call('reconfigure', { serviceName: `w${from + k + i}`, servicePath: `/w${from + k + i}/`, port: String(upstream.port), outboundHostname: '127.0.0.1' }),
+            ),
+          )
+          waveFailed += waveReplies.filter((r) => r.status !== 200).length
+        }
+      })
+      const waveReloads = daemon.applier.reloads - reloadsBefore
+      const reloadAt = await timed(() => daemon.applier.reload())
+      row(`1 000 new services, 200 at a time, at ${from} → ${from + 1000} services (${waveFailed} failed, ${waveReloads} reloads)`, ms(waveMs), `one reload at ${from + 1000} ${ms(reloadAt)}`, waveMs / reloadAt, '≤ 2 s')
+    }
   } finally {
     await daemon.close()
     await upstream.close()
