@@ -67,6 +67,9 @@ if (runs(1)) {
         await daemon.call('remove', { serviceName: name })
       }
       // The floor: HAProxy alone checking and reloading the very configuration the daemon runs.
+      // The probes went live through the Runtime API and their files follow once changes pause:
+      // a reload through the loop first, so the file on disk is the one the floor reloads.
+      await daemon.applier.reload()
       const floors: number[] = []
       const version = renderAll(daemon.live.services, daemon.settings).version
       for (let k = 0; k < Math.min(SAMPLES, 7); k++) {
