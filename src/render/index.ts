@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { compact } from '../flat-strings.js'
 import { challengeMapPath } from '../config-paths.js'
 import type { Service } from '../service/types.js'
 import { renderServiceBackends, type ServiceBackends, userLines } from './backends.js'
@@ -50,7 +51,7 @@ class ServiceParts {
 
   /** Its map entries, when it is map-routed. */
   get routeEntries(): RouteEntry[] {
-    this.entries ??= serviceRouteEntries(this.service, (dest) => backendName(this.service, dest))
+    this.entries ??= compact(serviceRouteEntries(this.service, (dest) => backendName(this.service, dest)))
     return this.entries
   }
 }

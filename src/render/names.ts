@@ -1,3 +1,4 @@
+import { compact } from '../flat-strings.js'
 import type { Destination, Service } from '../service/types.js'
 
 /** Names of inventory §5.8: the acl name, port and index are concatenated without separator. */
@@ -41,7 +42,7 @@ export function destinationBackends(service: Service, dest: Destination): string
  */
 export function generatedNames(service: Service): string[] {
   let found = generatedCache.get(service)
-  if (!found) generatedCache.set(service, (found = computeGeneratedNames(service)))
+  if (!found) generatedCache.set(service, (found = compact(computeGeneratedNames(service))))
   return found
 }
 
