@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import { HaproxyClient } from '../haproxy/client.js'
-import { HaproxyMaster, type LoadResult } from '../haproxy/master.js'
+import { HaproxyMaster } from '../haproxy/master.js'
 import { portsInUse } from '../haproxy/port-probe.js'
 import { sendCommands } from '../haproxy/runtime-delta.js'
 import { validateConfig } from '../haproxy/validate.js'
@@ -14,14 +14,6 @@ import type { Settings } from '../settings.js'
 import type { ServiceState } from '../state/registry.js'
 import { ArtefactWriter } from './artefacts.js'
 import type { HaproxyPort, LoadVerdict, Verdict } from './port.js'
-
-// What HaproxyMaster answers when no verdict on the configuration was reached: the master
-// exited, or the new worker was not seen within RELOAD_TIMEOUT (src/haproxy/master.ts).
-const MACHINERY_FAILURE = /^(haproxy exited|the new configuration was not served within )/
-
-/** A load that failed without HAProxy naming a problem of the configuration blames none. */
-const loadVerdict = (result: LoadResult): LoadVerdict =>
-  result.ok ? result : { ok: false, kind: MACHINERY_FAILURE.test(result.error) || result.error === '' ? 'unavailable' : 'refused', error: result.error || 'haproxy exited' }
 
 // `add server <spare>/<server> <host>:<port>` (src/render/spares.ts).
 const ADD_SERVER = /^(add server \S+ )([^\s:[\]]+):(\d+)$/
@@ -105,11 +97,11 @@ export class LiveHaproxy implements HaproxyPort {
   async start(version: string): Promise<LoadVerdict> {
     // A start after a failed one (the daemon's start-up fallback) is allowed again.
     this.master.resume()
-    return loadVerdict(await this.master.start(version))
+    return this.master.start(version)
   }
 
   async reload(version: string): Promise<LoadVerdict> {
-    return loadVerdict(await this.master.reload(version))
+    return this.master.reload(version)
   }
 
   stop(hard: boolean): Promise<void> {

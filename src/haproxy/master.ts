@@ -24,7 +24,16 @@ export interface MasterOptions {
   log: Logger
 }
 
-export type LoadResult = { ok: true; pid: number } | { ok: false; error: string }
+/**
+ * A load confirmed by the worker that serves it, or why not: `refused` when HAProxy named a
+ * problem of the configuration (its first alert), `unavailable` when it exited or timed out
+ * without naming one (a verdict on nothing but the machinery).
+ */
+export type LoadResult = { ok: true; pid: number } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
+
+/** A failed load: refused when HAProxy gave an alert, else unavailable with `otherwise`. */
+const failedLoad = (alert: string, otherwise: string): LoadResult =>
+  alert ? { ok: false, kind: 'refused', error: alert } : { ok: false, kind: 'unavailable', error: otherwise }
 
 interface OutputLine {
   seq: number
@@ -292,10 +301,8 @@ export class HaproxyMaster {
     let lastSignal = Date.now()
     while (Date.now() < deadline) {
       const output = this.linesSince(cursor)
-      if (output.some((l) => l.includes('Loading failure'))) return { ok: false, error: firstAlert(output) }
-      if (!child || child.exitCode !== null || child.signalCode !== null) {
-        return { ok: false, error: firstAlert(output) || 'haproxy exited' }
-      }
+      if (output.some((l) => l.includes('Loading failure'))) return failedLoad(firstAlert(output), 'haproxy exited')
+      if (!child || child.exitCode !== null || child.signalCode !== null) return failedLoad(firstAlert(output), 'haproxy exited')
       const info = await this.workerInfo()
       if (info && info.description === version && info.pid !== oldPid) return { ok: true, pid: info.pid }
       if (resend && !output.some((l) => l.includes('Reloading HAProxy')) && Date.now() - lastSignal > RESEND_AFTER_MS) {
@@ -305,7 +312,7 @@ export class HaproxyMaster {
       }
       await sleep(POLL_MS)
     }
-    return { ok: false, error: `the new configuration was not served within ${this.options.reloadTimeoutMs} ms` }
+    return { ok: false, kind: 'unavailable', error: `the new configuration was not served within ${this.options.reloadTimeoutMs} ms` }
   }
 }
 
