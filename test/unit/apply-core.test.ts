@@ -36,7 +36,7 @@ class FakeHaproxy implements HaproxyPort {
   /** The last file written as one the worker already serves (after runtime changes). */
   servedFile?: Rendered
   served?: string
-  private pid = 100
+  pid = 100
 
   async validate(state: ServiceState): Promise<Verdict> {
     this.validations++
@@ -326,6 +326,20 @@ t.test('after changes made live at run time, the files catch up once changes pau
   t.equal(port.file, port.servedFile)
   t.equal(port.reloadCalls, reloads, 'no reload for it')
   t.equal(core.live.config, port.file?.config, 'the live text is that file')
+  await core.close()
+})
+
+t.test('a worker the master started again loaded the files, not the view: no runtime commands for it, a reload instead', async (t) => {
+  const { port, core, names } = await started([web('kept')])
+  core.catchUpDelayMs = 60_000
+  const reloads = port.reloadCalls
+  // As after a crash of the master: a new worker, on the files.
+  port.pid = 500
+  t.same((await answers([core.apply([web('p1')])])).map((r) => r.status), [200])
+  t.same(port.commands, [], 'no command planned for the old worker')
+  t.equal(port.reloadCalls, reloads + 1, 'validated and reloaded instead')
+  t.same(names(), ['kept', 'p1'])
+  t.match(port.file?.config, /\nbackend p1-be80_0\n/)
   await core.close()
 })
 
