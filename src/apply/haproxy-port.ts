@@ -9,32 +9,30 @@ import { sendCommands } from '../haproxy/runtime-delta.js'
 import { validateConfig } from '../haproxy/validate.js'
 import { type Rendered, renderAll, serverStatePath, statsSocketPath } from '../render/index.js'
 import { hostsFileNames } from '../render/hosts-file.js'
+import { commandText, type RuntimeCommand } from '../render/spares.js'
 import { routeMapFiles } from '../render/maps.js'
 import type { Settings } from '../settings.js'
 import type { ServiceState } from '../state/registry.js'
 import { ArtefactWriter } from './artefacts.js'
 import type { HaproxyPort, LoadVerdict, Verdict } from './port.js'
 
-// `add server <spare>/<server> <host>:<port>` (src/render/spares.ts).
-const ADD_SERVER = /^(add server \S+ )([^\s:[\]]+):(\d+)$/
-
 // How long a spare's host name may take to resolve before the change goes through a reload.
 const SPARE_LOOKUP_MS = 250
 
 /**
  * A dynamic server cannot use `resolvers`, and HAProxy would resolve its name by itself,
- * preferring IPv6 (`localhost` → `::1`). The name is resolved here instead, to an IPv4 address
- * first, within SPARE_LOOKUP_MS: a name of /etc/hosts from the file (the system lookup), any
- * other with the DNS servers (DNS_SERVERS, else the system's) and no retry. In Swarm, Docker's
- * DNS often does not know a service yet when the listener announces it and passes the query on
- * to servers that may never answer; waiting for them stalled each new service 5 s (docs/swarm.md
- * "Reloads and DNS"). A name that does not resolve in time throws, and the change goes through
- * validation and a reload instead, which looks no name up (`init-addr last,none`).
+ * preferring IPv6 (`localhost` → `::1`). The name of an `add server` is resolved here instead,
+ * to an IPv4 address first, within SPARE_LOOKUP_MS: a name of /etc/hosts from the file (the
+ * system lookup), any other with the DNS servers (DNS_SERVERS, else the system's) and no retry.
+ * In Swarm, Docker's DNS often does not know a service yet when the listener announces it and
+ * passes the query on to servers that may never answer; waiting for them stalled each new
+ * service 5 s (docs/swarm.md "Reloads and DNS"). A name that does not resolve in time throws,
+ * and the change goes through validation and a reload instead, which looks no name up
+ * (`init-addr last,none`).
  */
-async function withResolvedHost(command: string, dnsServers: readonly string[]): Promise<string> {
-  const found = ADD_SERVER.exec(command)
-  if (!found || isIP(found[2] as string)) return command
-  const host = found[2] as string
+async function withResolvedHost(command: RuntimeCommand, dnsServers: readonly string[]): Promise<string> {
+  if (typeof command === 'string' || isIP(command.host.replace(/^\[|\]$/g, '')) !== 0) return commandText(command)
+  const { host } = command
   let address: string | undefined
   if (hostsFileNames().has(host.toLowerCase())) {
     address = (await lookup(host, { family: 0, order: 'ipv4first' })).address
@@ -44,7 +42,7 @@ async function withResolvedHost(command: string, dnsServers: readonly string[]):
     address = (await resolver.resolve4(host))[0]
   }
   if (address === undefined) throw new Error(`${host} has no IPv4 address`)
-  return `${found[1]}${isIP(address) === 6 ? `[${address}]` : address}:${found[3]}`
+  return commandText({ ...command, host: isIP(address) === 6 ? `[${address}]` : address })
 }
 
 /** The real HAProxy behind the apply core's port: `haproxy -c`, the master, its Runtime API, the files. */
@@ -124,7 +122,7 @@ export class LiveHaproxy implements HaproxyPort {
     })
   }
 
-  async runtimeCommands(commands: readonly string[]): Promise<void> {
+  async runtimeCommands(commands: readonly RuntimeCommand[]): Promise<void> {
     await sendCommands(this.client.statsSocket, await Promise.all(commands.map((command) => withResolvedHost(command, this.settings.DNS_SERVERS))))
     // The worker now serves the file just written without a reload: a restart after a crash
     // must load that one (src/haproxy/master.ts).

@@ -1,4 +1,5 @@
 import type { Rendered } from '../render/index.js'
+import type { RuntimeCommand } from '../render/spares.js'
 import type { ServiceState } from '../state/registry.js'
 
 /**
@@ -44,7 +45,7 @@ export interface HaproxyPort {
    */
   noteServed(rendered: () => Rendered): void
   /** Runtime API commands (`add map`, `set server … addr`, …); throws with HAProxy's answer. */
-  runtimeCommands(commands: readonly string[]): Promise<void>
+  runtimeCommands(commands: readonly RuntimeCommand[]): Promise<void>
   /** The ports of `ports` another process listens on (checked before a reload binds them). */
   portsInUse(ports: readonly number[]): Promise<number[]>
   /** `set ssl cert` + `commit ssl cert` of a loaded certificate; throws (after aborting) when refused. */

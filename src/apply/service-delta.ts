@@ -2,7 +2,7 @@ import { wantsAcme } from '../acme/request.js'
 import { mapAddPayloads, type RuntimeDelta, serverAddressChanges, type WorkerView } from '../haproxy/runtime-delta.js'
 import { type RenderSettings, serviceRouting, type ServiceBackends } from '../render/index.js'
 import { type RouteMapName, routeMapPaths, type RouteMaps } from '../render/maps.js'
-import { plainBackends, spareCommands } from '../render/spares.js'
+import { plainBackends, type RuntimeCommand, spareCommands } from '../render/spares.js'
 import type { ServiceEntry, ServiceState } from '../state/registry.js'
 
 /** A runtime delta found from the changed services alone. */
@@ -95,7 +95,7 @@ export function planServiceDelta(
   const aliases = new Map<string, string>()
   const alias = (backend: string) => aliases.get(backend) ?? worker.aliases.get(backend)
   let spares = 0
-  const servers: string[] = []
+  const servers: RuntimeCommand[] = []
   let backendsChanged = false
   let added = 0
   for (const [name, text] of next) {

@@ -1,6 +1,6 @@
 import { movableServer, type Rendered, type ServiceBackends } from '../render/index.js'
 import { routeMapPaths, type RouteMapName, type RouteMaps } from '../render/maps.js'
-import { plainBackends, spareCommands, spareShape } from '../render/spares.js'
+import { plainBackends, type RuntimeCommand, spareCommands, spareShape } from '../render/spares.js'
 import { sendCommand } from './runtime.js'
 
 /** What the running worker has loaded, as far as a runtime delta needs to know. */
@@ -34,7 +34,7 @@ export const workerView = (rendered: Rendered): WorkerView => ({
 
 export interface RuntimeDelta {
   /** Runtime API commands that turn the worker's maps into the next ones. */
-  commands: string[]
+  commands: RuntimeCommand[]
   /** The worker once they are applied. */
   worker: WorkerView
   /** The worker keeps backends the file no longer has; a reload would free them. */
@@ -52,7 +52,7 @@ export interface RuntimeDelta {
 export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: string): RuntimeDelta | undefined {
   // A worker with the general map lookup routes the next maps whatever their lookup style.
   if ((worker.frame !== next.frame && worker.frame !== next.generalFrame) || worker.crtList !== next.crtList) return undefined
-  const servers: string[] = []
+  const servers: RuntimeCommand[] = []
   const free = [...worker.freeSpares]
   const aliases = new Map(worker.aliases)
   for (const [service, text] of next.backends) {

@@ -53,9 +53,29 @@ export interface PlainBackend {
   /** The service's own backend name (what the file and the maps name). */
   backend: string
   server: string
-  /** `<address>:<port>` as `add server` takes it. */
-  address: string
+  /** An IP literal (IPv6 in brackets) or a host name. */
+  host: string
+  port: string
 }
+
+/**
+ * `add server <backend>/<server> <host>:<port>` as data: a host name must be resolved before
+ * the command is sent (a dynamic server cannot use `resolvers`; src/apply/haproxy-port.ts).
+ */
+export interface AddServer {
+  kind: 'add-server'
+  backend: string
+  server: string
+  host: string
+  port: string
+}
+
+/** A Runtime API command: a line as it is sent, or an `add server` whose host may need a lookup. */
+export type RuntimeCommand = string | AddServer
+
+/** The command as text, with the host as it is (for logs and tests). */
+export const commandText = (command: RuntimeCommand) =>
+  typeof command === 'string' ? command : `add server ${command.backend}/${command.server} ${command.host}:${command.port}`
 
 /**
  * The backends of a service's text when every one is plain (the spares' shape plus one plain
@@ -70,13 +90,16 @@ export function plainBackends(text: string, shape: string): PlainBackend[] | und
     if (!section || section.shape !== shape.replace(/\n$/, '')) return undefined
     const server = PLAIN_SERVER.exec(section.server ?? '')
     if (!server) return undefined
-    plain.push({ backend: section.name, server: server[1] as string, address: `${server[2]}:${server[3]}` })
+    plain.push({ backend: section.name, server: server[1] as string, host: server[2] as string, port: server[3] as string })
   }
   return plain
 }
 
 /** The Runtime API commands that put a plain backend into a spare (management.txt 9.3). */
-export const spareCommands = (spare: string, plain: PlainBackend) => [`add server ${spare}/${plain.server} ${plain.address}`, `enable server ${spare}/${plain.server}`]
+export const spareCommands = (spare: string, plain: PlainBackend): RuntimeCommand[] => [
+  { kind: 'add-server', backend: spare, server: plain.server, host: plain.host, port: plain.port },
+  `enable server ${spare}/${plain.server}`,
+]
 
 /**
  * The spare backends of a configuration: what a plain service's backend renders to (a

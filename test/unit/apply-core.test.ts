@@ -5,6 +5,7 @@ import type { HaproxyPort, LoadVerdict, StatePort, Verdict } from '../../src/app
 import { DfpError } from '../../src/errors.js'
 import { createMetrics } from '../../src/metrics/index.js'
 import type { Rendered } from '../../src/render/index.js'
+import { commandText, type RuntimeCommand } from '../../src/render/spares.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import type { Change, ServiceState } from '../../src/state/registry.js'
@@ -70,12 +71,12 @@ class FakeHaproxy implements HaproxyPort {
   }
   /** Runtime command batches to refuse, from now on. */
   runtimeFailures = 0
-  async runtimeCommands(commands: readonly string[]): Promise<void> {
+  async runtimeCommands(commands: readonly RuntimeCommand[]): Promise<void> {
     if (this.runtimeFailures > 0) {
       this.runtimeFailures--
       throw new Error('No such backend.')
     }
-    this.commands.push(...commands)
+    this.commands.push(...commands.map(commandText))
   }
   async swapCertificate(): Promise<void> {}
   /** What a restart after a crash would load, when changed at run time. */

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { planRuntimeDelta, workerView } from '../../src/haproxy/runtime-delta.js'
 import { renderAll } from '../../src/render/index.js'
+import { commandText } from '../../src/render/spares.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import { ServiceState } from '../../src/state/registry.js'
@@ -46,7 +47,7 @@ t.test('an IP change is a set server command; anything else needs a reload', asy
 
 t.test('a new plain service takes a spare backend: add server, enable, map entries naming the spare', async (t) => {
   const added = plan(base.with([put('serviceName=c&servicePath=/c&port=80'), put('serviceName=d&servicePath=/d&port=81&outboundHostname=10.0.0.9')]))
-  t.same(added?.commands, [
+  t.same(added?.commands.map(commandText), [
     'add server dfp_spare_0/c c:80',
     'enable server dfp_spare_0/c',
     'add server dfp_spare_1/d 10.0.0.9:81',

@@ -3,6 +3,7 @@ import { planServiceDelta } from '../../src/apply/service-delta.js'
 import { RouteClaims } from '../../src/apply/state-index.js'
 import { planRuntimeDelta, workerView, type WorkerView } from '../../src/haproxy/runtime-delta.js'
 import { renderAll } from '../../src/render/index.js'
+import { commandText, type RuntimeCommand } from '../../src/render/spares.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import { type Change, ServiceState } from '../../src/state/registry.js'
@@ -27,7 +28,7 @@ function base(withDomains: boolean): ServiceState {
 }
 
 /** Commands with their payload lines split out, sorted: the two planners may order entries of one payload differently. */
-const lines = (commands: readonly string[]) => commands.flatMap((c) => c.split('\n').filter((l) => l !== '')).sort()
+const lines = (commands: readonly RuntimeCommand[]) => commands.flatMap((c) => commandText(c).split('\n').filter((l) => l !== '')).sort()
 
 const mapsOf = (worker: WorkerView) => ({ hostPath: [...worker.maps.hostPath].sort(), path: [...worker.maps.path].sort() })
 
