@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { errors } from '../errors.js'
 import { redactConfig } from '../haproxy/redact.js'
-import { planRuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
+import { planRuntimeDelta, type RuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
 import type { Rendered, RenderSettings } from '../render/index.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
@@ -168,32 +168,47 @@ export class ApplyCore {
     await this.options.port.stop(hard)
   }
 
-  private livePortsCache?: { config: string; ports: Set<number> }
-
-  /** The text of the live configuration (rendered when first read after a change made live without it). */
-  private get liveConfig(): string {
-    return this.live.config
-  }
+  private livePortsCache?: { state: ServiceState; ports: Set<number> }
 
   /** The ports the live configuration binds (HAProxy holds them, so they are not probed). */
   private livePorts(): Set<number> {
-    if (this.livePortsCache?.config !== this.liveConfig) {
-      this.livePortsCache = { config: this.liveConfig, ports: new Set(this.render(this.state).ports.keys()) }
+    if (this.livePortsCache?.state !== this.state) {
+      this.livePortsCache = { state: this.state, ports: new Set(this.render(this.state).ports.keys()) }
     }
     return this.livePortsCache.ports
   }
 
-  /** Writes the configuration and the maps of `rendered` (the live state or a candidate). */
-  private async writeFiles(rendered: Rendered): Promise<void> {
-    await this.options.port.writeConfig(rendered)
+  /** Writes the configuration and the maps of `rendered` (the live state or a candidate; `served`: what the worker serves already). */
+  private async writeFiles(rendered: Rendered, options: { served?: boolean } = {}): Promise<void> {
+    await this.options.port.writeConfig(rendered, options)
     this.filesBehind = false
   }
 
   /** Writes the files of the live configuration, which the worker already serves. */
-  private async syncFiles(): Promise<void> {
-    const rendered = this.render(this.state)
-    await this.options.port.writeConfig(rendered, { served: true })
-    this.filesBehind = false
+  private syncFiles(): Promise<void> {
+    return this.writeFiles(this.render(this.state), { served: true })
+  }
+
+  /**
+   * Sends runtime commands to the worker, counted and logged; false when HAProxy refused one
+   * (the catch-up reload is then scheduled: it puts the worker on the files again, whatever part
+   * of the commands it took).
+   */
+  private async sendRuntimeCommands(commands: RuntimeDelta['commands'], services: number): Promise<boolean> {
+    const { port, metrics, log } = this.options
+    try {
+      await port.runtimeCommands(commands)
+    } catch (err) {
+      countRuntimeChange(metrics, 'map', false)
+      log.warn({ error: (err as Error).message }, 'runtime change failed; reloading instead')
+      this.scheduleCatchUp()
+      return false
+    }
+    if (commands.length === 0) return true
+    this.runtimeCount++
+    countRuntimeChange(metrics, 'map')
+    log.info({ commands: commands.length, services }, 'routes changed through the runtime API, without reload')
+    return true
   }
 
   private render(state: ServiceState): Rendered {
@@ -261,7 +276,7 @@ export class ApplyCore {
     const names = new Set(changes.map((item) => changedService(item.change)))
     const delta = planServiceDelta(worker.view, this.state, state, names, this.options.settings, this.claims.countIn(this.state))
     if (delta) return this.applyDelta(state, delta, worker.pid)
-    const before = this.liveConfig
+    const before = this.live.config
     const rendered = this.render(state)
     if (!(await this.applyAtRuntime(state, rendered))) return false
     if (rendered.config !== before) this.unvalidated = true
@@ -275,21 +290,11 @@ export class ApplyCore {
    * renders everything, and a reload puts the worker on the files again.
    */
   private async applyDelta(state: ServiceState, delta: ServiceDelta, pid: number): Promise<boolean> {
-    const { port, metrics, log } = this.options
+    const { port } = this.options
     if (delta.commands.length > 0) {
       // A worker started again by the master (after a crash) loaded the files, not this view.
       if ((await port.workerPid()) !== pid) return false
-      try {
-        await port.runtimeCommands(delta.commands)
-      } catch (err) {
-        countRuntimeChange(metrics, 'map', false)
-        log.warn({ error: (err as Error).message }, 'runtime change failed; reloading instead')
-        this.scheduleCatchUp()
-        return false
-      }
-      this.runtimeCount++
-      countRuntimeChange(metrics, 'map')
-      log.info({ commands: delta.commands.length, services: state.size }, 'routes changed through the runtime API, without reload')
+      if (!(await this.sendRuntimeCommands(delta.commands, state.size))) return false
     }
     this.worker = { view: delta.commit(), pid }
     if (delta.backendsChanged) this.unvalidated = true
@@ -319,7 +324,7 @@ export class ApplyCore {
     const rendered = this.render(state)
     // Map entries are plain words by construction (src/render/maps.ts), so new entries alone
     // cannot make a configuration HAProxy refuses.
-    if (rendered.config === this.liveConfig && !force) return { ok: true }
+    if (rendered.config === this.live.config && !force) return { ok: true }
     const taken = await newPortsInUse(port, rendered, this.livePorts())
     if (taken) return { ok: false, kind: 'refused', error: taken }
     const verdict = await port.validate(state)
@@ -342,33 +347,22 @@ export class ApplyCore {
    * reload is needed, or when the Runtime API failed (the reload then puts the worker back on the files).
    */
   private async applyAtRuntime(state: ServiceState, rendered: Rendered): Promise<boolean> {
-    const { port, settings, metrics, log } = this.options
+    const { port, settings } = this.options
     const worker = this.worker
     if (!worker) return false
     const delta = planRuntimeDelta(worker.view, rendered, settings.CONFIG_DIR)
     if (!delta) return false
     // A worker started again by the master (after a crash) loaded the files, not this view.
-    if ((delta.commands.length > 0 || rendered.config !== this.liveConfig) && (await port.workerPid()) !== worker.pid) return false
+    if ((delta.commands.length > 0 || rendered.config !== this.live.config) && (await port.workerPid()) !== worker.pid) return false
     if (!(await swapCertificates(this.options, this.state, state))) return false
     await this.writeFiles(rendered)
-    try {
-      await port.runtimeCommands(delta.commands)
-    } catch (err) {
-      countRuntimeChange(metrics, 'map', false)
-      log.warn({ error: (err as Error).message }, 'runtime change failed; reloading instead')
-      // The live files back, and a reload soon puts the worker on them again, whatever part of
-      // the commands it took (a change that follows may reload earlier).
+    if (!(await this.sendRuntimeCommands(delta.commands, state.size))) {
+      // The live files back for the reload that follows (a change that follows may reload earlier).
       await this.writeFiles(this.render(this.state))
-      this.scheduleCatchUp()
       return false
     }
     this.worker = { view: delta.worker, pid: worker.pid }
     this.live.set(state, rendered.config)
-    if (delta.commands.length > 0) {
-      this.runtimeCount++
-      countRuntimeChange(metrics, 'map')
-      log.info({ commands: delta.commands.length, services: state.size }, 'routes changed through the runtime API, without reload')
-    }
     if (delta.leftovers || delta.usedSpares) this.scheduleCatchUp()
     return true
   }

@@ -1,8 +1,8 @@
 import { wantsAcme } from '../acme/request.js'
-import { mapAddPayloads, type RuntimeDelta, serverAddressChanges, type WorkerView } from '../haproxy/runtime-delta.js'
+import { intoSpares, mapAddPayloads, type RuntimeDelta, serverAddressChanges, valueInWorker, type WorkerView } from '../haproxy/runtime-delta.js'
 import { type RenderSettings, serviceRouting, type ServiceBackends } from '../render/index.js'
 import { type RouteMapName, routeMapPaths, type RouteMaps } from '../render/maps.js'
-import { plainBackends, type RuntimeCommand, spareCommands } from '../render/spares.js'
+import type { RuntimeCommand } from '../render/spares.js'
 import type { ServiceEntry, ServiceState } from '../state/registry.js'
 
 /** A runtime delta found from the changed services alone. */
@@ -92,9 +92,10 @@ export function planServiceDelta(
   // `frontend services` binds its ports while it has an http service or none at all (src/render/index.ts).
   if (!bindsHttp(before) || !bindsHttp(after)) return undefined
 
+  // The spares this batch takes, and the backends they take (besides the worker's).
+  const free = [...worker.freeSpares]
   const aliases = new Map<string, string>()
   const alias = (backend: string) => aliases.get(backend) ?? worker.aliases.get(backend)
-  let spares = 0
   const servers: RuntimeCommand[] = []
   let backendsChanged = false
   let added = 0
@@ -104,14 +105,9 @@ export function planServiceDelta(
     if (running?.text === text.text) continue
     backendsChanged = true
     if (running === undefined) {
-      // A new service: into spares when it is plain and enough are left, else a reload.
-      const plain = plainBackends(text.text, worker.plainShape)
-      if (!plain || spares + plain.length > worker.freeSpares.length) return undefined
-      for (const backend of plain) {
-        const spare = worker.freeSpares[spares++] as string
-        aliases.set(backend.backend, spare)
-        servers.push(...spareCommands(spare, backend))
-      }
+      const added = intoSpares(text, worker.plainShape, free, aliases)
+      if (!added) return undefined
+      servers.push(...added)
       continue
     }
     const moved = serverAddressChanges(running, text, { get: alias })
@@ -119,12 +115,6 @@ export function planServiceDelta(
     servers.push(...moved)
   }
 
-  // Map values are `<length>:<backend>`; the worker's name the spare a backend lives in.
-  const inWorker = (value: string) => {
-    const colon = value.indexOf(':')
-    const spare = alias(value.slice(colon + 1))
-    return spare === undefined ? value : `${value.slice(0, colon + 1)}${spare}`
-  }
   const files = routeMapPaths(settings.CONFIG_DIR)
   const adds: string[] = []
   const sets: string[] = []
@@ -139,7 +129,7 @@ export function planServiceDelta(
         mapChanges.push([map, key, null])
         continue
       }
-      const target = inWorker(value)
+      const target = valueInWorker(value, alias)
       if (old === undefined) newEntries.push(`${key} ${target}`)
       else if (old !== target) sets.push(`set map ${files[map]} ${key} ${target}`)
       mapChanges.push([map, key, target])
@@ -158,7 +148,7 @@ export function planServiceDelta(
       const view = ownedView(worker)
       for (const [name, text] of next) view.backends.set(name, text)
       for (const [backend, spare] of aliases) view.aliases.set(backend, spare)
-      view.freeSpares.splice(0, spares)
+      view.freeSpares.splice(0, worker.freeSpares.length - free.length)
       for (const [map, key, value] of mapChanges) {
         if (value === null) view.maps[map].delete(key)
         else view.maps[map].set(key, value)

@@ -200,14 +200,14 @@ export class HaproxyMaster {
     if (this.stopping) return
     // The file on disk may be anything by now (a candidate being tried, an edit by hand): the
     // restart loads the text a worker last confirmed.
-    let config = typeof this.lastGood === 'string' ? this.lastGood : undefined
+    let config: string | undefined
     try {
-      if (typeof this.lastGood === 'function') config = await this.lastGood()
-      config ??= this.readConfig() ?? ''
+      config = (typeof this.lastGood === 'function' ? await this.lastGood() : this.lastGood) ?? this.readConfig() ?? ''
       await writeAtomic(this.options.configPath, config, 0o600)
     } catch (err) {
       this.options.log.error({ err }, 'could not write the last good configuration before restarting haproxy')
     }
+    // Without it (its rendering or writing failed), whatever the file holds.
     config ??= this.readConfig() ?? ''
     const version = configVersion(config) ?? ''
     const cursor = this.seq

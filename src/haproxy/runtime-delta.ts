@@ -59,26 +59,16 @@ export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: 
     const running = worker.backends.get(service)
     if (running?.text === text.text) continue
     if (running === undefined) {
-      // A new service: into spares when it is plain and enough are left, else a reload.
-      const plain = plainBackends(text.text, worker.plainShape)
-      if (!plain || plain.length > free.length) return undefined
-      for (const backend of plain) {
-        const spare = free.shift() as string
-        aliases.set(backend.backend, spare)
-        servers.push(...spareCommands(spare, backend))
-      }
+      const added = intoSpares(text, worker.plainShape, free, aliases)
+      if (!added) return undefined
+      servers.push(...added)
       continue
     }
     const moved = serverAddressChanges(running, text, aliases)
     if (!moved) return undefined
     servers.push(...moved)
   }
-  // Map values are `<length>:<backend>`; the worker's name the spare a backend lives in.
-  const inWorker = (value: string) => {
-    const colon = value.indexOf(':')
-    const alias = aliases.get(value.slice(colon + 1))
-    return alias === undefined ? value : `${value.slice(0, colon + 1)}${alias}`
-  }
+  const inWorker = (value: string) => valueInWorker(value, (backend) => aliases.get(backend))
   const nextMaps: RouteMaps = aliases.size === 0 ? next.maps : { hostPath: new Map(), path: new Map() }
   if (aliases.size > 0) {
     for (const name of Object.keys(nextMaps) as RouteMapName[]) for (const [key, value] of next.maps[name]) nextMaps[name].set(key, inWorker(value))
@@ -108,6 +98,29 @@ export function planRuntimeDelta(worker: WorkerView, next: Rendered, configDir: 
     leftovers: backends.size > next.backends.size,
     usedSpares: aliases.size > 0,
   }
+}
+
+/**
+ * A new service's backends into free spares, when every one is plain (src/render/spares.ts) and
+ * enough are left: the spares are taken from the front of `free` and recorded in `aliases`
+ * (backend → spare), and their `add server` + `enable server` commands returned. Undefined
+ * otherwise: a reload is needed.
+ */
+export function intoSpares(backends: ServiceBackends, plainShape: string, free: string[], aliases: Map<string, string>): RuntimeCommand[] | undefined {
+  const plain = plainBackends(backends.text, plainShape)
+  if (!plain || plain.length > free.length) return undefined
+  return plain.flatMap((backend) => {
+    const spare = free.shift() as string
+    aliases.set(backend.backend, spare)
+    return spareCommands(spare, backend)
+  })
+}
+
+/** A map value (`<length>:<backend>`) as the worker has it: naming the spare its backend lives in, if any. */
+export function valueInWorker(value: string, spareOf: (backend: string) => string | undefined): string {
+  const colon = value.indexOf(':')
+  const spare = spareOf(value.slice(colon + 1))
+  return spare === undefined ? value : `${value.slice(0, colon + 1)}${spare}`
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { isIP } from 'node:net'
-import { compact } from '../flat-strings.js'
+import { compact } from '../compact.js'
 import type { Destination, Service, User } from '../service/types.js'
 import { redirectCode, templates } from './common.js'
 import { hostsFileNames } from './hosts-file.js'
@@ -100,7 +100,7 @@ export function renderServiceBackends(service: Service, hasGlobalUsers: boolean,
   const shape = servers.some(movableServer)
     ? `shape:${createHash('sha256').update(renderBackends(service, hasGlobalUsers, debug, (fact) => (movableServer(fact) ? ADDRESS_PLACEHOLDER : undefined))).digest('base64')}`
     : text
-  // Kept for as long as the service lives: flat, not as the template's pieces (src/flat-strings.ts).
+  // Kept for as long as the service lives: flat, not as the template's pieces (src/compact.ts).
   return compact({ text, shape, servers })
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { compact } from '../flat-strings.js'
+import { compact } from '../compact.js'
 import { challengeMapPath } from '../config-paths.js'
 import type { Service } from '../service/types.js'
 import { renderServiceBackends, type ServiceBackends, userLines } from './backends.js'

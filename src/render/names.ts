@@ -1,4 +1,4 @@
-import { compact } from '../flat-strings.js'
+import { compact } from '../compact.js'
 import type { Destination, Service } from '../service/types.js'
 
 /** Names of inventory §5.8: the acl name, port and index are concatenated without separator. */

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { acmeRequestOf } from '../acme/request.js'
 import { errors } from '../errors.js'
-import { compact } from '../flat-strings.js'
+import { compact } from '../compact.js'
 import type { ServiceChange } from '../state/registry.js'
 import { renderCustomTemplate } from './custom-templates.js'
 import { isSet, optionalOf, type ParamSource, readParam, readParams, refusal, text } from './param-fields.js'

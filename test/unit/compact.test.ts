@@ -1,5 +1,5 @@
 import t from 'tap'
-import { compact } from '../../src/flat-strings.js'
+import { compact } from '../../src/compact.js'
 import { parseChange } from '../../src/service/params.js'
 
 t.test('empty lists become one shared frozen array; the rest is kept', async (t) => {
