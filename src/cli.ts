@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { messageOf } from './errors.js'
 /**
  * `dfp`: the control API from a shell, e.g. inside the container
  * (`docker exec proxy dfp reconfigure --service-name go-demo --service-path /demo --port 8080`).
@@ -159,7 +160,7 @@ try {
     process.exitCode = 2
   } else {
     const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : ''
-    process.stderr.write(`dfp: ${(err as Error).message}${cause}\n`)
+    process.stderr.write(`dfp: ${messageOf(err)}${cause}\n`)
     process.exitCode = 1
   }
 }

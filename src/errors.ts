@@ -111,3 +111,8 @@ export const errors = {
   /** Anything unexpected: details go to the log, not to the client. */
   internal: () => new DfpError('DFP_INTERNAL', 500, 'Internal error'),
 } as const
+
+/** The message of anything thrown: an Error's message, or the thrown value as text. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}

@@ -1,3 +1,4 @@
+import { messageOf } from './errors.js'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -122,7 +123,7 @@ const variables = {
       try {
         return parseApiUsers(value)
       } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message })
+        ctx.addIssue({ code: 'custom', message: messageOf(err) })
         return z.NEVER
       }
     }),

@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import type { Logger } from 'pino'
 import type { Settings } from '../settings.js'
 import { type Change, type ServiceEntry, ServiceState } from '../state/registry.js'
@@ -24,7 +25,7 @@ function requestOf(entry: ServiceEntry, settings: Pick<Settings, 'ACME_EMAIL'>, 
   try {
     return acmeRequestOf(service.serviceName, params, service.destinations.flatMap((d) => d.serviceDomain), settings.ACME_EMAIL)
   } catch (err) {
-    log.warn({ service: service.serviceName, error: (err as Error).message }, 'ACME request of a service skipped')
+    log.warn({ service: service.serviceName, error: messageOf(err) }, 'ACME request of a service skipped')
     return undefined
   }
 }

@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import type { AcmeCertificate } from './store.js'
@@ -107,7 +108,7 @@ export class AcmeReplicas {
     try {
       return (await this.directory.replicas()).sort(byAddress)
     } catch (err) {
-      this.log.debug({ error: (err as Error).message }, 'no replicas found: ACME works alone')
+      this.log.debug({ error: messageOf(err) }, 'no replicas found: ACME works alone')
       return []
     }
   }
@@ -130,7 +131,7 @@ export class AcmeReplicas {
       const text = await reply.text()
       return { ok: reply.ok, message: reply.ok ? '' : `${reply.status} ${text.slice(0, 200)}` }
     } catch (err) {
-      return { ok: false, message: (err as Error).message }
+      return { ok: false, message: messageOf(err) }
     }
   }
 }

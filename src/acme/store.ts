@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import { readFile, rename } from 'node:fs/promises'
 import { X509Certificate } from 'node:crypto'
 import { join } from 'node:path'
@@ -105,7 +106,7 @@ export class AcmeStore {
       try {
         certificates.push(viewOf({ domains: saved_.domains.map(String), pem: String(saved_.pem), issuedAt: Number(saved_.issuedAt), directoryUrl: String(saved_.directoryUrl ?? '') }))
       } catch (err) {
-        this.log.warn({ domains: saved_?.domains, error: (err as Error).message }, 'saved ACME certificate skipped')
+        this.log.warn({ domains: saved_?.domains, error: messageOf(err) }, 'saved ACME certificate skipped')
       }
     }
     const accounts = saved.accounts.filter((a) => typeof a?.key === 'string' && typeof a.directoryUrl === 'string')

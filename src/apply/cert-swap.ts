@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import type { Logger } from 'pino'
 import { certDir } from '../config-paths.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
@@ -24,7 +25,7 @@ export async function swapCertificates(
       log.info({ certificate: file.loadPath }, 'certificate swapped without reload')
     } catch (err) {
       countRuntimeChange(metrics, 'ssl-cert', false)
-      log.warn({ certificate: file.loadPath, error: (err as Error).message }, 'runtime certificate swap failed; reloading instead')
+      log.warn({ certificate: file.loadPath, error: messageOf(err) }, 'runtime certificate swap failed; reloading instead')
       return false
     }
   }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { errors } from '../errors.js'
+import { errors, messageOf } from '../errors.js'
 import { redactConfig } from '../haproxy/redact.js'
 import { planRuntimeDelta, type RuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
@@ -200,7 +200,7 @@ export class ApplyCore {
       await port.runtimeCommands(commands)
     } catch (err) {
       countRuntimeChange(metrics, 'map', false)
-      log.warn({ error: (err as Error).message }, 'runtime change failed; reloading instead')
+      log.warn({ error: messageOf(err) }, 'runtime change failed; reloading instead')
       this.scheduleCatchUp()
       return false
     }

@@ -1,4 +1,4 @@
-import { DfpError, errors } from '../errors.js'
+import { DfpError, errors, messageOf } from '../errors.js'
 import { isFileSystemFailure } from '../files.js'
 import type { Change } from '../state/registry.js'
 import type { Pending } from './batch.js'
@@ -59,7 +59,7 @@ export class BatchQueue {
         await this.applyBatch(batch)
       } catch (err) {
         this.onError(err)
-        const failure = err instanceof DfpError ? err : isFileSystemFailure(err) ? errors.haproxyUnavailable(`the files could not be written: ${(err as Error).message}`) : errors.reloadFailed(String(err))
+        const failure = err instanceof DfpError ? err : isFileSystemFailure(err) ? errors.haproxyUnavailable(`the files could not be written: ${messageOf(err)}`) : errors.reloadFailed(String(err))
         for (const item of batch) item.reject(failure)
       }
     }

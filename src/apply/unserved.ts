@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import type { Logger } from 'pino'
 import { type Change, changedService, type ServiceState } from '../state/registry.js'
 import type { LiveState } from '../state/live.js'
@@ -53,7 +54,7 @@ export class UnservedRetry {
         this.live.clearUnserved(name)
         this.log.info({ service: name }, 'saved service served again')
       } else {
-        const reason = (result.reason as Error).message
+        const reason = messageOf(result.reason)
         this.live.setUnserved(name, { ...kept, reason })
         this.log.warn({ service: name, error: reason }, 'saved service could not be served; kept in the state and retried')
         failed.push(name)

@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
@@ -49,7 +50,7 @@ export async function scanCertificateFolders(settings: Settings, log: Logger, pr
         files.push({ name, path, source, pem })
       } catch (err) {
         const kept = previous.find((f) => f.path === path)
-        log.error({ certificate: path, error: (err as Error).message, keptPrevious: Boolean(kept) }, 'certificate file refused')
+        log.error({ certificate: path, error: messageOf(err), keptPrevious: Boolean(kept) }, 'certificate file refused')
         if (kept) files.push(kept)
       }
     }
@@ -102,7 +103,7 @@ export class CertificateWatcher {
       await this.applier.apply([{ kind: 'cert-scan', files }])
       this.log.info({ certificates: files.map((f) => f.name) }, 'certificate folders applied')
     } catch (err) {
-      this.log.error({ error: (err as Error).message }, 'certificate folders refused; the previous certificates stay')
+      this.log.error({ error: messageOf(err) }, 'certificate folders refused; the previous certificates stay')
     }
   }
 }

@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 
 /** What the proxy tells about a certificate; never the key. */
@@ -31,13 +32,13 @@ export function inspectCertificate(pem: string, now = new Date()): CertificateIn
   try {
     cert = new X509Certificate(certText)
   } catch (err) {
-    throw new CertificateError(`the certificate does not parse: ${(err as Error).message}`)
+    throw new CertificateError(`the certificate does not parse: ${messageOf(err)}`)
   }
   let matches: boolean
   try {
     matches = cert.checkPrivateKey(createPrivateKey(keyMatch[0]))
   } catch (err) {
-    throw new CertificateError(`the private key does not parse: ${(err as Error).message}`)
+    throw new CertificateError(`the private key does not parse: ${messageOf(err)}`)
   }
   if (!matches) throw new CertificateError('the private key does not match the certificate')
   const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1]

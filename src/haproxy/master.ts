@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -260,7 +261,7 @@ export class HaproxyMaster {
       if (!/^1\n/.test(state)) throw new Error(state.slice(0, 200))
       await writeAtomic(path, state)
     } catch (err) {
-      this.options.log.warn({ error: (err as Error).message }, 'could not save the servers state before the reload')
+      this.options.log.warn({ error: messageOf(err) }, 'could not save the servers state before the reload')
       await writeAtomic(path, NO_SERVER_STATE).catch(() => undefined)
     }
   }

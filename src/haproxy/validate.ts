@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import { rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { execa } from 'execa'
@@ -40,7 +41,7 @@ export async function validateConfig(bin: string, dir: string, candidate: Candid
       await writeFile(file, config, { mode: 0o600 })
     } catch (err) {
       // A full or read-only disk says nothing about the configuration.
-      return { ok: false, kind: 'unavailable', error: `the candidate could not be written: ${(err as Error).message}` }
+      return { ok: false, kind: 'unavailable', error: `the candidate could not be written: ${messageOf(err)}` }
     }
     const result = await execa(bin, ['-c', '-f', file], { reject: false, all: true, timeout: CHECK_TIMEOUT_MS, env: haproxyEnvironment(), extendEnv: false })
     if (result.exitCode === 0) return { ok: true }

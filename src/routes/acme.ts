@@ -3,7 +3,7 @@ import { ChallengeValueError, type ChallengeMap } from '../acme/challenge-map.js
 import type { AcmeManager } from '../acme/manager.js'
 import type { AcmeReplicas } from '../acme/replicas.js'
 import type { AcmeCertificate } from '../acme/store.js'
-import { errors } from '../errors.js'
+import { errors, messageOf } from '../errors.js'
 import { firstValue } from '../field-values.js'
 import type { LiveState } from '../state/live.js'
 
@@ -65,7 +65,7 @@ export async function acmeRoutes(app: FastifyInstance, { live, acme, challenges,
         else await challenges.publish(token, String(request.body ?? '').trim())
       } catch (err) {
         if (err instanceof ChallengeValueError) throw errors.invalidParameter(request.method === 'DELETE' || err.message.startsWith('token') ? 'token' : 'body', err.message)
-        throw errors.acmeChallengeRefused((err as Error).message)
+        throw errors.acmeChallengeRefused(messageOf(err))
       }
       return { Status: 'OK', Message: '' }
     },
@@ -77,7 +77,7 @@ export async function acmeRoutes(app: FastifyInstance, { live, acme, challenges,
     try {
       adopted = await acme.receive(certificates)
     } catch (err) {
-      throw errors.invalidParameter('body', (err as Error).message)
+      throw errors.invalidParameter('body', messageOf(err))
     }
     return { Status: 'OK', Message: '', Adopted: adopted }
   })

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { errors } from '../errors.js'
+import { errors, messageOf } from '../errors.js'
 import { isTrue } from '../field-values.js'
 import type { HaproxyClient } from '../haproxy/client.js'
 import { parseStats } from '../haproxy/stats.js'
@@ -27,7 +27,7 @@ export async function metricsRoutes(app: FastifyInstance, { haproxy, metrics, di
       rows = parseStats(await haproxy.stats())
     } catch (err) {
       metrics.haproxyParseFailures.inc()
-      request.log.warn({ error: (err as Error).message }, 'could not read haproxy statistics')
+      request.log.warn({ error: messageOf(err) }, 'could not read haproxy statistics')
     }
     const text = (await metrics.registry.metrics()) + (await haproxyMetricsText(rows))
     return reply.type(metrics.registry.contentType).send(text)
@@ -43,7 +43,7 @@ export async function metricsRoutes(app: FastifyInstance, { haproxy, metrics, di
       if (!distribute) return reply.type('text/plain; charset=utf-8').send(await local())
       result = await distributor.fanOut({ kind: 'read', endpoint: 'metrics', params: {} }, request.headers.authorization, local)
     } catch (err) {
-      throw errors.statisticsUnavailable((err as Error).message)
+      throw errors.statisticsUnavailable(messageOf(err))
     }
     switch (result.kind) {
       case 'lookup-failed':

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { AcmeManager } from '../acme/manager.js'
 import type { ApplyCore } from '../apply/core.js'
-import { errors } from '../errors.js'
+import { errors, messageOf } from '../errors.js'
 import type { HaproxyClient } from '../haproxy/client.js'
 import { parseStats, showStatOf, type StatRow } from '../haproxy/stats.js'
 import type { Metrics } from '../metrics/index.js'
@@ -72,7 +72,7 @@ export async function statusRoutes(app: FastifyInstance, { applier, live, haprox
       const rows = wanted ? await showStatOf(haproxy.statsSocket, backendsOf(entries).map((name) => aliases.get(name) ?? name)) : parseStats(await haproxy.stats())
       stats = ownName.size === 0 ? rows : rows.map((row) => (row.pxname !== undefined && ownName.has(row.pxname) ? { ...row, pxname: ownName.get(row.pxname) as string } : row))
     } catch (err) {
-      statsError = (err as Error).message
+      statsError = messageOf(err)
     }
     const traffic = rates.read(stats ?? [])
     if (rates.size > 2 * all.length + 100) rates.keepOnly(new Set(backendsOf(all)))

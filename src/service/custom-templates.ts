@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import { readFileSync, realpathSync } from 'node:fs'
 import { resolve, sep } from 'node:path'
 import Handlebars from 'handlebars'
@@ -39,6 +40,6 @@ export function renderCustomTemplate(path: string, templatesDir: string | undefi
     const text = Handlebars.compile(source, { noEscape: true })(service)
     return { ok: true, text: text === '' || text.endsWith('\n') ? text : `${text}\n` }
   } catch (err) {
-    return { ok: false, problem: `the template does not render: ${String((err as Error).message).split('\n')[0]}` }
+    return { ok: false, problem: `the template does not render: ${messageOf(err).split('\n')[0]}` }
   }
 }

@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import { open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
@@ -91,7 +92,7 @@ export class StateStore {
         const source = SOURCES.includes(entry.source) ? entry.source : 'api'
         changes.push(change.kind === 'put' ? { ...change, source } : change)
       } catch (err) {
-        this.log.warn({ service: name, error: (err as Error).message }, 'saved service skipped: its parameters are no longer valid')
+        this.log.warn({ service: name, error: messageOf(err) }, 'saved service skipped: its parameters are no longer valid')
       }
     }
     for (const [name, pem] of certificates) {
@@ -101,7 +102,7 @@ export class StateStore {
         inspectCertificate(String(pem))
         changes.push({ kind: 'cert-put', name: name as string, pem: String(pem) })
       } catch (err) {
-        this.log.warn({ certificate: name, error: (err as Error).message }, 'saved certificate skipped')
+        this.log.warn({ certificate: name, error: messageOf(err) }, 'saved certificate skipped')
       }
     }
     this.generation = Number.isSafeInteger(saved.generation) ? Number(saved.generation) : 0

@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import { isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -80,7 +81,7 @@ export class Distributor {
       addresses = await lookupAddresses(name, this.settings.DNS_SERVERS, { timeoutMs: 2000, tries: 2, family: 0 })
     } catch (err) {
       throw new LookupError(
-        `Could not perform DNS lookup for ${name}. If the proxy is not called 'proxy', you must set SERVICE_NAME=<name-of-the-proxy> on the proxy service. (${(err as Error).message})`,
+        `Could not perform DNS lookup for ${name}. If the proxy is not called 'proxy', you must set SERVICE_NAME=<name-of-the-proxy> on the proxy service. (${messageOf(err)})`,
       )
     }
     return [...new Set(addresses)].sort()
@@ -125,13 +126,13 @@ export class Distributor {
       try {
         const reply = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
         const body = await reply.text()
-        const message = messageOf(body)
+        const message = answerMessage(body)
         outcome = reply.status === 200 ? { address, ok: true, status: 200, message, body, attempts: attempt + 1 } : { address, ok: false, status: reply.status, message, attempts: attempt + 1 }
         // A 4xx is the replica's verdict on the request; asking again would not change it.
         if (reply.status < 500) break
       } catch (err) {
         const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : ''
-        outcome = { address, ok: false, message: `${(err as Error).message}${cause}`, attempts: attempt + 1 }
+        outcome = { address, ok: false, message: `${messageOf(err)}${cause}`, attempts: attempt + 1 }
       }
       this.log.warn({ replica: address, attempt: attempt + 1, status: outcome.status, error: outcome.message }, 'distributing to a replica failed')
     }
@@ -142,7 +143,7 @@ export class Distributor {
 class LookupError extends Error {}
 
 /** The `Message` of a DFP answer; the start of any other body (a CSV, an HTML error page). */
-function messageOf(body: string): string {
+function answerMessage(body: string): string {
   try {
     return String((JSON.parse(body) as { Message?: unknown }).Message ?? '')
   } catch {

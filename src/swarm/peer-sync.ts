@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js'
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -175,7 +176,7 @@ export class PeerSync {
         const change = parseChange(params, this.settings.PARSE_OPTIONS)
         changes.push(change.kind === 'put' ? { ...change, source: 'api', params } : change)
       } catch (err) {
-        this.log.warn({ peer, service: params.serviceName, error: (err as Error).message }, 'peer service skipped')
+        this.log.warn({ peer, service: params.serviceName, error: messageOf(err) }, 'peer service skipped')
       }
     }
     for (const { name, pem } of state.certificates) {
@@ -183,7 +184,7 @@ export class PeerSync {
         inspectCertificate(pem)
         changes.push({ kind: 'cert-put', name, pem })
       } catch (err) {
-        this.log.warn({ peer, certificate: name, error: (err as Error).message }, 'peer certificate skipped')
+        this.log.warn({ peer, certificate: name, error: messageOf(err) }, 'peer certificate skipped')
       }
     }
     // One batch: every change is queued in this tick. Each settles on its own.
