@@ -45,7 +45,8 @@ const changeEndpoints = new Map([
 
 /**
  * How long the API waits on a client, so idle or slow connections cannot pile up (docs/usage.md
- * "API timeouts"). None bounds the time a handler takes: a reconfigure waits for HAProxy.
+ * "API timeouts"). None bounds the time a handler takes: a reconfigure waits for HAProxy, whose
+ * check and reload have limits of their own (docs/config.md "Limits"), and is always answered.
  */
 export const apiTimeouts = {
   /** A connection that has not sent a byte of a request, or is idle between requests. */
@@ -62,7 +63,11 @@ export const apiTimeouts = {
 
 /**
  * Closes connections that stay silent: Node's header and request timeouts only start with the
- * first byte, and a socket timeout alone would also cut a request whose handler is still working.
+ * first byte. A request whose handler is still working (a reconfigure waiting for `haproxy -c`
+ * and the reload) is never cut: the apply's own limits answer it (docs/config.md "Limits").
+ * The silence is watched through the server's `timeout` event: with a listener there, Node
+ * leaves the socket to it (without one, Node destroys every socket that times out, busy or not:
+ * the empty reply at 10 s of issue 20).
  */
 function closeIdleConnections(server: Server, idleMs: number): void {
   const inFlight = new WeakMap<Socket, number>()
@@ -71,10 +76,9 @@ function closeIdleConnections(server: Server, idleMs: number): void {
     inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1)
     response.once('close', () => inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1))
   })
-  server.on('connection', (socket: Socket) => {
-    socket.setTimeout(idleMs, () => {
-      if (!inFlight.get(socket)) socket.destroy()
-    })
+  server.on('connection', (socket: Socket) => socket.setTimeout(idleMs))
+  server.on('timeout', (socket: Socket) => {
+    if (!inFlight.get(socket)) socket.destroy()
   })
 }
 

@@ -5,6 +5,7 @@ import { buildApp } from './app.js'
 import { CertificateWatcher, scanCertificateFolders } from './certs/folders.js'
 import { ApplyCore } from './apply/core.js'
 import { removeLeftovers } from './files.js'
+import { createFolders } from './folders.js'
 import { LiveHaproxy } from './apply/haproxy-port.js'
 import { SyslogRelay } from './haproxy/syslog.js'
 import { createMetrics } from './metrics/index.js'
@@ -59,6 +60,9 @@ export function createDaemon(settings: Settings, logger: Logger) {
     async start(): Promise<void> {
       // DEBUG: listen before HAProxy starts sending.
       await relay?.start()
+      // A fresh machine has none of the folders the daemon writes (src/folders.ts).
+      const created = await createFolders(settings)
+      if (created.length) logger.info({ folders: created }, 'created the folders the daemon writes (mode 0700)')
       // Candidates and temporary files a killed daemon or a full disk left behind.
       const removed = await removeLeftovers(settings.CONFIG_DIR)
       if (removed.length) logger.info({ files: removed.length }, 'removed temporary files left by a previous run')
