@@ -71,11 +71,11 @@ export const errors = {
   haproxyUnavailable: (detail: string, service?: string) =>
     new DfpError('DFP_HAPROXY_UNAVAILABLE', 503, `HAProxy could not check or load the configuration, try again: ${detail}`, service),
   /**
-   * The change was live but the state could not be saved, so it would not survive a restart: it
-   * was rolled back (docs/architecture.md "A 200 is durable").
+   * The state could not be saved, so the change would not survive a restart: it was not made
+   * live, or rolled back (docs/guarantees.md "A full disk").
    */
   stateNotSaved: (detail: string, service?: string) =>
-    new DfpError('DFP_STATE_NOT_SAVED', 503, `The state could not be saved (${detail}); the change was rolled back`, service),
+    new DfpError('DFP_STATE_NOT_SAVED', 503, `The state could not be saved (${detail}); the change was not applied`, service),
   shuttingDown: () => new DfpError('DFP_SHUTTING_DOWN', 503, 'The proxy is shutting down'),
   /** `/reload?fromListener=true` could not reach every listener (failures joined as the original did). */
   listenerUnreachable: (failures: string[]) => new DfpError('DFP_LISTENER_UNREACHABLE', 500, failures.join(' ,')),

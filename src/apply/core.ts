@@ -5,6 +5,7 @@ import { planRuntimeDelta, type RuntimeDelta, type WorkerView, workerView } from
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
 import type { Rendered, RenderSettings } from '../render/index.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
+import type { StateCheckpoint } from '../state/store.js'
 import { LiveState } from '../state/live.js'
 import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts, withoutPortConflicts } from './batch.js'
 import { newPortsInUse } from './port-check.js'
@@ -33,9 +34,10 @@ export interface ApplyCoreOptions {
  * turn takes everything pending (N concurrent requests: one validation, one reload), refuses name
  * conflicts (409), keeps the changes HAProxy accepts (bisecting to find the ones it refuses),
  * makes them live through the Runtime API when it can and with a confirmed reload otherwise
- * (rolled back when the reload fails), saves the state, and only then answers: a 200 is live
- * and saved. A failure of the machinery (validator or master dead or timed out) is a 503 that
- * blames no change; a state that cannot be saved is rolled back and answered 503.
+ * (rolled back when the reload fails), and only then answers: a 200 is live and saved. The
+ * state is saved before the change is made live and taken back out of the log when it is not.
+ * A failure of the machinery (validator or master dead or timed out) is a 503 that blames no
+ * change; a state that cannot be saved is not applied (or rolled back) and answered 503.
  */
 export class ApplyCore {
   readonly live: LiveState
@@ -221,21 +223,44 @@ export class ApplyCore {
     const stateBefore = this.state
     const reloadsBefore = this.reloadCount
     const requested = batch.filter((item): item is PendingChange => item.change !== undefined)
-    const changes = withoutPortConflicts(this.state, withoutNameConflicts(this.state, requested, this.names.ownerIn(this.state)), this.portClaimants.of(this.state))
+    let changes = withoutPortConflicts(this.state, withoutNameConflicts(this.state, requested, this.names.ownerIn(this.state)), this.portClaimants.of(this.state))
     const refused = (item: PendingChange, error: string) => {
       metrics.rejected.inc()
       log.warn({ service: changedService(item.change), error }, 'change refused by haproxy; previous definition kept')
       item.reject(errors.rejectedByHaproxy(changedService(item.change), error))
     }
-    let live = (await this.applyServicesAtRuntime(changes))
-      ? changes
-      : await bisect(this.state, await bisect(this.state, changes, (state) => this.validate(state), refused), (state) => this.makeLive(state, false), refused)
+    // Saved first, then made live (docs/guarantees.md "A full disk"): a change that cannot be
+    // saved never reaches HAProxy; what is then not made live is taken back out of the log.
+    const checkpoint = store?.checkpoint && store.rewind && changes.length > 0 ? await store.checkpoint() : undefined
+    if (store && checkpoint) {
+      const target = this.state.with(changes.map((item) => item.change))
+      const failed = await store.save(this.unserved.withKept(target), { compact: false }).then(() => undefined, (err: unknown) => err)
+      if (failed !== undefined) {
+        log.error({ err: failed }, 'could not save the state; the changes are not applied')
+        for (const item of changes) item.reject(errors.stateNotSaved(messageOf(failed), changedService(item.change)))
+        changes = []
+      }
+    }
+    let live: PendingChange[]
+    try {
+      live = (await this.applyServicesAtRuntime(changes))
+        ? changes
+        : await bisect(this.state, await bisect(this.state, changes, (state) => this.validate(state), refused), (state) => this.makeLive(state, false), refused)
+    } catch (err) {
+      // A file that could not be written (a full disk) half-way: back to what was live and saved.
+      await this.backTo(stateBefore, checkpoint)
+      throw err
+    }
     const reloadRequests = batch.filter((item) => !item.change && item.purpose !== 'sync')
     const forced: CheckResult = reloadRequests.length === 0 || this.reloadCount > reloadsBefore ? { ok: true } : await this.forcedReload()
     metrics.services.set(this.state.size)
     // Candidates of refused changes may have rewritten them; the live state's version stays on disk.
     await port.writeArtefacts(this.state, { prune: true })
-    if (store && (this.state !== stateBefore || this.unserved.takeForgotten())) {
+    // Everything saved first is live: the files hold the live state already.
+    const savedFirst = checkpoint !== undefined && changes.length > 0 && live.length === changes.length
+    if (savedFirst) this.unserved.takeForgotten()
+    else if (store?.rewind && checkpoint) await store.rewind(checkpoint)
+    if (store && !savedFirst && (this.state !== stateBefore || this.unserved.takeForgotten())) {
       // Saved before anyone is answered, so an answered change survives a restart; a change that
       // cannot be saved is taken back, so the proxy and the file agree.
       const saved = await store.save(this.unserved.withKept(this.state)).then(
@@ -251,6 +276,7 @@ export class ApplyCore {
         live = []
       }
     }
+    if (savedFirst) await store?.compactIfDue?.(this.unserved.withKept(this.state))
     if (this.filesBehind && batch.some((item) => item.purpose === 'sync')) await this.syncFiles()
     for (const item of live) item.resolve()
     for (const item of batch) if (item.purpose === 'sync') item.resolve()
@@ -259,6 +285,23 @@ export class ApplyCore {
       else item.reject(failureOf(forced.kind === 'refused' ? { ...forced, kind: 'systemic' } : forced))
     }
     log.debug({ requests: batch.length, applied: live.length, ms: Math.round(performance.now() - started) }, 'batch applied')
+  }
+
+  /**
+   * After a batch failed half-way (a file could not be written): HAProxy back on `before` when
+   * part of the batch went live, and the log back to `checkpoint`. Best effort; each failure is logged.
+   */
+  private async backTo(before: ServiceState, checkpoint: StateCheckpoint | undefined): Promise<void> {
+    const { port, store, log } = this.options
+    if (this.state !== before) {
+      const back = await this.makeLive(before, false).catch((err: unknown): CheckResult => ({ ok: false, kind: 'unavailable', error: messageOf(err) }))
+      if (!back.ok) log.error({ error: back.error }, 'a batch that failed half-way could not be rolled back')
+    }
+    await port.writeArtefacts(this.state, { prune: true }).catch((err: unknown) => log.warn({ err }, 'the files of the live state could not be written back'))
+    if (checkpoint && store?.rewind) {
+      await store.rewind(checkpoint).catch((err: unknown) => log.error({ err }, 'the state log could not be taken back'))
+      if (this.state !== before) await store.save(this.unserved.withKept(this.state)).catch((err: unknown) => log.error({ err }, 'the state could not be saved'))
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Rendered } from '../render/index.js'
 import type { RuntimeCommand } from '../render/spares.js'
 import type { ServiceState } from '../state/registry.js'
+import type { StateCheckpoint } from '../state/store.js'
 
 /**
  * What HAProxy said about a configuration. `refused`: HAProxy read it and said no (a verdict on
@@ -54,5 +55,14 @@ export interface HaproxyPort {
 
 /** Where the state is saved before anyone is answered. */
 export interface StatePort {
-  save(state: ServiceState): Promise<void>
+  /** `compact: false`: append only, so `rewind` can take it back. */
+  save(state: ServiceState, options?: { compact?: boolean }): Promise<void>
+  /**
+   * With `rewind`: the state is saved before a change is made live and taken back when it is not
+   * (docs/guarantees.md "A full disk"); a store without them is saved once the change is live.
+   */
+  checkpoint?(): Promise<StateCheckpoint>
+  rewind?(checkpoint: StateCheckpoint): Promise<void>
+  /** Rewrites the snapshot when the log has grown past it (never throws). */
+  compactIfDue?(state: ServiceState): Promise<void>
 }

@@ -1,5 +1,5 @@
 import { messageOf } from '../errors.js'
-import { open, readFile, rename } from 'node:fs/promises'
+import { open, readFile, rename, stat, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { checkCertName, inspectCertificate } from '../certs/pem.js'
@@ -29,6 +29,15 @@ interface SavedState {
 
 /** One line of the log after its header `{"generation":n}`. */
 type LogLine = { put: SavedService } | { remove: string } | { cert: { name: string; pem: string } } | { certRemoved: string }
+
+/** A position of the files (StateStore.checkpoint). */
+export interface StateCheckpoint {
+  generation: number
+  /** The log's size; undefined before the first save. */
+  size: number | undefined
+  lines: number
+  saved: ServiceState | undefined
+}
 
 /** Turns saved parameters back into a change; throws when they are no longer valid. */
 export type ParamsParser = (params: Record<string, string>) => ServiceChange
@@ -117,9 +126,10 @@ export class StateStore {
    * object), or everything is
    * written as a new snapshot when there is no last save or the log has grown past it.
    */
-  async save(state: ServiceState): Promise<void> {
+  async save(state: ServiceState, { compact = true }: { compact?: boolean } = {}): Promise<void> {
     const previous = this.saved
-    if (previous === undefined || this.logLines > Math.max(MIN_COMPACTION_LINES, this.snapshotSize)) return this.compact(state)
+    if (previous === undefined) return this.compact(state)
+    if (previous === state) return
     const lines: LogLine[] = []
     const changed = state.changedSince(previous)
     if (changed) {
@@ -136,16 +146,56 @@ export class StateStore {
     }
     for (const [name, pem] of state.uploaded) if (previous.uploaded.get(name) !== pem) lines.push({ cert: { name, pem } })
     for (const name of previous.uploaded.keys()) if (!state.uploaded.has(name)) lines.push({ certRemoved: name })
-    if (lines.length === 0) return
+    if (lines.length === 0) {
+      this.saved = state
+      return
+    }
+    if (compact && this.compactionDue) return this.compact(state)
     const handle = await open(this.logPath, 'a', 0o600)
+    const size = (await handle.stat()).size
     try {
       await handle.appendFile(lines.map((line) => `${JSON.stringify(line)}\n`).join(''))
       await handle.datasync()
+    } catch (err) {
+      // A full disk cuts the append short: the lines before it stay whole, and no torn line is
+      // left for the next append to run into (which would make both unreadable).
+      await handle.truncate(size).catch((truncateErr: unknown) => this.log.error({ err: truncateErr, path: this.logPath }, 'state log could not be cut back after a failed append'))
+      throw err
     } finally {
       await handle.close()
     }
     this.logLines += lines.length
     this.saved = state
+  }
+
+  private get compactionDue(): boolean {
+    return this.logLines > Math.max(MIN_COMPACTION_LINES, this.snapshotSize)
+  }
+
+  /**
+   * Folds the log into a new snapshot when it is due and `state` is what the files hold. The
+   * log already holds `state`, so a failure (a full disk) loses nothing: logged, not thrown.
+   */
+  async compactIfDue(state: ServiceState): Promise<void> {
+    if (!this.compactionDue || this.saved === undefined) return
+    await this.compact(state).catch((err: unknown) => this.log.warn({ err, path: this.path }, 'state snapshot not rewritten; the log keeps growing until it is'))
+  }
+
+  /** Where the files are now: `rewind` takes them back here. */
+  async checkpoint(): Promise<StateCheckpoint> {
+    const size = this.saved === undefined ? undefined : await stat(this.logPath).then((s) => s.size, () => undefined)
+    return { generation: this.generation, size, lines: this.logLines, saved: this.saved }
+  }
+
+  /**
+   * Takes the log back to `checkpoint` (a truncation: it needs no disk space) when it has only
+   * grown since; after a compaction in between, the next save appends what differs instead.
+   */
+  async rewind(checkpoint: StateCheckpoint): Promise<void> {
+    if (checkpoint.generation !== this.generation || checkpoint.size === undefined || checkpoint.saved === undefined) return
+    await truncate(this.logPath, checkpoint.size)
+    this.logLines = checkpoint.lines
+    this.saved = checkpoint.saved
   }
 
   private async compact(state: ServiceState): Promise<void> {
@@ -171,6 +221,13 @@ export class StateStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.error({ err, path: this.logPath }, 'state log unreadable; using the snapshot alone')
       return
+    }
+    if (!text.endsWith('\n')) {
+      // A write cut short by a kill or a full disk: the lines before it are whole and kept.
+      const whole = text.lastIndexOf('\n') + 1
+      this.log.warn({ path: this.logPath, bytes: text.length - whole }, 'state log ends in a torn line; cut back to the last whole line')
+      await truncate(this.logPath, Buffer.byteLength(text.slice(0, whole))).catch((err: unknown) => this.log.error({ err, path: this.logPath }, 'state log could not be repaired'))
+      text = text.slice(0, whole)
     }
     const [header, ...lines] = text.split('\n')
     const logGeneration = (() => {
