@@ -58,15 +58,34 @@ export async function newAccountKey(): Promise<string> {
 
 /**
  * Orders one certificate for `domains` (RFC 8555 §7.4) with HTTP-01 challenges, registering the
- * account first when it has no URL yet (terms of service agreed: dfp's documentation says so).
+ * account first when it has no URL yet (terms of service agreed: dfp's documentation says so),
+ * or when the server answers that it no longer knows it (then once more, with a new URL).
  * Returns the certificate chain and its new private key as one PEM, and the account URL.
  */
-export async function orderCertificate({ account, domains, challenges, log }: OrderInput): Promise<{ pem: string; accountUrl: string }> {
+export async function orderCertificate(input: OrderInput): Promise<{ pem: string; accountUrl: string }> {
+  const { account, log } = input
+  try {
+    return await orderWith(input, account.url)
+  } catch (err) {
+    if (!account.url || !isLostAccount(err)) throw err
+    // RFC 8555 §7.3: the server no longer knows the account (a CA reset, a test CA restarted):
+    // register the key again, which gives a new account URL, and order with it at once.
+    log.warn({ accountUrl: account.url, error: describeAcmeError(err) }, 'the ACME server no longer knows the account; registering it again')
+    return orderWith(input, '')
+  }
+}
+
+/** The server's answer when the account of a request is unknown to it (`accountDoesNotExist`, RFC 8555 §7.3 and §6.7). */
+export function isLostAccount(err: unknown): boolean {
+  return /accountDoesNotExist|\baccount\b[^.]*\b(not found|does not exist|unknown|no longer exists)|unknown account|no such account/i.test(describeAcmeError(err))
+}
+
+async function orderWith({ account, domains, challenges, log }: OrderInput, accountUrl: string): Promise<{ pem: string; accountUrl: string }> {
   const acme = await acmeClient()
   const client = new acme.Client({
     directoryUrl: account.directoryUrl,
     accountKey: account.key,
-    ...(account.url ? { accountUrl: account.url } : {}),
+    ...(accountUrl ? { accountUrl } : {}),
     // Polls for the challenge, order and certificate: from 0.5 s, at most 5 s apart, 12 times
     // (about a minute) before the order is given up and retried later with back-off.
     backoffAttempts: 12,

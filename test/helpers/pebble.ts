@@ -68,11 +68,8 @@ export class Pebble {
       },
     }
     await writeFile(join(this.dir, 'config.json'), JSON.stringify(config))
-    const pebble = execa('pebble', ['-config', join(this.dir, 'config.json'), '-dnsserver', `127.0.0.1:${dnsPort}`], {
-      reject: false,
-      stdio: 'ignore',
-      env: { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
-    })
+    this.pebbleArgs = ['-config', join(this.dir, 'config.json'), '-dnsserver', `127.0.0.1:${dnsPort}`]
+    const pebble = this.runPebble()
     this.processes.push(pebble)
     this.directoryUrl = `https://127.0.0.1:${apiPort}/dir`
 
@@ -85,6 +82,34 @@ export class Pebble {
     }
     await this.stop()
     throw new Error('pebble did not start')
+  }
+
+  private pebbleArgs: string[] = []
+
+  private runPebble(): ResultPromise {
+    return execa('pebble', this.pebbleArgs, {
+      reject: false,
+      stdio: 'ignore',
+      env: { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
+    })
+  }
+
+  /**
+   * Stops pebble and starts it again on the same ports: it forgets every account and order (it
+   * keeps them in memory), as a CA reset would. Resolves once the directory answers again (bounded: 10 s).
+   */
+  async restartServer(): Promise<void> {
+    const old = this.processes.pop()
+    old?.kill('SIGTERM')
+    await old
+    const pebble = this.runPebble()
+    this.processes.push(pebble)
+    for (let i = 0; i < 100; i++) {
+      if ((await this.get(this.directoryUrl)) !== undefined) return
+      if (pebble.exitCode !== null) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    throw new Error('pebble did not start again')
   }
 
   /** The root every certificate pebble issues chains to (a new one each time pebble starts). */
