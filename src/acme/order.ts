@@ -77,7 +77,7 @@ export async function orderCertificate(input: OrderInput): Promise<{ pem: string
 
 /** The server's answer when the account of a request is unknown to it (`accountDoesNotExist`, RFC 8555 §7.3 and §6.7). */
 export function isLostAccount(err: unknown): boolean {
-  return /accountDoesNotExist|\baccount\b[^.]*\b(not found|does not exist|unknown|no longer exists)|unknown account|no such account/i.test(describeAcmeError(err))
+  return /accountDoesNotExist|\baccount\b.*?\b(not found|does not exist|unknown|no longer exists)|unknown account|no such account/i.test(describeAcmeError(err))
 }
 
 async function orderWith({ account, domains, challenges, log }: OrderInput, accountUrl: string): Promise<{ pem: string; accountUrl: string }> {
