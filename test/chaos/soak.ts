@@ -27,8 +27,10 @@ export const RESTART_WINDOW_MS = { haproxy: 2_000, daemon: 2_000 } as const
 const PREFIX = '/v1/docker-flow-proxy'
 
 export async function runSoak({ seconds, seed, clients = 3, say = () => undefined }: SoakOptions) {
-  const random = seeded(seed)
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
+  // One random source per actor, so the faults (and each writer's choices) follow from the seed
+  // whatever the timing of the others.
+  const faultRandom = seeded(seed)
+  const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
   const upstream = await httpUpstream('chaos')
   const disk = await smallFilesystem(4096)
   const haproxy = await chaosHaproxy()
@@ -63,6 +65,7 @@ export async function runSoak({ seconds, seed, clients = 3, say = () => undefine
 
     // Writers: each owns its services and certificates, so the last answer says what should be.
     const writer = async (client: number) => {
+      const random = seeded(seed * 31 + client + 1)
       let version = 0
       while (running && Date.now() < deadline) {
         const service = `c${client}-s${Math.floor(random() * 3)}`
@@ -83,7 +86,7 @@ export async function runSoak({ seconds, seed, clients = 3, say = () => undefine
         } else {
           version++
           const name = `c${client}-${version}.pem`
-          const answer = await api(`cert?certName=${name}`, { method: 'PUT', body: pick(certs) })
+          const answer = await api(`cert?certName=${name}`, { method: 'PUT', body: pick(random, certs) })
           op = { client, kind: 'cert', target: name, answer, at, end: Date.now() }
         }
         // What the client can see at once: a 200 reconfigure is served, a refused or failed one is not.
@@ -95,10 +98,11 @@ export async function runSoak({ seconds, seed, clients = 3, say = () => undefine
 
     // Faults, one at a time, at random moments 2–6 s apart.
     const injector = (async () => {
+      const random = faultRandom
       while (Date.now() < deadline - 3000) {
         await sleep(2000 + random() * 4000)
         if (Date.now() >= deadline - 3000) break
-        const kind = pick(FAULT_KINDS)
+        const kind = pick(random, FAULT_KINDS)
         const at = Date.now()
         faults.set(kind, (faults.get(kind) ?? 0) + 1)
         say(`${((at - started) / 1000).toFixed(1)} s: ${kind}`)

@@ -63,7 +63,7 @@ export async function judge({ ops, probes, windows, before, after }: { ops: Op[]
   for (const op of ops) {
     if (op.answer.status !== 503) continue
     const message = /"Message":"([^"]*)"/.exec(op.answer.body)?.[1] ?? op.answer.body
-    const reason = message.replace(/[:(].*$/, '').trim().slice(0, 80)
+    const reason = message.replace(/tmp-\d+|\/[^ ,)']*\//g, '…/').replace(/service \S+/g, 'service …').slice(0, 140)
     reasons[reason] = (reasons[reason] ?? 0) + 1
   }
   const inWindow = (from: number, to: number) => windows.some((w) => w.from <= to && w.to >= from)
