@@ -42,10 +42,13 @@ export async function runSoak({ seconds, seed, clients = 3, say = () => undefine
   const windows: Window[] = []
   const faults = new Map<FaultKind, number>(FAULT_KINDS.map((kind) => [kind, 0]))
   const api = (path: string, options?: Parameters<typeof apiRequest>[2]) => apiRequest(ports.apiPort, `${PREFIX}/${path}`, options)
-  const served = async (path: string) => {
-    const reply = await httpGet(ports.proxyPort, path, {}, 2000).catch(() => undefined)
-    return reply?.status === 200 && reply.body.includes('chaos')
+  /** A GET through HAProxy: served by the upstream, else what came back instead. */
+  const probe = async (path: string): Promise<{ ok: boolean; detail: string }> => {
+    const reply = await httpGet(ports.proxyPort, path, {}, 2000).catch((err: unknown) => (err instanceof Error ? err.message : String(err)))
+    if (typeof reply === 'string') return { ok: false, detail: reply }
+    return { ok: reply.status === 200 && reply.body.includes('chaos'), detail: `HTTP ${reply.status}` }
   }
+  const served = async (path: string) => (await probe(path)).ok
   try {
     await daemon.start()
     const steady = await api(`reconfigure?${new URLSearchParams({ serviceName: 'steady', servicePath: '/steady', port: String(upstream.port), outboundHostname: '127.0.0.1' })}`)
@@ -58,7 +61,8 @@ export async function runSoak({ seconds, seed, clients = 3, say = () => undefine
     const prober = (async () => {
       while (running) {
         const at = Date.now()
-        probes.push({ at, ok: await served('/steady') })
+        const { ok, detail } = await probe('/steady')
+        probes.push({ at, ok, ...(ok ? {} : { detail }) })
         await sleep(100)
       }
     })()
@@ -147,7 +151,7 @@ export async function runSoak({ seconds, seed, clients = 3, say = () => undefine
     const before = await snapshot()
     await daemon.killAndRestart()
     const after = await snapshot()
-    const verdict = await judge({ ops, probes, windows, before, after })
+    const verdict = await judge({ ops, probes, windows, before, after, started })
     return { seconds, seed, clients, faults: Object.fromEntries(faults), restarts: daemon.restarts, ...verdict }
   } finally {
     await daemon.stop().catch(() => undefined)

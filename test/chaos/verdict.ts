@@ -20,6 +20,8 @@ export interface Op {
 export interface Probe {
   at: number
   ok: boolean
+  /** What a failed probe got: a status, or the error. */
+  detail?: string
 }
 
 export interface Window {
@@ -51,7 +53,13 @@ function listedPath(listed: Record<string, unknown>, name: string): string {
   return new RegExp(`/${name}/v\\d+`).exec(JSON.stringify(entry))?.[0] ?? '(unknown path)'
 }
 
-export async function judge({ ops, probes, windows, before, after }: { ops: Op[]; probes: Probe[]; windows: Window[]; before: Seen; after: Seen }) {
+export async function judge({ ops, probes, windows, before, after, started }: { ops: Op[]; probes: Probe[]; windows: Window[]; before: Seen; after: Seen; started: number }) {
+  const seconds = (at: number) => `${((at - started) / 1000).toFixed(1)} s`
+  /** The last fault before `at`, for a violation's line. */
+  const lastFault = (at: number) => {
+    const window = windows.filter((w) => w.from <= at).at(-1)
+    return window ? `${window.kind} at ${seconds(window.from)}, its window ended ${at - window.to} ms before` : 'no fault before'
+  }
   const violations: string[] = []
   const requests: Record<string, Record<string, number>> = {}
   for (const op of ops) {
@@ -75,7 +83,7 @@ export async function judge({ ops, probes, windows, before, after }: { ops: Op[]
     const status = op.answer.status
     if (status === 200 && !op.servedAfter) {
       if (inWindow(op.at, op.end + 2500)) excused200++
-      else violations.push(`${op.target} ${op.path}: answered 200, not served right after`)
+      else violations.push(`${op.target} ${op.path}: answered 200 at ${seconds(op.end)}, not served right after (${lastFault(op.end)})`)
     }
     if (typeof status === 'number' && status !== 200 && op.servedAfter) violations.push(`${op.target} ${op.path}: answered ${status}, yet served`)
   }
@@ -115,7 +123,7 @@ export async function judge({ ops, probes, windows, before, after }: { ops: Op[]
   // The prober: failures only within a restart window.
   const failed = probes.filter((probe) => !probe.ok)
   const outside = failed.filter((probe) => !inWindow(probe.at, probe.at))
-  for (const probe of outside.slice(0, 20)) violations.push(`the steady service failed at ${new Date(probe.at).toISOString()}, outside every restart window`)
+  for (const probe of outside.slice(0, 20)) violations.push(`the steady service failed at ${seconds(probe.at)} (${probe.detail ?? 'no detail'}), outside every restart window (${lastFault(probe.at)})`)
   if (outside.length > 20) violations.push(`… and ${outside.length - 20} more failures of the steady service outside the windows`)
 
   return {

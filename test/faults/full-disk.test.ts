@@ -43,6 +43,7 @@ t.test('a 503 is not applied, a 200 is served and survives kill -9, whatever the
     ok.push(name)
   }
   const failed: string[] = []
+  const reasons: string[] = []
   const statuses = new Map<number, number>()
   // Depths: nothing left, a few bytes, a page, a few pages; each with small and long lines,
   // plain and reloaded services, so the disk runs out at each write of the way.
@@ -62,6 +63,7 @@ t.test('a 503 is not applied, a 200 is served and survives kill -9, whatever the
           t.ok((await listed(first)).includes(name), `${name}: 200 and listed`)
         } else {
           failed.push(name)
+          reasons.push(reply.body)
           t.equal(reply.status, 503, `${name}: a disk that cannot be written is a 503 (${reply.body})`)
           t.notOk(await served(first, name), `${name}: 503 and not served`)
           t.same(await listed(first), before, `${name}: 503 and /config as before`)
@@ -72,6 +74,9 @@ t.test('a 503 is not applied, a 200 is served and survives kill -9, whatever the
     }
   }
   t.ok((statuses.get(200) ?? 0) > 2 && (statuses.get(503) ?? 0) > 0, `both outcomes seen: ${JSON.stringify([...statuses])}`)
+  // The disk ran out at each moment: the state's append, and a file of the configuration.
+  t.ok(reasons.some((body) => body.includes('The state could not be saved')), 'a 503 at the save')
+  t.ok(reasons.some((body) => /could not be written/.test(body)), 'a 503 at a file of the configuration')
 
   await first.kill9()
   await fs.drain()
