@@ -13,7 +13,8 @@ const secrets = await mkdtemp(join(tmpdir(), 'dfp-secrets-'))
 const httpPort = await freePort()
 const httpsPort = await freePort()
 const env = { CERTS_DIR: folder, SECRETS_DIR: secrets, DEFAULT_PORTS: `${httpPort},${httpsPort}:ssl` }
-let daemon: TestDaemon = await startDaemon(env, { proxyPort: httpPort })
+const logLines: Array<Record<string, unknown>> = []
+let daemon: TestDaemon = await startDaemon(env, { proxyPort: httpPort, logLines })
 t.teardown(async () => {
   await daemon.close()
   await upstream.close()
@@ -147,8 +148,15 @@ t.test('an invalid PEM and a traversal certName are refused and change nothing',
 
 t.test('a folder certificate that turns invalid keeps its last good copy and blocks nothing', async (t) => {
   const served = (await servedCertificate(httpsPort, 'a.test')).fingerprint
+  const seen = logLines.length
   await writeFile(join(folder, 'a.test.pem'), 'half-written garbage')
-  await new Promise((resolve) => setTimeout(resolve, 800))
+  // The watcher's scan of the broken file: refused, its last good copy kept, then applied.
+  const scanned = () => {
+    const after = logLines.slice(seen)
+    const refused = after.findIndex((l) => l.msg === 'certificate file refused' && l.certificate === join(folder, 'a.test.pem'))
+    return refused >= 0 && after[refused]?.keptPrevious === true && after.slice(refused).some((l) => l.msg === 'certificate folders applied')
+  }
+  t.ok(await until(async () => scanned()), 'the watcher refused the broken file and applied its scan')
   t.equal((await servedCertificate(httpsPort, 'a.test')).fingerprint, served, 'still the last good certificate')
   t.equal((await daemon.call('reconfigure', { serviceName: 'still-works', servicePath: '/still', port: String(upstream.port), outboundHostname: '127.0.0.1' })).status, 200)
   t.equal((await daemon.call('reload')).status, 200, 'a full reload loads the copy, not the broken file')
