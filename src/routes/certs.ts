@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { AcmeManager, AcmeStatus } from '../acme/manager.js'
-import { CertificateError, checkCertName, inspectCertificate, type CertificateInfo } from '../certs/pem.js'
+import { CertificateError, checkCertName, inspectCertificate, type CertificateInfo } from '../pem.js'
 import { certDir } from '../config-paths.js'
 import { errors } from '../errors.js'
 import type { LiveState } from '../state/live.js'

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { redactConfig } from '../haproxy/redact.js'
 import { withoutPasswords } from '../service/public.js'
-import { checkCertName } from '../certs/pem.js'
+import { checkCertName } from '../pem.js'
 import { errors } from '../errors.js'
 import { isTrue } from '../field-values.js'
 import type { ApplyCore } from '../apply/core.js'

@@ -2,7 +2,7 @@ import { messageOf } from '../errors.js'
 import { open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { checkCertName, inspectCertificate } from '../certs/pem.js'
+import { checkCertName, inspectCertificate } from '../pem.js'
 import { writeAtomic } from '../files.js'
 import type { Change, ServiceChange, ServiceSource, ServiceState } from './registry.js'
 
