@@ -7,6 +7,7 @@ import { isIP } from 'node:net'
 import { type ApiUser, parseApiUsers } from './auth/api-users.js'
 import { type User, parseUsers } from './auth/credentials.js'
 import { booleanSchema, commaList, COMPRESSION_ALGOS, listenerUrl } from './field-values.js'
+import { readHostsFileNames } from './hosts-file.js'
 
 /** Folder of the project (one level above `src/` and `dist/`). */
 export const PROJECT_DIR = fileURLToPath(new URL('..', import.meta.url))
@@ -210,6 +211,8 @@ export type Settings = Readonly<
     STATS_USER: string
     STATS_PASS: string
     STATS_URI: string
+    /** The names /etc/hosts defines (src/hosts-file.ts): their servers load with the system lookup. */
+    HOSTS_FILE_NAMES: ReadonlySet<string>
     /** Parsed as reconfigure requests where the daemon starts (env-services.ts). */
     ENV_SERVICES: readonly EnvService[]
     /** USERS as userlist users (USERS_PASS_ENCRYPTED: the passwords are crypt(3) hashes). */
@@ -272,6 +275,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     templatesDir: out.TEMPLATES_DIR,
     checkResolvers: out.CHECK_RESOLVERS,
   } as Settings['PARSE_OPTIONS']
+  out.HOSTS_FILE_NAMES = readHostsFileNames()
   out.ENV_SERVICES = envServices(env, out.DEFAULT_PROTOCOL as string, problems)
   if (problems.length) throw new SettingsError(problems)
   return Object.freeze(out) as Settings
