@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { fingerprintOf, httpsGet, makeCertificate, servedCertificate } from '../helpers/certs.js'
+import type { ApiAnswer } from '../helpers/api-json.js'
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
 import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
 
@@ -22,7 +23,10 @@ t.teardown(async () => {
   await rm(secrets, { recursive: true, force: true })
 })
 const put = (name: string, pem: string) =>
-  fetch(`http://127.0.0.1:${daemon.apiPort}/v1/docker-flow-proxy/cert?certName=${encodeURIComponent(name)}`, { method: 'PUT', body: pem }).then(async (r) => ({ status: r.status, json: (await r.json()) as any }))
+  fetch(`http://127.0.0.1:${daemon.apiPort}/v1/docker-flow-proxy/cert?certName=${encodeURIComponent(name)}`, { method: 'PUT', body: pem }).then(async (r) => {
+    const json: ApiAnswer = await r.json()
+    return { status: r.status, json }
+  })
 
 t.test('without a certificate the :ssl port is not bound, and /config says why', async (t) => {
   await t.rejects(servedCertificate(httpsPort, 'a.test'))
@@ -41,7 +45,7 @@ t.test('folder and secret certificates: each domain gets its own, over HTTP/2', 
   t.equal((await servedCertificate(httpsPort, 'a.test')).alpn, 'h2', 'HTTP/2 negotiated')
   t.equal(await httpsGet(httpsPort, 'a.test', '/'), 200)
   const certs = (await daemon.call('certs')).json.Certs
-  t.same(certs.map((c: any) => [c.Name, c.Source, c.Domains]), [
+  t.same(certs?.map((c) => [c.Name, c.Source, c.Domains]), [
     ['a.test.pem', 'folder', ['a.test']],
     ['b.test.pem', 'folder', ['b.test']],
     ['cert-s.test', 'secret', ['s.test']],
