@@ -28,13 +28,7 @@ t.teardown(async () => {
   await pebble.stop()
 })
 
-interface AcmeEntry {
-  Domains: string[]
-  State: string
-  Failures: number
-  LastError?: string
-}
-const acmeEntry = async (domain: string): Promise<AcmeEntry | undefined> => ((await daemon.call('certs')).json.Acme as AcmeEntry[]).find((entry) => entry.Domains.includes(domain))
+const acmeEntry = async (domain: string) => (await daemon.call('certs')).json.Acme?.find((entry) => entry.Domains.includes(domain))
 const issued = async (domain: string) => {
   const root = await pebble.root()
   return until(async () => (await handshake(httpsPort, domain, root).catch(() => undefined))?.authorized === true, 30_000)

@@ -6,6 +6,7 @@
 import { appendFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
+import type { ConfigAnswer } from '../helpers/api-json.js'
 import { type DaemonProcess, daemonProcess, smallFilesystem, stopLeftoverHaproxy } from '../helpers/faults.js'
 import { httpGet, httpUpstream } from '../helpers/net.js'
 
@@ -28,7 +29,7 @@ const service = (name: string, own: boolean, pad: number) => ({
   ...(pad > 0 ? { userDef: 'x'.repeat(pad) } : {}),
 })
 
-const listed = async (daemon: DaemonProcess) => Object.keys((await daemon.call('config', { type: 'json' })).json ?? {}).sort()
+const listed = async (daemon: DaemonProcess) => Object.keys((await daemon.call<ConfigAnswer>('config', { type: 'json' })).json ?? {}).sort()
 const served = async (daemon: DaemonProcess, name: string) => {
   const reply = await httpGet(daemon.proxyPort, `/${name}`)
   return reply.status === 200 && reply.body.includes('disk')
