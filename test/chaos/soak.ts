@@ -113,7 +113,13 @@ export async function runSoak({ seconds, seed, clients = 3, say = () => undefine
         if (kind === 'kill-worker' || kind === 'kill-master') {
           const pids = await haproxyPids(disk.dir)
           const pid = kind === 'kill-worker' ? pids.worker : pids.master
-          if (pid) process.kill(pid, 'SIGKILL')
+          try {
+            if (pid) process.kill(pid, 'SIGKILL')
+          } catch {
+            // It exited between the look-up and the kill (the master was restarting it): no fault.
+            faults.set(kind, (faults.get(kind) ?? 1) - 1)
+            continue
+          }
           windows.push({ kind, from: at, to: Date.now() + RESTART_WINDOW_MS.haproxy })
         } else if (kind === 'kill-daemon') {
           await daemon.killAndRestart()
