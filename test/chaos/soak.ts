@@ -114,9 +114,10 @@ export async function runSoak({ seconds, seed, clients = 3, say = () => undefine
           const pids = await haproxyPids(disk.dir)
           const pid = kind === 'kill-worker' ? pids.worker : pids.master
           try {
-            if (pid) process.kill(pid, 'SIGKILL')
+            if (!pid) throw new Error('no such process')
+            process.kill(pid, 'SIGKILL')
           } catch {
-            // It exited between the look-up and the kill (the master was restarting it): no fault.
+            // None, or it exited between the look-up and the kill (the master was restarting it): no fault.
             faults.set(kind, (faults.get(kind) ?? 1) - 1)
             continue
           }

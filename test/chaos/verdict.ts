@@ -66,13 +66,14 @@ export async function judge({ ops, probes, windows, before, after, started }: { 
     const byKind = (requests[op.kind] ??= {})
     byKind[outcome(op.answer)] = (byKind[outcome(op.answer)] ?? 0) + 1
   }
-  // Why changes were not applied: the 503 messages, without their service-specific parts.
+  // Why changes were not applied: the status and message of each answer other than 200, without their service-specific parts.
   const reasons: Record<string, number> = {}
   for (const op of ops) {
-    if (op.answer.status !== 503) continue
+    if (typeof op.answer.status !== 'number' || op.answer.status === 200) continue
     const message = /"Message":"([^"]*)"/.exec(op.answer.body)?.[1] ?? op.answer.body
     const reason = message.replace(/tmp-\d+|\/[^ ,)']*\//g, '…/').replace(/service \S+/g, 'service …').slice(0, 140)
-    reasons[reason] = (reasons[reason] ?? 0) + 1
+    const key = `${op.answer.status} ${reason}`
+    reasons[key] = (reasons[key] ?? 0) + 1
   }
   const inWindow = (from: number, to: number) => windows.some((w) => w.from <= to && w.to >= from)
 
