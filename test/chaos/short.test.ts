@@ -7,7 +7,7 @@ import { runSoak } from './soak.js'
 
 t.test('a short seeded chaos soak finds no violation', async (t) => {
   const report = await runSoak({ seconds: 45, seed: 4, say: (line) => t.comment(line) })
-  t.comment(JSON.stringify({ faults: report.faults, requests: report.requests, probes: report.probes }))
+  t.comment(JSON.stringify({ faults: report.faults, requests: report.requests, reasons: report.reasons, probes: report.probes }))
   const injected = Object.values(report.faults).reduce((sum, count) => sum + count, 0)
   t.ok(injected >= 3, `faults were injected (${injected})`)
   t.ok((report.requests.reconfigure?.['200'] ?? 0) > 0, 'changes were applied between the faults')
