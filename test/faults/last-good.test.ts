@@ -20,6 +20,9 @@ t.test('a line appended to haproxy.cfg by hand does not keep HAProxy down after 
   const back = await until(async () => daemon.port.master.pid !== masterPid && (await daemon.proxy('/good/')).status === 200, 20_000)
   t.ok(back, 'served again on the last good configuration')
   t.ok(logLines.some((l) => l.msg === 'haproxy restarted on the last good configuration'), 'the restart is logged')
+  // The first restart must load it: a restart on the edited file fails, and a later batch that
+  // rewrites the file would hide that.
+  t.notOk(logLines.some((l) => l.msg === 'haproxy could not be restarted'), 'no restart tried the edited file')
   // The file HAProxy loaded on the restart (/config renders from memory and cannot show this).
   const loaded = await readFile(join(daemon.configDir, 'haproxy.cfg'), 'utf8')
   t.notMatch(loaded, /this is not haproxy/, 'the restart loaded the last good configuration, not the edited file')
