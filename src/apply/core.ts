@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { errors, messageOf } from '../errors.js'
 import { redactConfig } from '../haproxy/redact.js'
-import { planRuntimeDelta, type RuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
+import { planRuntimeDelta, type RuntimeDelta } from '../haproxy/runtime-delta.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
 import type { Rendered, RenderSettings } from '../render/index.js'
 import { type Change, changedService, ServiceState } from '../state/registry.js'
@@ -14,6 +14,8 @@ import { CatchUpTimer } from './catch-up.js'
 import { swapCertificates } from './cert-swap.js'
 import { BatchQueue } from './queue.js'
 import { RenderCache } from './render-cache.js'
+import { ServedHaproxy } from './served.js'
+import { realTimers, type Timers } from './timers.js'
 import { planServiceDelta, type ServiceDelta } from './service-delta.js'
 import { NameIndex, PortClaimants, RouteClaims } from './state-index.js'
 
@@ -26,6 +28,8 @@ export interface ApplyCoreOptions {
   metrics: Metrics
   /** What is live; the core is its only writer. */
   live?: LiveState
+  /** The clock and timers (a fake one in unit tests). */
+  timers?: Timers
 }
 
 /**
@@ -45,24 +49,16 @@ export class ApplyCore {
   )
   private reloadCount = 0
   private runtimeCount = 0
-  /** What the running worker loaded, and its pid: the base of runtime deltas. */
-  private worker?: { view: WorkerView; pid: number }
-  private readonly catchUp = new CatchUpTimer(() => {
-    if (this.queue.closed || !this.worker) return
-    this.options.log.debug("catch-up reload: the file's backends into the worker, removed ones out")
-    this.queue.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
-  })
+  /** What HAProxy serves: the one record (src/apply/served.ts). */
+  private readonly served: ServedHaproxy
+  private readonly catchUp: CatchUpTimer
   /** The live text holds services made live at run time that `haproxy -c` has not checked. */
   private unvalidated = false
   /**
-   * The files on disk are behind what the worker serves: changes made live from the changed
-   * services alone (src/apply/service-delta.ts) write them once changes pause, off the request path.
+   * Changes made live from the changed services alone (src/apply/service-delta.ts) leave the files
+   * behind the worker: they are written once changes pause, off the request path.
    */
-  private filesBehind = false
-  private readonly fileSync = new CatchUpTimer(() => {
-    if (this.queue.closed) return
-    this.queue.enqueue(undefined, 'sync').catch((err) => this.options.log.warn({ err }, 'writing the files of the live configuration failed'))
-  })
+  private readonly fileSync: CatchUpTimer
   private readonly renderCache: RenderCache
   private readonly names = new NameIndex()
   private readonly portClaimants = new PortClaimants()
@@ -73,6 +69,17 @@ export class ApplyCore {
 
   constructor(private readonly options: ApplyCoreOptions) {
     this.live = options.live ?? new LiveState()
+    const timers = options.timers ?? realTimers
+    this.served = new ServedHaproxy({ live: this.live, port: options.port, render: (state) => this.render(state), log: options.log, timers })
+    this.catchUp = new CatchUpTimer(() => {
+      if (this.queue.closed || !this.served.worker) return
+      this.options.log.debug("catch-up reload: the file's backends into the worker, removed ones out")
+      this.queue.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
+    }, timers)
+    this.fileSync = new CatchUpTimer(() => {
+      if (this.queue.closed) return
+      this.queue.enqueue(undefined, 'sync').catch((err) => this.options.log.warn({ err }, 'writing the files of the live configuration failed'))
+    }, timers)
     this.unserved = new UnservedRetry(this.live, (change) => this.queue.enqueue(change), options.log)
     this.renderCache = new RenderCache(options.settings)
     this.claims = new RouteClaims(options.settings)
@@ -96,7 +103,7 @@ export class ApplyCore {
 
   /** Backends that live in a spare backend of the running worker until the catch-up reload: name → spare. */
   get spareAliases(): ReadonlyMap<string, string> {
-    return this.worker?.view.aliases ?? new Map()
+    return this.served.worker?.view.aliases ?? new Map()
   }
 
   /** Batches made live through the Runtime API alone (no reload) since start. */
@@ -119,13 +126,14 @@ export class ApplyCore {
     if (!valid.ok) throw new Error(`the settings give a configuration HAProxy refuses: ${valid.error}`)
     const wanted = this.state.with(initial)
     let startWithAll = wanted !== this.state && (await port.validate(wanted)).ok
-    const launch = async (state: ServiceState, rendered: Rendered) => {
-      await port.writeArtefacts(state, { prune: true })
-      await this.writeFiles(rendered)
-      const result = await port.start(rendered.version)
-      if (result.ok) this.worker = { view: workerView(rendered), pid: result.pid }
-      return result
-    }
+    const launch = (state: ServiceState, rendered: Rendered) =>
+      this.served.exclusive(async () => {
+        await port.writeArtefacts(state, { prune: true })
+        await this.served.writeFiles(rendered)
+        const result = await port.start(rendered.version)
+        if (result.ok) this.served.loaded(state, rendered, result.pid)
+        return result
+      })
     const wantedRendered = this.render(wanted)
     let started = startWithAll ? await launch(wanted, wantedRendered) : undefined
     if (started && !started.ok) {
@@ -136,8 +144,6 @@ export class ApplyCore {
     }
     if (!startWithAll) started = await launch(this.state, emptyRendered)
     if (!started?.ok) throw new Error(`haproxy did not start: ${started?.error}`)
-    if (startWithAll) this.live.set(wanted, wantedRendered.config)
-    else this.live.set(this.state, emptyRendered.config)
     log.info({ workerPid: started.pid, services: this.state.size }, 'haproxy started')
     if (!startWithAll && wanted !== this.state) {
       // Nothing saved is dropped: what HAProxy does not serve now stays in the state and is retried.
@@ -164,8 +170,9 @@ export class ApplyCore {
     this.fileSync.cancel()
     this.unserved.stop()
     await closing
-    if (this.filesBehind) await this.syncFiles().catch((err) => this.options.log.warn({ err }, 'writing the files of the live configuration failed'))
-    await this.options.port.stop(hard)
+    this.served.close()
+    if (this.served.filesBehind) await this.served.syncFiles().catch((err) => this.options.log.warn({ err }, 'writing the files of the live configuration failed'))
+    await this.served.exclusive(() => this.options.port.stop(hard))
   }
 
   private livePortsCache?: { state: ServiceState; ports: Set<number> }
@@ -176,17 +183,6 @@ export class ApplyCore {
       this.livePortsCache = { state: this.state, ports: new Set(this.render(this.state).ports.keys()) }
     }
     return this.livePortsCache.ports
-  }
-
-  /** Writes the configuration and the maps of `rendered` (the live state or a candidate; `served`: what the worker serves already). */
-  private async writeFiles(rendered: Rendered, options: { served?: boolean } = {}): Promise<void> {
-    await this.options.port.writeConfig(rendered, options)
-    this.filesBehind = false
-  }
-
-  /** Writes the files of the live configuration, which the worker already serves. */
-  private syncFiles(): Promise<void> {
-    return this.writeFiles(this.render(this.state), { served: true })
   }
 
   /**
@@ -251,7 +247,7 @@ export class ApplyCore {
         live = []
       }
     }
-    if (this.filesBehind && batch.some((item) => item.purpose === 'sync')) await this.syncFiles()
+    if (this.served.filesBehind && batch.some((item) => item.purpose === 'sync')) await this.served.syncFiles()
     for (const item of live) item.resolve()
     for (const item of batch) if (item.purpose === 'sync') item.resolve()
     for (const item of reloadRequests) {
@@ -267,12 +263,16 @@ export class ApplyCore {
    * live without `haproxy -c`: what changes in the file is a plain backend (the spares' text plus
    * a server line of checked parameters) or nothing, and the catch-up reload validates first.
    */
-  private async applyServicesAtRuntime(changes: PendingChange[]): Promise<boolean> {
-    if (changes.length === 0 || !this.worker) return false
+  private applyServicesAtRuntime(changes: PendingChange[]): Promise<boolean> {
+    return this.served.exclusive(() => this.applyServicesAtRuntimeAlone(changes))
+  }
+
+  private async applyServicesAtRuntimeAlone(changes: PendingChange[]): Promise<boolean> {
+    const worker = this.served.worker
+    if (changes.length === 0 || !worker) return false
     if (!changes.every((item) => item.change.kind === 'put' || item.change.kind === 'remove')) return false
     const state = this.state.with(changes.map((item) => item.change))
     if (state === this.state) return true
-    const worker = this.worker
     const names = new Set(changes.map((item) => changedService(item.change)))
     const delta = planServiceDelta(worker.view, this.state, state, names, this.options.settings, this.claims.countIn(this.state))
     if (delta) return this.applyDelta(state, delta, worker.pid)
@@ -296,12 +296,9 @@ export class ApplyCore {
       if ((await port.workerPid()) !== pid) return false
       if (!(await this.sendRuntimeCommands(delta.commands, state.size))) return false
     }
-    this.worker = { view: delta.commit(), pid }
     if (delta.backendsChanged) this.unvalidated = true
-    this.live.set(state, () => this.render(state).config)
-    // A restart after a crash, before the files are written, loads what the worker serves.
-    port.noteServed(() => this.render(state))
-    this.filesBehind = true
+    // A restart after a crash, before the files are written, renders and loads this record.
+    this.served.changedAtRuntime(state, delta.commit(), () => this.render(state).config, false)
     this.fileSync.schedule(false)
     if (delta.leftovers || delta.usedSpares) this.scheduleCatchUp()
     return true
@@ -348,21 +345,20 @@ export class ApplyCore {
    */
   private async applyAtRuntime(state: ServiceState, rendered: Rendered): Promise<boolean> {
     const { port, settings } = this.options
-    const worker = this.worker
+    const worker = this.served.worker
     if (!worker) return false
     const delta = planRuntimeDelta(worker.view, rendered, settings.CONFIG_DIR)
     if (!delta) return false
     // A worker started again by the master (after a crash) loaded the files, not this view.
     if ((delta.commands.length > 0 || rendered.config !== this.live.config) && (await port.workerPid()) !== worker.pid) return false
     if (!(await swapCertificates(this.options, this.state, state))) return false
-    await this.writeFiles(rendered)
+    await this.served.writeFiles(rendered)
     if (!(await this.sendRuntimeCommands(delta.commands, state.size))) {
       // The live files back for the reload that follows (a change that follows may reload earlier).
-      await this.writeFiles(this.render(this.state))
+      await this.served.writeFiles(this.render(this.state))
       return false
     }
-    this.worker = { view: delta.worker, pid: worker.pid }
-    this.live.set(state, rendered.config)
+    this.served.changedAtRuntime(state, delta.worker, rendered.config, true)
     if (delta.leftovers || delta.usedSpares) this.scheduleCatchUp()
     return true
   }
@@ -379,21 +375,24 @@ export class ApplyCore {
    * cannot load it (a port in use, say, or the master died), the previous files are put back and
    * loaded again: `refused` when that worked, `systemic` when HAProxy could not be put back.
    */
-  private async makeLive(state: ServiceState, force: boolean): Promise<CheckResult> {
+  private makeLive(state: ServiceState, force: boolean): Promise<CheckResult> {
+    return this.served.exclusive(() => this.makeLiveAlone(state, force))
+  }
+
+  private async makeLiveAlone(state: ServiceState, force: boolean): Promise<CheckResult> {
     const { port, metrics, log } = this.options
     const rendered = this.render(state)
     await port.writeArtefacts(state, { prune: false })
     if (!force && (await this.applyAtRuntime(state, rendered))) return { ok: true }
     const timer = metrics.reloadDuration.startTimer()
-    await this.writeFiles(rendered)
+    await this.served.writeFiles(rendered)
     const loaded = await port.reload(rendered.version)
     const ms = Math.round(timer() * 1000)
     metrics.recordReload(loaded.ok ? { ok: true, ms } : { ok: false, ms, error: loaded.error })
     if (loaded.ok) {
-      this.worker = { view: workerView(rendered), pid: loaded.pid }
+      this.served.loaded(state, rendered, loaded.pid)
       this.unvalidated = false
       this.catchUp.cancel()
-      this.live.set(state, rendered.config)
       this.reloadCount++
       metrics.reloads.inc()
       log.info({ outcome: 'ok', ms, workerPid: loaded.pid, services: state.size, reloads: this.reloadCount }, 'haproxy reloaded')
@@ -404,11 +403,12 @@ export class ApplyCore {
     await port.writeArtefacts(this.state, { prune: false })
     // Rendering is deterministic: the live state renders to the files HAProxy served before.
     const restoring = this.render(this.state)
-    await this.writeFiles(restoring)
+    await this.served.writeFiles(restoring)
     const restored = await port.reload(restoring.version)
     if (!restored.ok) log.error({ error: restored.error }, 'haproxy could not reload the previous configuration either')
     // The worker now runs the previous files (or, if that failed too, nobody knows what).
-    this.worker = restored.ok ? { view: workerView(restoring), pid: restored.pid } : undefined
+    if (restored.ok) this.served.loaded(this.state, restoring, restored.pid)
+    else this.served.unknown()
     if (loaded.kind === 'unavailable') return { ok: false, kind: 'unavailable', error: loaded.error }
     return { ok: false, kind: !restored.ok || rendered.config === restoring.config ? 'systemic' : 'refused', error: loaded.error }
   }

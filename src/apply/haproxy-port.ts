@@ -83,19 +83,22 @@ export class LiveHaproxy implements HaproxyPort {
     return this.artefacts.writeCertificates(state, options)
   }
 
-  /** The configuration last written: served once the Runtime API commands that follow succeed. */
-  private written?: string
-
-  async writeConfig(rendered: Rendered, { served = false }: { served?: boolean } = {}): Promise<void> {
-    await this.artefacts.writeConfig(rendered)
-    this.written = rendered.config
-    if (served) this.master.noteServed(rendered.config)
+  writeConfig(rendered: Rendered): Promise<void> {
+    return this.artefacts.writeConfig(rendered)
   }
 
   async start(version: string): Promise<LoadVerdict> {
     // A start after a failed one (the daemon's start-up fallback) is allowed again.
     this.master.resume()
     return this.master.start(version)
+  }
+
+  restart(version: string, oldPid: number | undefined): Promise<LoadVerdict> {
+    return this.master.start(version, oldPid)
+  }
+
+  onExit(listener: () => void): void {
+    this.master.onExit(listener)
   }
 
   async reload(version: string): Promise<LoadVerdict> {
@@ -113,20 +116,8 @@ export class LiveHaproxy implements HaproxyPort {
     )
   }
 
-  noteServed(rendered: () => Rendered): void {
-    this.master.noteServed(async () => {
-      const served = rendered()
-      await this.artefacts.writeConfig(served)
-      this.written = served.config
-      return served.config
-    })
-  }
-
   async runtimeCommands(commands: readonly RuntimeCommand[]): Promise<void> {
     await sendCommands(this.client.statsSocket, await Promise.all(commands.map((command) => withResolvedHost(command, this.settings.DNS_SERVERS))))
-    // The worker now serves the file just written without a reload: a restart after a crash
-    // must load that one (src/haproxy/master.ts).
-    if (this.written !== undefined) this.master.noteServed(this.written)
   }
 
   portsInUse(ports: readonly number[]): Promise<number[]> {

@@ -25,25 +25,23 @@ export interface HaproxyPort {
    * live) also removes the copies it no longer has.
    */
   writeArtefacts(state: ServiceState, options: { prune: boolean }): Promise<void>
-  /**
-   * Writes the route maps and the configuration file HAProxy loads next; `served`: the worker
-   * already serves it (made live through the Runtime API), so a restart after a crash loads it.
-   */
-  writeConfig(rendered: Rendered, options?: { served?: boolean }): Promise<void>
+  /** Writes the route maps and the configuration file HAProxy loads next. */
+  writeConfig(rendered: Rendered): Promise<void>
   /** Starts HAProxy on the written files and waits until a worker serves `version`. */
   start(version: string): Promise<LoadVerdict>
+  /**
+   * Starts HAProxy again after its master died, on the written files; `oldPid`: the worker of
+   * the dead master, which may answer for a moment and is not taken for the new one.
+   */
+  restart(version: string, oldPid: number | undefined): Promise<LoadVerdict>
+  /** Calls `listener` when a master that served exits without being asked to. */
+  onExit(listener: () => void): void
   /** Reloads HAProxy on the written files and waits until a new worker serves `version`. */
   reload(version: string): Promise<LoadVerdict>
   /** Stops HAProxy (`hard`: at once). */
   stop(hard: boolean): Promise<void>
   /** The pid of the worker answering the Runtime API, undefined when none answers. */
   workerPid(): Promise<number | undefined>
-  /**
-   * The worker serves what `rendered` renders (changes made through the Runtime API before the
-   * files are written): what HAProxy loads, its files written then, if it has to be restarted
-   * after a crash.
-   */
-  noteServed(rendered: () => Rendered): void
   /** Runtime API commands (`add map`, `set server … addr`, …); throws with HAProxy's answer. */
   runtimeCommands(commands: readonly RuntimeCommand[]): Promise<void>
   /** The ports of `ports` another process listens on (checked before a reload binds them). */
