@@ -5,11 +5,10 @@ import type { Logger } from 'pino'
 import { HaproxyClient } from '../haproxy/client.js'
 import { HaproxyMaster } from '../haproxy/master.js'
 import { portsInUse } from '../haproxy/port-probe.js'
-import { sendCommands } from '../haproxy/runtime-delta.js'
+import { type RuntimeCommand, sendCommands } from '../haproxy/commands.js'
 import { validateConfig } from '../haproxy/validate.js'
 import { type Rendered, renderAll, serverStatePath, statsSocketPath } from '../render/index.js'
 import { hostsFileNames } from '../render/hosts-file.js'
-import { commandText, type RuntimeCommand } from '../render/spares.js'
 import { routeMapFiles } from '../render/maps.js'
 import type { Settings } from '../settings.js'
 import type { ServiceState } from '../state/registry.js'
@@ -30,8 +29,8 @@ const SPARE_LOOKUP_MS = 250
  * and the change goes through validation and a reload instead, which looks no name up
  * (`init-addr last,none`).
  */
-async function withResolvedHost(command: RuntimeCommand, dnsServers: readonly string[]): Promise<string> {
-  if (typeof command === 'string' || isIP(command.host.replace(/^\[|\]$/g, '')) !== 0) return commandText(command)
+async function withResolvedHost(command: RuntimeCommand, dnsServers: readonly string[]): Promise<RuntimeCommand> {
+  if (command.kind !== 'add server' || isIP(command.host.replace(/^\[|\]$/g, '')) !== 0) return command
   const { host } = command
   let address: string | undefined
   if (hostsFileNames().has(host.toLowerCase())) {
@@ -42,7 +41,7 @@ async function withResolvedHost(command: RuntimeCommand, dnsServers: readonly st
     address = (await resolver.resolve4(host))[0]
   }
   if (address === undefined) throw new Error(`${host} has no IPv4 address`)
-  return commandText({ ...command, host: isIP(address) === 6 ? `[${address}]` : address })
+  return { ...command, host: isIP(address) === 6 ? `[${address}]` : address }
 }
 
 /** The real HAProxy behind the apply core's port: `haproxy -c`, the master, its Runtime API, the files. */
@@ -124,14 +123,13 @@ export class LiveHaproxy implements HaproxyPort {
     return portsInUse(ports)
   }
 
-  async swapCertificate(loadPath: string, pem: string): Promise<void> {
+  async swapCertificate(path: string, pem: string): Promise<void> {
+    const socket = this.client.statsSocket
     try {
-      const set = await this.client.send(`set ssl cert ${loadPath} <<\n${pem.trimEnd()}\n`)
-      if (!/Transaction (created|updated)/.test(set)) throw new Error(set.trim())
-      const commit = await this.client.send(`commit ssl cert ${loadPath}`, 10_000)
-      if (!/Success!/.test(commit)) throw new Error(commit.trim())
+      await sendCommands(socket, [{ kind: 'set ssl cert', path, pem }])
+      await sendCommands(socket, [{ kind: 'commit ssl cert', path }])
     } catch (err) {
-      await this.client.send(`abort ssl cert ${loadPath}`).catch(() => undefined)
+      await sendCommands(socket, [{ kind: 'abort ssl cert', path }]).catch(() => undefined)
       throw err
     }
   }

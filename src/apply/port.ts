@@ -1,5 +1,5 @@
 import type { Rendered } from '../render/index.js'
-import type { RuntimeCommand } from '../render/spares.js'
+import type { RuntimeCommand } from '../haproxy/commands.js'
 import type { ServiceState } from '../state/registry.js'
 
 /**

@@ -16,12 +16,15 @@ export function sameState(a: ServiceState, b: ServiceState): boolean {
  */
 export class RenderCache {
   private last?: { state: ServiceState; rendered: Rendered }
+  /** Whole renderings made (not taken from the cache) since start. */
+  renders = 0
 
   constructor(private readonly settings: RenderSettings) {}
 
   render(state: ServiceState): Rendered {
     if (this.last && sameState(this.last.state, state)) return this.last.rendered
     const rendered = renderAll(state, this.settings)
+    this.renders++
     this.last = { state, rendered }
     return rendered
   }

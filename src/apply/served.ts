@@ -1,11 +1,11 @@
 import type { Logger } from 'pino'
 import { messageOf } from '../errors.js'
-import { type WorkerView, workerView } from '../haproxy/runtime-delta.js'
 import type { Rendered } from '../render/index.js'
 import type { LiveState } from '../state/live.js'
 import type { ServiceState } from '../state/registry.js'
 import type { HaproxyPort, LoadVerdict } from './port.js'
 import type { Timers } from './timers.js'
+import { applyChanges, type ViewChanges, type WorkerView, workerView } from './worker-view.js'
 
 /** The running worker as far as the record knows it: what it loaded (and took since at run time), and its pid. */
 export interface Worker {
@@ -77,12 +77,13 @@ export class ServedHaproxy {
   }
 
   /**
-   * The worker took runtime commands: it now serves `state`, seen as `view`; `config` is its
-   * configuration's text (rendered when first read), already on disk when `written`.
+   * The worker took runtime commands: it now serves `state`, its view changed by `changes` (in
+   * place: the view is this record's own); `config` is its configuration's text (rendered when
+   * first read), already on disk when `written`.
    */
-  changedAtRuntime(state: ServiceState, view: WorkerView, config: string | (() => string), written: boolean): void {
+  changedAtRuntime(state: ServiceState, changes: ViewChanges, config: string | (() => string), written: boolean): void {
     if (!this.current) throw new Error('runtime commands without a known worker')
-    this.current = { view, pid: this.current.pid }
+    applyChanges(this.current.view, changes)
     this.options.live.set(state, config)
     if (!written) this.behind = true
   }

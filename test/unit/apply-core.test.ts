@@ -5,7 +5,7 @@ import type { HaproxyPort, LoadVerdict, StatePort, Verdict } from '../../src/app
 import { DfpError } from '../../src/errors.js'
 import { createMetrics } from '../../src/metrics/index.js'
 import type { Rendered } from '../../src/render/index.js'
-import { commandText, type RuntimeCommand } from '../../src/render/spares.js'
+import { commandLine, type RuntimeCommand } from '../../src/haproxy/commands.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import type { Change, ServiceState } from '../../src/state/registry.js'
@@ -91,7 +91,7 @@ class FakeHaproxy implements HaproxyPort {
       this.runtimeFailures--
       throw new Error('No such backend.')
     }
-    this.commands.push(...commands.map(commandText))
+    this.commands.push(...commands.map(commandLine))
   }
   async swapCertificate(): Promise<void> {}
   /** Ports another process holds. */
