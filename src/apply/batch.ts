@@ -121,15 +121,18 @@ export function failureOf(result: Exclude<CheckResult, { ok: true }>, service?: 
  * Finds the largest order-respecting subset of `items` that passes `check` on top of `base`:
  * all of them when they pass together, else each half in turn. Items refused alone are handed
  * to `refused`; a failure that blames no change rejects every item it reached, unsplit.
+ * `whole`: the state of all `items` on `base` when the caller built it already (the plan's), so
+ * its rendering is not made again for an equal state built anew.
  */
 export async function bisect(
   base: ServiceState,
   items: PendingChange[],
   check: (state: ServiceState) => Promise<CheckResult>,
   refused: (item: PendingChange, error: string) => void,
+  whole?: ServiceState,
 ): Promise<PendingChange[]> {
   if (items.length === 0) return []
-  const result = await check(base.with(items.map((item) => item.change)))
+  const result = await check(whole ?? base.with(items.map((item) => item.change)))
   if (result.ok) return items
   if (result.kind !== 'refused') {
     for (const item of items) item.reject(failureOf(result, changedService(item.change)))

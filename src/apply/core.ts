@@ -205,9 +205,10 @@ export class ApplyCore {
     if (changes.length > 0) {
       this.planCount++
       const plan = planChange({ worker: this.served.worker, before: this.state, changes: changes.map((item) => item.change), settings: this.options.settings, claims: this.claims.countIn(this.state), render: (state) => this.render(state) })
-      if (!(await this.carryOut(plan))) {
+      if (plan.kind !== 'unchanged' && !(await this.carryOut(plan))) {
         // The reload: what HAProxy refuses is found by bisection, the rest is loaded.
-        live = await bisect(this.state, await bisect(this.state, changes, (state) => this.checker.check(state), refused), (state) => this.makeLive(state), refused)
+        const accepted = await bisect(this.state, changes, (state) => this.checker.check(state), refused, plan.state)
+        live = await bisect(this.state, accepted, (state) => this.makeLive(state), refused, accepted.length === changes.length ? plan.state : undefined)
       }
     }
     const reloadRequests = batch.filter((item) => !item.change && item.purpose !== 'sync')

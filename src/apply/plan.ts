@@ -27,7 +27,7 @@ export type Plan =
       /** `haproxy -c` first: the batch changes certificates, which are swapped only once checked. */
       check: boolean
     })
-  | { kind: 'reload' }
+  | { kind: 'reload'; state: ServiceState }
 
 export interface PlanInput {
   /** The running worker, undefined when nobody knows what it serves. */
@@ -48,7 +48,7 @@ export interface PlanInput {
 export function planChange({ worker, before, changes, settings, claims, render }: PlanInput): Plan {
   const after = before.with(changes)
   if (after === before) return { kind: 'unchanged' }
-  if (!worker) return { kind: 'reload' }
+  if (!worker) return { kind: 'reload', state: after }
   const servicesOnly = changes.every((change) => change.kind === 'put' || change.kind === 'remove')
   if (servicesOnly) {
     const names = new Set(changes.map(changedService))
@@ -57,6 +57,6 @@ export function planChange({ worker, before, changes, settings, claims, render }
   }
   const rendered = render(after)
   const delta = planRuntimeDelta(worker.view, rendered, settings.CONFIG_DIR)
-  if (!delta) return { kind: 'reload' }
+  if (!delta) return { kind: 'reload', state: after }
   return { ...delta, kind: 'runtime', state: after, pid: worker.pid, rendered, check: !servicesOnly }
 }

@@ -373,3 +373,27 @@ t.test('runtime commands that fail: the change is validated and made live again,
   t.ok(await eventually(() => port.reloadCalls > reloads), 'a reload puts the worker on the files, whatever part of the commands it took')
   t.equal(port.served, port.file?.version, 'HAProxy serves the file on disk')
 })
+
+t.test('a batch is planned once, and renders the whole configuration at most twice', async (t) => {
+  const { port, core } = await started([web('kept')])
+  core.catchUpDelayMs = 60_000
+  const figures = async (changes: Change[]) => {
+    const before = core.work
+    const replies = await answers(changes.map((change) => core.apply([change])))
+    const after = core.work
+    return { statuses: replies.map((r) => r.status), plans: after.plans - before.plans, renders: after.renders - before.renders }
+  }
+  const runtime = await figures(Array.from({ length: 20 }, (_, i) => web(`plain${i}`)))
+  t.same(runtime, { statuses: Array(20).fill(200), plans: 1, renders: 0 }, 'new plain services: one plan from the services alone, nothing rendered')
+  const reload = await figures(Array.from({ length: 20 }, (_, i) => own(`own${i}`)))
+  t.same(reload.statuses, Array(20).fill(200))
+  t.equal(reload.plans, 1, 'services with backends of their own: one plan (a reload)')
+  t.ok(reload.renders <= 2, `the candidate and the live state rendered, nothing more (${reload.renders})`)
+  port.runtimeFailures = 1
+  const failed = await figures([web('late')])
+  t.same(failed.statuses, [200])
+  t.equal(failed.plans, 1, 'a runtime plan that fails falls back to the reload, not to another plan')
+  t.ok(failed.renders <= 3, `renders: ${failed.renders}`)
+  t.comment(`per batch: runtime ${JSON.stringify(runtime)}, reload ${JSON.stringify({ plans: reload.plans, renders: reload.renders })}, failed runtime ${JSON.stringify({ plans: failed.plans, renders: failed.renders })}`)
+  await core.close()
+})
