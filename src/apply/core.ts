@@ -168,6 +168,13 @@ export class ApplyCore {
     return Promise.all(changes.map((change) => this.queue.enqueue(change))).then(() => undefined)
   }
 
+  /** Settles once no batch, load or restart is pending or running. */
+  async idle(): Promise<void> {
+    await this.queue.idle()
+    await this.served.exclusive(async () => undefined)
+    await this.queue.idle()
+  }
+
   /** Reloads HAProxy on the configuration rendered from the current state. */
   reload(): Promise<void> {
     return this.queue.enqueue(undefined)

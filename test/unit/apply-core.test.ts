@@ -8,6 +8,7 @@ import type { Rendered } from '../../src/render/index.js'
 import { commandLine, type RuntimeCommand } from '../../src/haproxy/commands.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
+import { FakeTimers } from './fake-timers.js'
 import type { Change, ServiceState } from '../../src/state/registry.js'
 
 // The apply core's decisions, driven through a fake HAProxy: every answer HAProxy can give is
@@ -57,10 +58,15 @@ class FakeHaproxy implements HaproxyPort {
     return { ok: true, pid: this.pid }
   }
   restarts = 0
+  /** What happened to the files and the master, in order. */
+  events: string[] = []
   async restart(version: string): Promise<LoadVerdict> {
     this.restarts++
+    this.events.push('restart')
     return this.start(version)
   }
+  /** While set, a reload waits for it before answering. */
+  reloadGate?: Promise<void>
   private exitListeners: Array<() => void> = []
   onExit(listener: () => void): void {
     this.exitListeners.push(listener)
@@ -73,6 +79,8 @@ class FakeHaproxy implements HaproxyPort {
   }
   async reload(version: string): Promise<LoadVerdict> {
     this.reloadCalls++
+    this.events.push('reload')
+    if (this.reloadGate) await this.reloadGate
     const scripted = this.reloadOutcomes.shift()
     if (scripted) return scripted
     const unbindable = [...(this.file?.backends.keys() ?? [])].find((name) => name.startsWith('unbindable'))
@@ -117,11 +125,14 @@ class FakeStore implements StatePort {
 async function started(initial: Change[] = []) {
   const port = new FakeHaproxy()
   const store = new FakeStore()
-  const core = new ApplyCore({ settings, port, store, log: pino({ level: 'silent' }), metrics: createMetrics() })
+  const clock = new FakeTimers()
+  const core = new ApplyCore({ settings, port, store, log: pino({ level: 'silent' }), metrics: createMetrics(), timers: clock })
   await core.start(initial)
   port.validations = 0
   const names = () => [...core.live.services.values()].map((s) => s.serviceName).sort()
-  return { port, store, core, names }
+  /** Moves the fake clock `ms` on, waiting for the work each timer starts. */
+  const later = (ms: number) => clock.advance(ms, () => core.idle())
+  return { port, store, core, names, clock, later }
 }
 
 /** Settles every promise; each answer as 200 or the error's status and code. */
@@ -274,7 +285,8 @@ t.test('a tcp service on a port another process holds is refused before any relo
 t.test('saved services HAProxy does not serve at start stay saved, are reported and retried', async (t) => {
   const port = new FakeHaproxy()
   const store = new FakeStore()
-  const core = new ApplyCore({ settings, port, store, log: pino({ level: 'silent' }), metrics: createMetrics() })
+  const clock = new FakeTimers()
+  const core = new ApplyCore({ settings, port, store, log: pino({ level: 'silent' }), metrics: createMetrics(), timers: clock })
   port.held.add(9200)
   // The saved state together fails to load (the fake's unbindable service), so the core starts
   // empty and applies each saved service through the loop.
@@ -285,22 +297,16 @@ t.test('saved services HAProxy does not serve at start stay saved, are reported 
   t.same([...core.live.unserved.keys()].sort(), ['tcp9200', 'unbindable1'], 'reported as unserved')
   t.same(store.last, ['good', 'tcp9200', 'unbindable1'], 'and still saved')
   port.held.delete(9200)
-  const deadline = Date.now() + 10_000
-  while (core.live.unserved.has('tcp9200') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  // The first retry comes after a second.
+  await clock.advance(1000, () => core.idle())
   t.notOk(core.live.unserved.has('tcp9200'), 'served by a retry once the port is free')
   t.ok(core.live.unserved.has('unbindable1'), 'the other one is still retried')
   await core.apply([{ kind: 'remove', serviceName: 'unbindable1' }])
   t.notOk(store.last.includes('unbindable1'), 'a removal takes it out of the state file')
 })
 
-/** Waits (bounded) until `check` holds, yielding to the core's timers in between. */
-async function eventually(check: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
-  return check()
-}
-
 t.test('new plain services go into spare backends: no haproxy -c, no reload; the catch-up validates, then reloads', async (t) => {
-  const { port, store, core, names } = await started([web('kept')])
+  const { port, store, core, names, later } = await started([web('kept')])
   core.catchUpDelayMs = 20
   const reloads = port.reloadCalls
   const replies = await answers([core.apply([web('p1')]), core.apply([web('p2', '&outboundHostname=10.0.0.7')])])
@@ -317,21 +323,23 @@ t.test('new plain services go into spare backends: no haproxy -c, no reload; the
   t.same(names(), ['kept', 'p1', 'p2'])
   t.same(store.last, ['kept', 'p1', 'p2'], 'saved before the answer')
   t.notMatch(port.file?.config, /\nbackend p1-be80_0\n/, 'no file is written on the request path')
-  t.ok(await eventually(() => port.reloadCalls === reloads + 1), 'one catch-up reload')
+  await later(20)
+  t.equal(port.reloadCalls, reloads + 1, 'one catch-up reload, once changes pause')
   t.match(port.file?.config, /\nbackend p1-be80_0\n/, 'its file names the service\'s own backend')
   t.equal(port.validations, 1, 'validated first')
   t.equal(port.served, port.file?.version)
 })
 
 t.test('after changes made live at run time, the files catch up once changes pause, as the configuration the worker serves, without a reload', async (t) => {
-  const { port, core } = await started([web('kept')])
+  const { port, core, later } = await started([web('kept')])
   core.catchUpDelayMs = 60_000
   const reloads = port.reloadCalls
   const before = port.file?.config
   await core.apply([web('p1')])
   await core.apply([web('p2')])
   t.equal(port.file?.config, before, 'nothing written while the changes come')
-  t.ok(await eventually(() => port.file?.config !== before), 'the files are written once changes pause')
+  await later(1000)
+  t.not(port.file?.config, before, 'the files are written once changes pause')
   t.match(port.file?.config, /\nbackend p1-be80_0\n[\s\S]*\nbackend p2-be80_0\n/, 'as the configuration of the live state')
   t.equal(port.reloadCalls, reloads, 'no reload for it')
   t.equal(core.live.config, port.file?.config, 'the live text is that file')
@@ -353,11 +361,12 @@ t.test('a worker the master started again loaded the files, not the view: no run
 })
 
 t.test('a catch-up that haproxy -c refuses does not reload; the worker keeps serving', async (t) => {
-  const { port, core, names } = await started([web('kept')])
+  const { port, core, names, later } = await started([web('kept')])
   core.catchUpDelayMs = 20
   const reloads = port.reloadCalls
   await core.apply([web('bad-plain')])
-  t.ok(await eventually(() => port.validations === 1), 'the catch-up validated the file')
+  await later(20)
+  t.equal(port.validations, 1, 'the catch-up validated the file')
   t.equal(port.reloadCalls, reloads, 'and did not reload it')
   t.same(names(), ['bad-plain', 'kept'])
 })
@@ -370,7 +379,7 @@ t.test('runtime commands that fail: the change is validated and made live again,
   t.same((await answers([core.apply([web('p1')])])).map((r) => r.status), [200])
   t.equal(port.validations, 1, 'no longer trusted without haproxy -c')
   t.same(names(), ['kept', 'p1'])
-  t.ok(await eventually(() => port.reloadCalls > reloads), 'a reload puts the worker on the files, whatever part of the commands it took')
+  t.ok(port.reloadCalls > reloads, 'a reload puts the worker on the files, whatever part of the commands it took')
   t.equal(port.served, port.file?.version, 'HAProxy serves the file on disk')
 })
 
@@ -395,5 +404,65 @@ t.test('a batch is planned once, and renders the whole configuration at most twi
   t.equal(failed.plans, 1, 'a runtime plan that fails falls back to the reload, not to another plan')
   t.ok(failed.renders <= 3, `renders: ${failed.renders}`)
   t.comment(`per batch: runtime ${JSON.stringify(runtime)}, reload ${JSON.stringify({ plans: reload.plans, renders: reload.renders })}, failed runtime ${JSON.stringify({ plans: failed.plans, renders: failed.renders })}`)
+  await core.close()
+})
+
+t.test('the master dies after changes made at run time: the restart writes and loads the files of what the worker served', async (t) => {
+  const { port, core, later } = await started([web('kept')])
+  core.catchUpDelayMs = 60_000
+  await core.apply([web('p1')])
+  t.notMatch(port.file?.config, /\nbackend p1-be80_0\n/, 'the files are behind the worker')
+  port.crash()
+  await later(0)
+  t.equal(port.restarts, 1, 'restarted at once')
+  t.match(port.file?.config, /\nbackend p1-be80_0\n/, 'on the files of what it served, written first')
+  t.equal(port.served, port.file?.version, 'which HAProxy serves')
+  t.same([...core.live.services.values()].map((s) => s.serviceName).sort(), ['kept', 'p1'])
+  await core.close()
+})
+
+t.test('the master dies during a reload: the restart waits for it, the change is 503 and not applied', async (t) => {
+  const { port, core, names, later } = await started([web('kept')])
+  const served = port.file
+  let open = () => {}
+  port.reloadGate = new Promise<void>((resolve) => (open = resolve))
+  port.reloadOutcomes = [
+    { ok: false, kind: 'unavailable', error: 'haproxy exited during the reload' },
+    { ok: false, kind: 'unavailable', error: 'haproxy is not running (it is being restarted)' },
+  ]
+  const reply = answers([core.apply([own('x')])])
+  while (port.events.at(-1) !== 'reload') await new Promise((resolve) => setImmediate(resolve))
+  port.crash()
+  // The restart's timer fires while the reload holds the files: it waits for it.
+  const restarting = later(0)
+  t.equal(port.restarts, 0, 'no restart while the reload runs')
+  port.reloadGate = undefined
+  open()
+  await restarting
+  const [answer] = await reply
+  t.equal(answer?.status, 503, 'the change is answered 503')
+  t.same(port.events.slice(-3), ['reload', 'reload', 'restart'], 'the reload, its restore, then the restart')
+  t.equal(port.file?.config, served?.config, 'the restart loaded the files of what was served')
+  t.equal(port.served, served?.version)
+  t.same(names(), ['kept'], 'not applied')
+  await core.close()
+})
+
+t.test('a restart that fails is tried again with a growing pause, on the fake clock', async (t) => {
+  const { port, core, clock, later } = await started([web('kept')])
+  const start = port.start.bind(port)
+  let failures = 2
+  port.start = async (version: string) => (failures-- > 0 ? { ok: false, kind: 'unavailable', error: 'haproxy exited' } : start(version))
+  port.crash()
+  await later(0)
+  t.equal(port.restarts, 1, 'the first attempt at once')
+  await later(249)
+  t.equal(port.restarts, 1, 'the second not before 250 ms')
+  await later(1)
+  t.equal(port.restarts, 2)
+  await later(500)
+  t.equal(port.restarts, 3, 'the third after 500 ms more')
+  t.equal(port.served, port.file?.version, 'and HAProxy serves again')
+  t.equal(clock.waiting, 0, 'no retry left pending')
   await core.close()
 })
