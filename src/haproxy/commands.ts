@@ -44,7 +44,12 @@ export function commandLine(command: RuntimeCommand): string {
       if (!Number.isInteger(command.weight) || command.weight < 0 || command.weight > 256) throw new Error(`weight ${command.weight} is not an integer from 0 to 256`)
       return `set weight ${word(command.backend, 'backend')}/${word(command.server, 'server')} ${command.weight}`
     case 'add map':
-      for (const entry of command.entries) for (const part of entry.split(' ')) word(part, 'map entry part')
+      for (const entry of command.entries) {
+        // A payload line is a key and a value: one space between two words.
+        const parts = entry.split(' ')
+        if (parts.length !== 2) throw new Error(`map entry ${JSON.stringify(entry)} is not a key and a value`)
+        for (const part of parts) word(part, 'map entry part')
+      }
       return `add map ${word(command.file, 'map file')} <<\n${command.entries.join('\n')}\n`
     case 'set map':
       return `set map ${word(command.file, 'map file')} ${word(command.key, 'map key')} ${word(command.value, 'map value')}`
