@@ -1,4 +1,4 @@
-import { wantsAcme } from '../acme/request.js'
+import { wantsAcme } from '../service/acme-request.js'
 import { type RenderSettings, serviceRouting, type ServiceBackends } from '../render/index.js'
 import type { RouteMapName } from '../render/maps.js'
 import type { ServiceEntry, ServiceState } from '../state/registry.js'

@@ -23,4 +23,5 @@ t.test('a line appended to haproxy.cfg by hand does not keep HAProxy down after 
   const onDisk = await readFile(join(daemon.configDir, 'haproxy.cfg'), 'utf8')
   t.notMatch(onDisk, /this is not haproxy/, 'the file HAProxy loaded is the one of the record')
   t.match(onDisk, /\nbackend good-be/, 'with the backend of the service made live before the crash')
+  t.match(onDisk, `127.0.0.1:${port}`, 'and its server')
 })
