@@ -1,4 +1,5 @@
 import { DfpError, errors } from '../errors.js'
+import type { FailureKind, Outcome } from '../outcome.js'
 import { generatedNames } from '../render/index.js'
 import { portSection } from '../render/tcp.js'
 import type { Service } from '../service/types.js'
@@ -20,7 +21,7 @@ export type PendingChange = Pending & { change: Change }
  * alone is to blame), or a failure that blames none of the changes (`unavailable`: the machinery
  * failed, 503; `systemic`: HAProxy could not even be put back, 500).
  */
-export type CheckResult = { ok: true } | { ok: false; kind: 'refused' | 'unavailable' | 'systemic'; error: string }
+export type CheckResult = Outcome<object, FailureKind>
 
 /**
  * Refuses (409, naming the owner) each put whose generated names another service already has

@@ -48,6 +48,8 @@ export class LiveHaproxy implements HaproxyPort {
   readonly master: HaproxyMaster
   readonly client: HaproxyClient
   private readonly artefacts: ArtefactWriter
+  /** `haproxy -c` runs so far: each candidate's file name. */
+  private checks = 0
 
   constructor(
     private readonly settings: Settings,
@@ -74,7 +76,7 @@ export class LiveHaproxy implements HaproxyPort {
     return validateConfig(this.settings.HAPROXY_BIN, dir, (mapPaths) => {
       const rendered = renderAll(state, this.settings, { validation: { mapPaths } })
       return { config: rendered.config, mapFiles: routeMapFiles(dir, rendered.maps, mapPaths) }
-    })
+    }, ++this.checks)
   }
 
   writeArtefacts(state: ServiceState, options: { prune: boolean }): Promise<void> {

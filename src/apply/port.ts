@@ -1,16 +1,13 @@
 import type { Rendered } from '../render/index.js'
 import type { RuntimeCommand } from '../haproxy/commands.js'
+import type { Outcome } from '../outcome.js'
 import type { ServiceState } from '../state/registry.js'
 
-/**
- * What HAProxy said about a configuration. `refused`: HAProxy read it and said no (a verdict on
- * the change). `unavailable`: the validator or the master died or timed out, which says nothing
- * about the change (answered 503, never 400).
- */
-export type Verdict = { ok: true } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
+/** What HAProxy said about a configuration (src/outcome.ts). */
+export type Verdict = Outcome
 
 /** A load (start or reload) confirmed by the worker that serves it, or why not. */
-export type LoadVerdict = { ok: true; pid: number } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
+export type LoadVerdict = Outcome<{ pid: number }>
 
 /**
  * Everything the apply core does to the outside world, so the core itself does no I/O and its

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { execa, type ResultPromise } from 'execa'
 import type { Logger } from 'pino'
 import { writeAtomic } from '../files.js'
+import type { Outcome } from '../outcome.js'
 import { redactConfig } from './redact.js'
 import { sendCommand, showInfo, type WorkerInfo } from './runtime.js'
 
@@ -29,7 +30,7 @@ export interface MasterOptions {
  * problem of the configuration (its first alert), `unavailable` when it exited or timed out
  * without naming one (a verdict on nothing but the machinery).
  */
-export type LoadResult = { ok: true; pid: number } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
+export type LoadResult = Outcome<{ pid: number }>
 
 /** A failed load: refused when HAProxy gave an alert, else unavailable with `otherwise`. */
 const failedLoad = (alert: string, otherwise: string): LoadResult =>
