@@ -1,4 +1,5 @@
 import { compact } from '../compact.js'
+import { aclPatterns } from '../haproxy-text.js'
 import type { Destination, Service } from '../service/types.js'
 
 /** Names of inventory §5.8: the acl name, port and index are concatenated without separator. */
@@ -25,6 +26,14 @@ export const names = (service: Service, dest: Destination) => {
     sni: `sni_${service.aclName}${dest.port}-${service.destinations.indexOf(dest) + 1}`,
   }
 }
+
+/**
+ * Userlists live in a namespace of their own: a service's is `users:<serviceName>`, USERS' is
+ * `dfp:users`. serviceName cannot hold a `:`, so no service can name USERS' userlist or another
+ * service's (two services with one userlist name would be merged by HAProxy).
+ */
+export const serviceUserlist = (service: Service) => `users:${service.serviceName}`
+export const GLOBAL_USERLIST = 'dfp:users'
 
 /** A TCP-group member gets a server in `listen tcpListen_…`, no frontend and no backend. */
 export const inGroup = (dest: Destination) => dest.reqMode === 'tcp' && dest.serviceGroup !== undefined
@@ -72,7 +81,7 @@ export function domainAcls(name: string, domains: string[], algo: string): strin
   const exact = domains.filter((d) => !d.startsWith('*'))
   const wildcard = domains.filter((d) => d.startsWith('*')).map((d) => d.replace(/^\*+|\*+$/g, ''))
   const lines: string[] = []
-  if (exact.length) lines.push(`${name} ${algo} -i ${exact.join(' ')}`)
-  if (wildcard.length) lines.push(`${name} hdr_end(host) -i ${wildcard.join(' ')}`)
+  if (exact.length) lines.push(`${name} ${algo} -i${aclPatterns(exact)}`)
+  if (wildcard.length) lines.push(`${name} hdr_end(host) -i${aclPatterns(wildcard)}`)
   return lines
 }
