@@ -53,7 +53,7 @@ t.test('ACL patterns never become flags; names and runtime keys have their own g
 t.test('backendExtra: allowed directives pass and are written back from their words', async (t) => {
   const accepted: Array<[string, string]> = [
     ['http-response set-header X-Extra yes', 'http-response set-header X-Extra yes'],
-    ['http-request set-header X-Who "%[req.hdr(host),lower]"', 'http-request set-header X-Who %[req.hdr(host),lower]'],
+    ['http-request set-header X-Who "%[req.hdr(host),lower]"', "http-request set-header X-Who '%[req.hdr(host),lower]'"],
     ['timeout check 5s', 'timeout check 5s'],
     ['option httpchk GET /health', 'option httpchk GET /health'],
     ['http-request deny if { path_beg /admin }', "http-request deny if '{' path_beg /admin '}'"],
@@ -70,7 +70,7 @@ t.test('backendExtra: no spelling reads a file, the environment, another section
   const refused: Array<[string, RegExp]> = [
     ['http-request return status 200 content-type text/plain "file" /etc/passwd', /"file"/],
     ['http-request return status 200 content-type text/plain fi""le /etc/passwd', /"file"/],
-    ["http-request return status 200 content-type text/plain 'f'il\\e /etc/passwd", /"file"/],
+    ["http-request return status 200 content-type text/plain 'f'il\\x65 /etc/passwd", /"file"/],
     ['http-request return status 200 lf-file /etc/passwd', /"lf-file"/],
     ['http-request deny errorfile /etc/shadow', /"errorfile"/],
     ['http-response set-header X-E %[e""nv(PATH)]', /env\(\)/],
