@@ -60,9 +60,10 @@ const userEntries = text.transform((value, ctx) => {
  */
 const headerRules = (separator: string, withValue: boolean) =>
   text.transform((value, ctx) => {
+    // Blanks before a rule are layout; after it they would be part of the value: refused there.
     const rules = value
       .split(separator)
-      .map((rule) => rule.trim())
+      .map((rule) => rule.trimStart())
       .filter((rule) => rule !== '')
     for (const rule of rules) {
       const blank = rule.indexOf(' ')
