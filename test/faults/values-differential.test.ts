@@ -156,6 +156,12 @@ async function check(port: number, c: Case, service: Service, name: string): Pro
   // user: dfp's meaning of `users` is its entries, trimmed, split at the first ':' (docs/usage.md)
   const [entry] = credentialEntries(`${c.value}:${c.password}`)
   if (entry === undefined) return undefined
+  if (entry.password === '') {
+    // a name without a password and no USERS or usersSecret to take one from is dropped (docs/usage.md):
+    // the service has no users and asks for none
+    const open = await send(port, `/${name}_`, {})
+    return served(open) && open?.status === 200 ? undefined : `${where}: a service without users is not served (${open?.status})`
+  }
   const good = await send(port, `/${name}_`, { authorization: basic(entry.name, entry.password) })
   if (good === undefined) return 'unsendable'
   if (!served(good) || good.status !== 200) return `${where}: the user is refused (${good.status})`
