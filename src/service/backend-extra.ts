@@ -30,6 +30,9 @@ const DIRECTIVES = new Set([
   'timeout',
 ])
 
+/** Keywords that open a section (configuration.txt 2.5, 3, 4, 8–12): named in the refusal. */
+const SECTIONS = new Set(['global', 'defaults', 'frontend', 'backend', 'listen', 'resolvers', 'userlist', 'peers', 'mailers', 'program', 'cache', 'ring', 'http-errors', 'log-forward', 'dynamic-update', 'fcgi-app', 'namespace_list', 'traces'])
+
 /** `http-request`/`http-response`/`http-after-response` actions that change the message or answer it. */
 const ACTIONS = new Set([
   'add-header',
@@ -105,6 +108,7 @@ export function backendExtraWords(line: string): { words: string[] } | { problem
   const { words } = parsed
   if (words.length === 0) return { words }
   const [directive = '', action = ''] = words
+  if (SECTIONS.has(directive.toLowerCase())) return { problem: `must stay inside its backend: "${directive}" would open a new section` }
   if (!DIRECTIVES.has(directive)) return { problem: `"${directive}" is not a directive backendExtra may use (${[...DIRECTIVES].join(', ')})` }
   if (directive === 'no' && action !== 'option') return { problem: '"no" may only precede "option"' }
   if (directive.startsWith('http-') && directive !== 'http-check' && directive !== 'http-reuse') {
