@@ -58,7 +58,11 @@ export function generatedNames(service: Service): string[] {
 const generatedCache = new WeakMap<Service, string[]>()
 
 function computeGeneratedNames(service: Service): string[] {
-  return service.destinations.flatMap((d) => {
+  // serviceHeader ACLs `hdr_<acl><port>_<n>`, numbered across the service's http destinations
+  // (render/frontend.ts): `a1`+`23` and `a12`+`3` would share them too.
+  let headerCount = 0
+  const headerAcls = service.destinations.filter((d) => d.reqMode === 'http').flatMap((d) => d.serviceHeader.map(() => `hdr_${service.aclName}${d.port}_${headerCount++}`))
+  return [...headerAcls, ...service.destinations.flatMap((d) => {
     const n = names(service, d)
     return [
       ...(d.port !== '' ? [n.backend, d.reqMode === 'sni' ? n.sni : n.url] : []),
@@ -70,7 +74,7 @@ function computeGeneratedNames(service: Service): string[] {
       ...(d.srcHttpsPort !== undefined && d.httpsPort !== undefined ? [n.srcHttpsPort] : []),
       ...(d.userAgent.length > 0 ? [n.userAgent] : []),
     ]
-  })
+  })]
 }
 
 /**

@@ -97,6 +97,7 @@ const RESPONSE_HEADERS = new Set(['x-case', 'x-v', 'x-upstream', 'content-type',
 const UPSTREAM_HEADERS = new Set(['host', 'x-r', 'connection', 'authorization', 'x-forwarded-for'])
 
 const totals = { cases: 0, accepted: 0, refused: 0, unsendable: 0, mismatches: [] as string[], crashes: 0, loads: 0 }
+const byKind: Record<Kind, { served: number; refused: number }> = { header: { served: 0, refused: 0 }, path: { served: 0, refused: 0 }, domain: { served: 0, refused: 0 }, user: { served: 0, refused: 0 } }
 
 /** Renders `services` with the daemon's code, loads them into a real haproxy, and returns its port and a stop. */
 async function load(services: Service[]): Promise<{ port: number; stop: () => Promise<void>; child: ChildProcess }> {
@@ -180,7 +181,10 @@ async function runBatch(cases: Case[], offset: number): Promise<void> {
     } catch (err) {
       if (!(err instanceof DfpError) || err.statusCode !== 400 || !/^(setResHeader|addReqHeader|servicePath|serviceDomain|users): /.test(err.message)) {
         totals.mismatches.push(`${c.kind} ${JSON.stringify(c.value)}: refused without a 400 naming the parameter: ${String(err)}`)
-      } else totals.refused++
+      } else {
+        totals.refused++
+        byKind[c.kind].refused++
+      }
     }
   }
   const control = parseService({ serviceName: 'control', servicePath: '/control_', port: String(upstream.port), outboundHostname: '127.0.0.1', setResHeader: 'X-Case control' }, { separator: ',' })
@@ -188,6 +192,7 @@ async function runBatch(cases: Case[], offset: number): Promise<void> {
   try {
     for (const { c, service, name } of accepted) {
       totals.accepted++
+      byKind[c.kind].served++
       const problem = await check(haproxy.port, c, service, name)
       if (problem === 'unsendable') totals.unsendable++
       else if (problem !== undefined) totals.mismatches.push(problem)
@@ -204,6 +209,7 @@ t.test(`${CASES} generated values (seed ${SEED}): HAProxy serves what dfp meant,
   const cases = fc.sample(caseArb, { numRuns: CASES, seed: SEED })
   for (let offset = 0; offset < cases.length; offset += BATCH) await runBatch(cases.slice(offset, offset + BATCH), offset)
   t.comment(`cases ${totals.cases}, accepted ${totals.accepted}, refused ${totals.refused}, unsendable ${totals.unsendable}, haproxy loads ${totals.loads}, crashes ${totals.crashes}, mismatches ${totals.mismatches.length}`)
+  t.comment(`served/refused by kind: ${Object.entries(byKind).map(([kind, n]) => `${kind} ${n.served}/${n.refused}`).join(', ')}`)
   t.same(totals.mismatches.slice(0, 20), [], 'no mismatch')
   t.equal(totals.crashes, 0, 'no HAProxy crash')
   t.ok(totals.accepted > totals.cases / 4, 'most kinds of value are served, not just refused')

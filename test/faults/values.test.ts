@@ -146,3 +146,11 @@ t.test('other services were never affected', async (t) => {
   t.equal((await daemon.proxy('/plain', basic('globaluser', 'global-pass-1'))).status, 200)
   t.equal((await daemon.proxy('/after', basic('globaluser', 'global-pass-1'))).headers['x-after'], 'yes')
 })
+
+t.test('generated ACL names cannot be taken by another service: serviceHeader ACLs of a1:23 and a12:3', async (t) => {
+  const first = await daemon.call('reconfigure', { serviceName: 'a1', servicePath: '/hdr-a', port: '23', outboundHostname: '127.0.0.1', serviceHeader: 'X-Team:blue' })
+  t.equal(first.status, 200, first.body)
+  const second = await daemon.call('reconfigure', { serviceName: 'a12', servicePath: '/hdr-b', port: '3', outboundHostname: '127.0.0.1', serviceHeader: 'X-Team:red' })
+  t.equal(second.status, 409, 'hdr_a123_0 would OR the two services’ header conditions')
+  t.match(second.json?.Message, /a1/)
+})
