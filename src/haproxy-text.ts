@@ -11,8 +11,9 @@
  *   `${NAME[*]}`, `${NAME-default}`) are replaced by the environment variable;
  * - `'…'`: everything up to the next `'` is data, backslash included (a `'` cannot be escaped
  *   inside, it is written `'\''`);
- * - outside quotes a backslash escapes the next character: `\\`, `\ `, `\#`, `\'`, `\"`, `\$`,
- *   `\r`, `\n`, `\t`, `\xHH` become one byte; another character keeps the backslash.
+ * - outside quotes a backslash escapes the next character: `\\`, `\ `, `\#`, `\'`, `\"`,
+ *   `\r`, `\n`, `\t`, `\xHH` become one byte; another character (`\$` too) keeps the backslash, and
+ *   so does a backslash at the end of the line (measured on 2.6: test/faults/values-line-model.test.ts).
  */
 
 export interface ParsedLine {
@@ -44,7 +45,7 @@ export function parseConfigLine(line: string): ParsedLine {
       else add(c)
       continue
     }
-    if (c === "'") {
+    if (c === "'" && !dquote) {
       squote = true
       add('')
       continue
@@ -56,7 +57,11 @@ export function parseConfigLine(line: string): ParsedLine {
     }
     if (c === '\\') {
       const next = line[i + 1]
-      if (next === undefined) return { words, readsEnvironment, error: 'the line ends with a backslash' }
+      // a backslash at the end of the line escapes nothing and stays (measured on 2.6)
+      if (next === undefined) {
+        add('\\')
+        continue
+      }
       if (next === 'x') {
         const digits = line.slice(i + 2, i + 4)
         if (!hex.test(digits)) return { words, readsEnvironment, error: `"\\x${digits}" is not a hexadecimal escape` }
@@ -64,7 +69,7 @@ export function parseConfigLine(line: string): ParsedLine {
         i += 3
         continue
       }
-      const escaped: Record<string, string> = { r: '\r', n: '\n', t: '\t', '\\': '\\', ' ': ' ', '#': '#', "'": "'", '"': '"', $: '$' }
+      const escaped: Record<string, string> = { r: '\r', n: '\n', t: '\t', '\\': '\\', ' ': ' ', '#': '#', "'": "'", '"': '"' }
       const byte = escaped[next]
       if (byte === undefined) add('\\')
       else {
