@@ -74,6 +74,13 @@ const domainList = (separator: string) =>
     }),
   )
 
+/**
+ * `outboundHostname`: a host name (RFC 1123 labels, `_` allowed as Docker names have it) or an IP
+ * literal. It is a word of the server line and of the Runtime API's `add server`/`set server addr`,
+ * where `;` would start another command (haproxy-text.ts runtimeWordProblem).
+ */
+const hostSchema = z.string().regex(/^([A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/, 'must be a host name or an IP address')
+
 /** `pathType`: the fetch path ACLs match with (configuration.txt 7.3.6), optionally case-insensitive. */
 const PATH_TYPE = /^((path|url|base)(_(beg|end|reg|sub|dir|dom|len))?|req_ssl_sni|req\.ssl_sni)( -i)?$/
 const pathType = text.transform((value, ctx) => (value.trim() === '' || PATH_TYPE.test(value.trim()) ? value : refuse(ctx, value, 'must be path, path_beg, path_end, path_reg, path_sub, path_dir, path_dom (or url…, base…, req_ssl_sni), optionally followed by " -i"')))
@@ -100,7 +107,7 @@ export const destinationSchema = (separator: string, forceHttpsOnly: boolean) =>
       port: optionalOf(portSchema),
       pathType,
       servicePathExclude: pathList(separator),
-      outboundHostname: optionalWord,
+      outboundHostname: optionalOf(hostSchema),
       timeoutServer: optionalWord,
       timeoutTunnel: optionalWord,
       httpsOnly: flag,

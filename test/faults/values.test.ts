@@ -154,3 +154,14 @@ t.test('generated ACL names cannot be taken by another service: serviceHeader AC
   t.equal(second.status, 409, 'hdr_a123_0 would OR the two services’ header conditions')
   t.match(second.json?.Message, /a1/)
 })
+
+t.test('8 (variant). a server host cannot end a Runtime API command', async (t) => {
+  for (const outboundHostname of ['127.0.0.1;shutdown sessions server x/y', '127.0.0.1<<', 'unix@/tmp/x', "a'b", 'a\\;b']) {
+    const reply = await daemon.call('reconfigure', { serviceName: 'hostword', servicePath: '/hostword', port, outboundHostname })
+    t.equal(reply.status, 400, outboundHostname)
+    t.match(reply.json?.Message, /^outboundHostname: /)
+  }
+  for (const outboundHostname of ['127.0.0.1', '::1', 'tasks.my_app', 'localhost.']) {
+    t.equal((await daemon.call('reconfigure', { serviceName: 'hostword', servicePath: '/hostword', port, outboundHostname })).status, 200, outboundHostname)
+  }
+})
