@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startWithUpstream } from '../helpers/daemon.js'
+import { defined } from '../helpers/checks.js'
 
 // The daemon's environment holds secrets a configuration could reach with env(…) or "$NAME".
 process.env.USERS = 'alice:env-secret-password'
@@ -51,6 +52,33 @@ for (const [name, params, expected] of attempts) {
     }
   })
 }
+
+t.test('haproxy runs without the daemon\'s environment', async (t) => {
+  const masterPid = defined(daemon.port.master.pid, 'the master pid')
+  const environ = readFileSync(`/proc/${masterPid}/environ`, 'utf8').split('\0').filter(Boolean)
+  const names = environ.map((entry) => entry.split('=')[0] ?? '')
+  t.notOk(names.includes('USERS'), 'no USERS')
+  t.notOk(names.includes('DFP_FAULT_SECRET'), 'no other variable of the daemon')
+  t.notOk(environ.some((entry) => entry.includes('env-secret-password') || entry.includes('another-env-secret')), 'no secret value')
+  // tap adds NODE_OPTIONS and its _TAPJS_* variables to every process a test spawns; HAPROXY_*
+  // are the master's own.
+  const inherited = names.filter((name) => !name.startsWith('_TAPJS_') && !name.startsWith('HAPROXY_') && name !== 'NODE_OPTIONS')
+  t.ok(inherited.every((name) => ['PATH', 'LANG', 'LC_ALL', 'TZ', 'RES_OPTIONS', 'LOCALDOMAIN', 'HOSTALIASES'].includes(name)), `only PATH, locale, time zone and resolver options: ${inherited.join(' ')}`)
+})
+
+t.test('as root, the workers run as the haproxy user', async (t) => {
+  const masterPid = defined(daemon.port.master.pid, 'the master pid')
+  const children = readFileSync(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
+  t.ok(children.length >= 1, 'the master has a worker')
+  const passwd = readFileSync('/etc/passwd', 'utf8')
+  const haproxyUid = /^haproxy:[^:]*:(\d+):/m.exec(passwd)?.[1]
+  t.equal(process.getuid?.(), 0, 'this test runs as root')
+  t.ok(haproxyUid, 'the haproxy user exists')
+  for (const pid of children) {
+    const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]
+    t.equal(uid, haproxyUid, `worker ${pid} runs as haproxy`)
+  }
+})
 
 t.test('an ordinary header rule and backendExtra still work', async (t) => {
   const reply = await daemon.call('reconfigure', { ...base, setResHeader: 'X-Served-By dfp', backendExtra: 'http-response set-header X-Extra yes' })
