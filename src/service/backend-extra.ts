@@ -30,6 +30,15 @@ const DIRECTIVES = new Set([
   'timeout',
 ])
 
+/** `option`/`no option` names of a backend (configuration.txt 4.2); `external-check` (runs a program) is not one. */
+const OPTIONS = new Set([
+  'abortonclose', 'allbackups', 'checkcache', 'forwardfor', 'http-buffer-request', 'http-keep-alive', 'http-no-delay',
+  'http-pretend-keepalive', 'http-server-close', 'httpchk', 'httpclose', 'log-health-checks', 'nolinger', 'originalto',
+  'persist', 'prefer-last-server', 'redispatch', 'splice-auto', 'splice-request', 'splice-response', 'tcp-check',
+  'tcp-smart-connect', 'tcpka', 'srvtcpka', 'ssl-hello-chk', 'mysql-check', 'pgsql-check', 'redis-check', 'smtpchk',
+  'ldap-check', 'independent-streams', 'disable-h2-upgrade', 'h1-case-adjust-bogus-server', 'http-ignore-probes', 'http-use-proxy-header',
+])
+
 /** Keywords that open a section (configuration.txt 2.5, 3, 4, 8–12): named in the refusal. */
 const SECTIONS = new Set(['global', 'defaults', 'frontend', 'backend', 'listen', 'resolvers', 'userlist', 'peers', 'mailers', 'program', 'cache', 'ring', 'http-errors', 'log-forward', 'dynamic-update', 'fcgi-app', 'namespace_list', 'traces'])
 
@@ -111,6 +120,8 @@ export function backendExtraWords(line: string): { words: string[] } | { problem
   if (SECTIONS.has(directive.toLowerCase())) return { problem: `must stay inside its backend: "${directive}" would open a new section` }
   if (!DIRECTIVES.has(directive)) return { problem: `"${directive}" is not a directive backendExtra may use (${[...DIRECTIVES].join(', ')})` }
   if (directive === 'no' && action !== 'option') return { problem: '"no" may only precede "option"' }
+  const option = directive === 'option' ? action : directive === 'no' ? (words[2] ?? '') : undefined
+  if (option !== undefined && !OPTIONS.has(option)) return { problem: `"option ${option}" is not an option backendExtra may use` }
   if (directive.startsWith('http-') && directive !== 'http-check' && directive !== 'http-reuse') {
     const name = action.replace(/\(.*$/, '')
     if (!ACTIONS.has(name)) return { problem: `"${directive} ${name}" is not an action backendExtra may use` }

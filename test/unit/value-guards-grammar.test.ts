@@ -95,6 +95,8 @@ t.test('backendExtra: no spelling reads a file, the environment, another section
     ['http-request set-var(txn.x) lua.evil', /Lua/],
     ['http-request use-service lua.x', /use-service/],
     ['http-request set-header X "open', /quote/],
+    ['option external-check', /"option external-check" is not an option/],
+    ['no option "external-check"', /"option external-check" is not an option/],
   ]
   for (const [line, problem] of refused) {
     const read = backendExtraWords(line)
