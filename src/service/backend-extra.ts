@@ -30,13 +30,17 @@ const DIRECTIVES = new Set([
   'timeout',
 ])
 
-/** `option`/`no option` names of a backend (configuration.txt 4.2); `external-check` (runs a program) is not one. */
+/**
+ * `option`/`no option` names of a backend (configuration.txt 4.2), and the logging and keep-alive ones of
+ * a listen section (a TCP group's backendExtra goes into its `listen`); `external-check` (runs a program) is not one.
+ */
 const OPTIONS = new Set([
   'abortonclose', 'allbackups', 'checkcache', 'forwardfor', 'http-buffer-request', 'http-keep-alive', 'http-no-delay',
   'http-pretend-keepalive', 'http-server-close', 'httpchk', 'httpclose', 'log-health-checks', 'nolinger', 'originalto',
   'persist', 'prefer-last-server', 'redispatch', 'splice-auto', 'splice-request', 'splice-response', 'tcp-check',
   'tcp-smart-connect', 'tcpka', 'srvtcpka', 'ssl-hello-chk', 'mysql-check', 'pgsql-check', 'redis-check', 'smtpchk',
   'ldap-check', 'independent-streams', 'disable-h2-upgrade', 'h1-case-adjust-bogus-server', 'http-ignore-probes', 'http-use-proxy-header',
+  'tcplog', 'httplog', 'dontlognull', 'clitcpka',
 ])
 
 /** Keywords that open a section (configuration.txt 2.5, 3, 4, 8–12): named in the refusal. */
