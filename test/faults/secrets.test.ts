@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startWithUpstream } from '../helpers/daemon.js'
+import { defined } from '../helpers/checks.js'
 
 // The daemon's environment holds secrets a configuration could reach with env(…) or "$NAME".
 process.env.USERS = 'alice:env-secret-password'
@@ -22,22 +23,29 @@ async function exposed(): Promise<string> {
   return JSON.stringify(reply.headers) + reply.body
 }
 
-const attempts: Array<[string, Record<string, string>]> = [
-  ['setResHeader with %[env(USERS)]', { setResHeader: 'X-U %[env(USERS)]' }],
-  ['addResHeader with %[env(DFP_FAULT_SECRET)]', { addResHeader: 'X-S %[env(DFP_FAULT_SECRET)]' }],
-  ['setResHeader with "${USERS}"', { setResHeader: 'X-U "${USERS}"' }],
-  ['reqPathReplace reaching env()', { reqPathSearch: '^/leaky', reqPathReplace: '/%[env(USERS)]' }],
-  ['backendExtra serving the state file', { backendExtra: `http-request return status 200 content-type text/plain file ${daemon.configDir}/dfp-state.json` }],
-  ['backendExtra serving a secrets file', { backendExtra: `http-request return status 200 content-type text/plain file ${daemon.settings.SECRETS_DIR}/dfp_users_team` }],
-  ['backendExtra with lf-file', { backendExtra: `http-request return status 200 lf-file ${daemon.configDir}/haproxy.cfg` }],
-  ['setResHeader through a map file', { setResHeader: `X-M %[str(alice),map(${daemon.configDir}/dfp-state.json)]` }],
+// Header values are data since issue 21 (docs/guarantees.md §12): the header carries the text
+// written; the others are refused with a 400 naming the parameter.
+const attempts: Array<[string, Record<string, string>, { header: string; value: string } | 'refused']> = [
+  ['setResHeader with %[env(USERS)]', { setResHeader: 'X-U %[env(USERS)]' }, { header: 'x-u', value: '%[env(USERS)]' }],
+  ['addResHeader with %[env(DFP_FAULT_SECRET)]', { addResHeader: 'X-S %[env(DFP_FAULT_SECRET)]' }, { header: 'x-s', value: '%[env(DFP_FAULT_SECRET)]' }],
+  ['setResHeader with "${USERS}"', { setResHeader: 'X-U "${USERS}"' }, { header: 'x-u', value: '"${USERS}"' }],
+  ['reqPathReplace reaching env()', { reqPathSearch: '^/leaky', reqPathReplace: '/%[env(USERS)]' }, 'refused'],
+  ['backendExtra serving the state file', { backendExtra: `http-request return status 200 content-type text/plain file ${daemon.configDir}/dfp-state.json` }, 'refused'],
+  ['backendExtra serving a secrets file', { backendExtra: `http-request return status 200 content-type text/plain file ${daemon.settings.SECRETS_DIR}/dfp_users_team` }, 'refused'],
+  ['backendExtra with lf-file', { backendExtra: `http-request return status 200 lf-file ${daemon.configDir}/haproxy.cfg` }, 'refused'],
+  ['setResHeader through a map file', { setResHeader: `X-M %[str(alice),map(${daemon.configDir}/dfp-state.json)]` }, 'refused'],
 ]
 
-for (const [name, params] of attempts) {
+for (const [name, params, expected] of attempts) {
   t.test(name, async (t) => {
     const reply = await daemon.call('reconfigure', { ...base, ...params })
-    t.equal(reply.status, 400, `refused: ${reply.body}`)
-    t.match(reply.json?.Message, new RegExp(`^${Object.keys(params).at(-1)}: `), 'the answer names the parameter')
+    if (expected === 'refused') {
+      t.equal(reply.status, 400, `refused: ${reply.body}`)
+      t.match(reply.json?.Message, new RegExp(`^${Object.keys(params).at(-1)}: `), 'the answer names the parameter')
+    } else {
+      t.equal(reply.status, 200, reply.body)
+      t.equal((await daemon.proxy('/leaky')).headers[expected.header], expected.value, 'the header carries the text as written')
+    }
     const seen = await exposed()
     for (const secret of ['env-secret-password', 'another-env-secret', 'secret-file-password', '"format"']) {
       t.notOk(seen.includes(secret), `nothing secret is served (${secret})`)
@@ -46,7 +54,7 @@ for (const [name, params] of attempts) {
 }
 
 t.test('haproxy runs without the daemon\'s environment', async (t) => {
-  const masterPid = daemon.port.master.pid as number
+  const masterPid = defined(daemon.port.master.pid, 'the master pid')
   const environ = readFileSync(`/proc/${masterPid}/environ`, 'utf8').split('\0').filter(Boolean)
   const names = environ.map((entry) => entry.split('=')[0] ?? '')
   t.notOk(names.includes('USERS'), 'no USERS')
@@ -59,7 +67,7 @@ t.test('haproxy runs without the daemon\'s environment', async (t) => {
 })
 
 t.test('as root, the workers run as the haproxy user', async (t) => {
-  const masterPid = daemon.port.master.pid as number
+  const masterPid = defined(daemon.port.master.pid, 'the master pid')
   const children = readFileSync(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
   t.ok(children.length >= 1, 'the master has a worker')
   const passwd = readFileSync('/etc/passwd', 'utf8')
