@@ -123,7 +123,9 @@ export async function judge({ ops, probes, windows, before, after, started }: { 
 
   // The prober: failures only within a restart window.
   const failed = probes.filter((probe) => !probe.ok)
-  const outside = failed.filter((probe) => !inWindow(probe.at, probe.at))
+  // A probe is in a window when it was in flight during it (a probe gives up after 2 s): one sent
+  // just before a kill is reset by it.
+  const outside = failed.filter((probe) => !inWindow(probe.at, probe.at + 2000))
   for (const probe of outside.slice(0, 20)) violations.push(`the steady service failed at ${seconds(probe.at)} (${probe.detail ?? 'no detail'}), outside every restart window (${lastFault(probe.at)})`)
   if (outside.length > 20) violations.push(`… and ${outside.length - 20} more failures of the steady service outside the windows`)
 
