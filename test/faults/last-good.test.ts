@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startWithUpstreams } from '../helpers/daemon.js'
 import { until } from '../helpers/net.js'
+import { defined } from '../helpers/checks.js'
 
 t.test('a line appended to haproxy.cfg by hand does not keep HAProxy down after a crash', async (t) => {
   const logLines: Array<Record<string, unknown>> = []
@@ -14,7 +15,7 @@ t.test('a line appended to haproxy.cfg by hand does not keep HAProxy down after 
   daemon.applier.catchUpDelayMs = 120_000
   t.equal((await daemon.call('reconfigure', { serviceName: 'good', servicePath: '/good/', port, outboundHostname: '127.0.0.1' })).status, 200)
   await appendFile(join(daemon.configDir, 'haproxy.cfg'), 'this is not haproxy\n')
-  const masterPid = daemon.port.master.pid as number
+  const masterPid = defined(daemon.port.master.pid, 'the master pid')
   process.kill(masterPid, 'SIGKILL')
   const back = await until(async () => daemon.port.master.pid !== masterPid && (await daemon.proxy('/good/')).status === 200, 20_000)
   t.ok(back, 'served again on the configuration it served')
