@@ -1,12 +1,12 @@
-// The cluster test's client (`node cluster-load.js <max seconds> <interval ms> <stop file> <url=name>…`):
+// The cluster test's client (`node cluster-load.mjs <max seconds> <interval ms> <stop file> <url=name>…`):
 // one request every <interval> ms, to each URL in turn, a new connection each (no keep-alive, so a
 // request is a whole connection through the node's published port and that node's HAProxy). A
 // request is good when it answers 200 with a body starting with "<name> " (the upstream's own
 // answer). Bounded in time and count: it stops at <max seconds>, or once <stop file> exists, and
 // waits (at most 6 s) for the requests still under way. Prints one line:
 //   requests=N failures=N seconds=S per-url=<url>:<requests>/<failures>,… first-failures=<…>
-const http = require('node:http')
-const fs = require('node:fs')
+import http from 'node:http'
+import fs from 'node:fs'
 const [maxSeconds, intervalMs, stopFile, ...targets] = process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--'))
 const routes = targets.map((t) => ({ url: t.slice(0, t.lastIndexOf('=')), name: t.slice(t.lastIndexOf('=') + 1), requests: 0, failures: 0 }))
 const started = Date.now()
