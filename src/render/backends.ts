@@ -3,7 +3,6 @@ import { isIP } from 'node:net'
 import { compact } from '../compact.js'
 import type { Destination, Service, User } from '../service/types.js'
 import { redirectCode, templates } from './common.js'
-import { hostsFileNames } from './hosts-file.js'
 import { pathRewriteRule } from '../service/path-rewrite.js'
 import { inGroup, names } from './names.js'
 
@@ -12,13 +11,13 @@ const DEFAULT_TEMPLATE_SLOTS = 10
 
 /**
  * `<host>:<port>` of a server line (an IPv6 address in brackets) and, for a host name, the
- * resolvers that find it at run time (and, for a name of /etc/hosts, the system lookup when the
- * configuration loads: src/render/hosts-file.ts).
+ * resolvers that find it at run time (and, for a name of /etc/hosts, `hostsFileNames`, the system
+ * lookup when the configuration loads: src/hosts-file.ts).
  */
-export function serverAddress(host: string, port: string | number) {
+export function serverAddress(host: string, port: string | number, hostsFileNames: ReadonlySet<string>) {
   const address = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`
   if (isIP(host)) return { address, resolvers: '' }
-  return { address, resolvers: `${hostsFileNames().has(host.toLowerCase()) ? ' init-addr last,libc,none' : ''} resolvers docker` }
+  return { address, resolvers: `${hostsFileNames.has(host.toLowerCase()) ? ' init-addr last,libc,none' : ''} resolvers docker` }
 }
 
 /** A server of a backend, as rendered: what a runtime delta needs to move it without a reload. */
@@ -57,10 +56,10 @@ const ADDRESS_PLACEHOLDER = '<address>'
  * Names are resolved again at run time through the `docker` resolvers, so a task that did not
  * exist at load time is found later without a reload. `host` replaces the address (the shape).
  */
-function serverLine(service: Service, dest: Destination, port: string | number, backend: string, host?: string) {
+function serverLine(service: Service, dest: Destination, port: string | number, backend: string, hostsFileNames: ReadonlySet<string>, host?: string) {
   const sticky = service.sessionType === 'sticky-server'
   const real = dest.outboundHostname ?? (sticky ? `tasks.${service.serviceName}` : service.serviceName)
-  const { address, resolvers } = serverAddress(host ?? real, port)
+  const { address, resolvers } = serverAddress(host ?? real, port, hostsFileNames)
   const ssl = dest.sslVerifyNone ? ' ssl verify none' : ''
   const slots = service.replicas ?? DEFAULT_TEMPLATE_SLOTS
   const fact = (name: string, template: boolean): ServerFact => ({ backend, name, host: real, port, template })
@@ -91,28 +90,28 @@ function authLines(service: Service, dest: Destination, hasGlobalUsers: boolean)
  * A service's backend sections, the servers in them, and their shape (the same sections with
  * each IP-literal server address in a placeholder, rendered only when the service has one).
  */
-export function renderServiceBackends(service: Service, hasGlobalUsers: boolean, debug: boolean): ServiceBackends {
+export function renderServiceBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostsFileNames: ReadonlySet<string>): ServiceBackends {
   const servers: ServerFact[] = []
-  const text = renderBackends(service, hasGlobalUsers, debug, (fact) => {
+  const text = renderBackends(service, hasGlobalUsers, debug, hostsFileNames, (fact) => {
     servers.push(fact)
     return undefined
   })
   const shape = servers.some(movableServer)
-    ? `shape:${createHash('sha256').update(renderBackends(service, hasGlobalUsers, debug, (fact) => (movableServer(fact) ? ADDRESS_PLACEHOLDER : undefined))).digest('base64')}`
+    ? `shape:${createHash('sha256').update(renderBackends(service, hasGlobalUsers, debug, hostsFileNames, (fact) => (movableServer(fact) ? ADDRESS_PLACEHOLDER : undefined))).digest('base64')}`
     : text
   // Kept for as long as the service lives: flat, not as the template's pieces (src/compact.ts).
   return compact({ text, shape, servers })
 }
 
 /** `hostOf` sees each server as it is rendered and may replace its host (for the shape). */
-function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostOf: (fact: ServerFact) => string | undefined): string {
+function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostsFileNames: ReadonlySet<string>, hostOf: (fact: ServerFact) => string | undefined): string {
   // A custom backend template replaces the generated backends (and userlist) of the service.
   if (service.customBackend !== undefined) return service.customBackend === '' ? '' : `\n${service.customBackend}`
   const userlist = service.users.length > 0 ? templates.userlist({ name: `${service.serviceName}Users`, users: userLines(service.users) }) : ''
   const withPort = service.destinations.filter((dest) => dest.port !== '' && !inGroup(dest))
   const server = (dest: Destination, port: string | number, backend: string) => {
-    const { fact } = serverLine(service, dest, port, backend)
-    return serverLine(service, dest, port, backend, hostOf(fact)).line
+    const { fact } = serverLine(service, dest, port, backend, hostsFileNames)
+    return serverLine(service, dest, port, backend, hostsFileNames, hostOf(fact)).line
   }
   const http = (dest: Destination, https: boolean) => {
     const port = https ? (dest.httpsPort as number) : dest.port

@@ -41,7 +41,7 @@ class ServiceParts {
   ) {
     this.rank = frontendRank(service)
     this.mapEligible = isMapRouted(service, settings.SERVICE_DOMAIN_ALGO)
-    this.backends = renderServiceBackends(service, hasGlobalUsers, settings.DEBUG)
+    this.backends = renderServiceBackends(service, hasGlobalUsers, settings.DEBUG, settings.HOSTS_FILE_NAMES)
   }
 
   get frontend(): ReturnType<typeof serviceFrontend> {

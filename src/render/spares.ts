@@ -59,25 +59,6 @@ export interface PlainBackend {
 }
 
 /**
- * `add server <backend>/<server> <host>:<port>` as data: a host name must be resolved before
- * the command is sent (a dynamic server cannot use `resolvers`; src/apply/haproxy-port.ts).
- */
-export interface AddServer {
-  kind: 'add-server'
-  backend: string
-  server: string
-  host: string
-  port: string
-}
-
-/** A Runtime API command: a line as it is sent, or an `add server` whose host may need a lookup. */
-export type RuntimeCommand = string | AddServer
-
-/** The command as text, with the host as it is (for logs and tests). */
-export const commandText = (command: RuntimeCommand) =>
-  typeof command === 'string' ? command : `add server ${command.backend}/${command.server} ${command.host}:${command.port}`
-
-/**
  * The backends of a service's text when every one is plain (the spares' shape plus one plain
  * server line), else undefined: such a service can live in spares until the next reload.
  */
@@ -94,12 +75,6 @@ export function plainBackends(text: string, shape: string): PlainBackend[] | und
   }
   return plain
 }
-
-/** The Runtime API commands that put a plain backend into a spare (management.txt 9.3). */
-export const spareCommands = (spare: string, plain: PlainBackend): RuntimeCommand[] => [
-  { kind: 'add-server', backend: spare, server: plain.server, host: plain.host, port: plain.port },
-  `enable server ${spare}/${plain.server}`,
-]
 
 /**
  * The spare backends of a configuration: what a plain service's backend renders to (a
@@ -121,7 +96,8 @@ const sparesCache = new Map<string, { names: string[]; text: string }>()
 function renderSparesOnce(count: number, hasGlobalUsers: boolean, debug: boolean): { names: string[]; text: string } {
   const names = spareNames(count)
   const placeholder = parseService({ serviceName: 'spare', servicePath: '/', port: '1', outboundHostname: '127.0.0.1' }, { separator: ',' })
-  const section = renderServiceBackends(placeholder, hasGlobalUsers, debug).text.replace(/^ {4}server .*\n/m, '')
+  // The placeholder's address is an IP: no name of /etc/hosts to look for.
+  const section = renderServiceBackends(placeholder, hasGlobalUsers, debug, new Set()).text.replace(/^ {4}server .*\n/m, '')
   const [, rest] = /^\nbackend \S+\n([\s\S]*)$/.exec(section) ?? []
   return { names, text: names.map((name) => `\nbackend ${name}\n${rest ?? ''}`).join('') }
 }

@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { showInfo } from '../../src/haproxy/runtime.js'
 import { routeMapPaths } from '../../src/render/maps.js'
 import { statsSocketPath } from '../../src/render/index.js'
 import { startDaemon } from '../helpers/daemon.js'
 import { httpUpstream, until } from '../helpers/net.js'
+import type { StatusAnswer } from '../helpers/api-json.js'
+import { nameInBody, portOf } from '../helpers/checks.js'
 
 // Map routing and runtime changes (issue 6), with a real haproxy and real upstreams.
 const daemon = await startDaemon()
@@ -22,7 +23,7 @@ daemon.applier.catchUpDelayMs = 3_600_000
 const reconfigure = (params: Record<string, string>) => daemon.call('reconfigure', { outboundHostname: '127.0.0.1', ...params })
 const upstreamOf = async (path: string, headers?: Record<string, string>) => {
   const reply = await daemon.proxy(path, headers)
-  return reply.status === 200 ? (JSON.parse(reply.body).name as string) : reply.status
+  return reply.status === 200 ? nameInBody(reply.body) : reply.status
 }
 /** The live path map file (written once changes pause: src/apply/core.ts, `fileSync`). */
 const mapFile = () => readFile(routeMapPaths(daemon.configDir).path, 'utf8')
@@ -125,7 +126,7 @@ t.test('a server address change goes through the Runtime API too', async (t) => 
       server.listen(port, host, () => resolve(server))
     })
   const one = await listen('127.0.0.1', 0, 'one')
-  const port = (one.address() as AddressInfo).port
+  const port = portOf(one)
   const two = await listen('127.0.0.2', port, 'two')
   t.teardown(async () => {
     for (const server of [one, two]) await new Promise((resolve) => server.close(resolve))
@@ -158,8 +159,8 @@ t.test('new plain services go live in spare backends; one catch-up reload gives 
   t.ok(await until(async () => /\/f-one 6:f-one-be\d+_0\n/.test(await mapFile())), 'the map file names its own backend')
   t.ok(await until(async () => daemon.applier.reloads === reloads + 1, 20_000), 'one catch-up reload for the three')
   for (const name of names) t.equal(await upstreamOf(`/${name}/x`), 'other', `${name} still routes`)
-  const stats = await daemon.call('status', { type: 'json', q: 'f-one' })
-  t.equal(stats.json.services[0].routes[0].backends[0]?.status, 'UP', 'its own backend is in the worker now')
+  const stats = await daemon.call<StatusAnswer>('status', { type: 'json', q: 'f-one' })
+  t.equal(stats.json.services[0]?.routes[0]?.backends[0]?.status, 'UP', 'its own backend is in the worker now')
   for (const name of names) t.equal((await daemon.call('remove', { serviceName: name })).status, 200)
   daemon.applier.catchUpDelayMs = 3_600_000
 })

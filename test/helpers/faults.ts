@@ -5,6 +5,8 @@ import { statfsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { ApiAnswer } from './api-json.js'
+import { defined } from './checks.js'
 import { freePort, httpGet, type HttpReply, until, withJson } from './net.js'
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url))
@@ -15,7 +17,7 @@ export async function holdPort(port: number): Promise<{ pid: number; port: numbe
   const [chunk] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => [undefined])])) as [Buffer | undefined]
   if (!chunk?.toString().includes('held')) throw new Error(`could not hold port ${port}`)
   return {
-    pid: child.pid as number,
+    pid: defined(child.pid, 'the holding process pid'),
     port,
     release: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return
@@ -58,7 +60,7 @@ export interface DaemonProcess {
   proxyPort: number
   /** The daemon's stdout lines (pino JSON), parsed. */
   lines: Array<Record<string, unknown>>
-  call: (endpoint: string, params?: Record<string, string>) => Promise<HttpReply & { json: any }>
+  call: <T = ApiAnswer>(endpoint: string, params?: Record<string, string>) => Promise<HttpReply & { json: T }>
   /** SIGKILL: no chance to save, stop HAProxy or clean up. */
   kill9: () => Promise<void>
   /** SIGTERM and wait for the exit. */
@@ -97,13 +99,14 @@ export async function daemonProcess(configDir: string, env: Record<string, strin
     rest = parts.pop() ?? ''
     for (const line of parts) {
       try {
-        lines.push(JSON.parse(line) as Record<string, unknown>)
+        const parsed: Record<string, unknown> = JSON.parse(line)
+        lines.push(parsed)
       } catch {
         lines.push({ msg: line })
       }
     }
   })
-  const call = async (endpoint: string, params: Record<string, string> = {}) => withJson(await httpGet(apiPort, `/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`, {}, 120_000))
+  const call = async <T = ApiAnswer>(endpoint: string, params: Record<string, string> = {}) => withJson<T>(await httpGet(apiPort, `/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`, {}, 120_000))
   const exited = once(child, 'exit')
   const up = await Promise.race([until(async () => (await call('ping')).status === 200, 60_000), exited.then(() => false)])
   if (!up) {

@@ -1,12 +1,13 @@
 import { type Agent, request } from 'node:http'
 import { createServer as createHttpServer, type Server } from 'node:http'
-import { createServer as createTcpServer, createConnection, type AddressInfo } from 'node:net'
+import { createServer as createTcpServer, createConnection } from 'node:net'
+import { portOf } from './checks.js'
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export async function freePort(): Promise<number> {
   const server = createTcpServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const port = portOf(server)
   await new Promise((resolve) => server.close(resolve))
   return port
 }
@@ -32,13 +33,18 @@ export function httpGet(port: number, path: string, headers: Record<string, stri
   })
 }
 
-/** A reply with its body parsed as JSON (undefined when it is not JSON), as the API answers. */
-export function withJson(reply: HttpReply): HttpReply & { json: any } {
-  let json: unknown
+/**
+ * A reply with its body parsed as JSON, read as `T` (the caller names the endpoint's answer
+ * type; src/routes make them), or undefined when the body is not JSON.
+ */
+export function withJson<T>(reply: HttpReply): HttpReply & { json: T } {
+  let json: T
   try {
+    // JSON.parse gives `any`: this is where the answer gets the type its endpoint documents.
     json = JSON.parse(reply.body)
   } catch {
-    json = undefined
+    // Not JSON (a plain-text endpoint): a test reading `json` then finds nothing.
+    json = undefined as T
   }
   return { ...reply, json }
 }
@@ -57,7 +63,7 @@ export async function httpUpstream(name: string): Promise<Upstream> {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
-    port: (server.address() as AddressInfo).port,
+    port: portOf(server),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   }
 }
@@ -70,7 +76,7 @@ export async function tcpEcho(name: string): Promise<Upstream> {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
-    port: (server.address() as AddressInfo).port,
+    port: portOf(server),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   }
 }
