@@ -208,6 +208,7 @@ for i in 1 2 3; do
     --cgroup-parent=/dfpc${id}n$i --data-root $W/n$i/root --exec-root $W/n$i/exec --pidfile $W/n$i/pid \
     --iptables=false --ip-forward=false --ip-masq=false --bridge=none --storage-driver=vfs" >"$W/n$i/log" 2>&1 </dev/null &
   echo $! >"$W/n$i/dockerd.pid"
+  disown # stopped by pid (cleanup, scenario 5), without the shell's job notices
 done
 for i in 1 2 3; do
   wait_until 60 dk "$i" info >/dev/null 2>&1 || bail "dockerd of node$i answers within 60 s" "$W/n$i/log"
