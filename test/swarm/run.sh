@@ -73,7 +73,7 @@ else
   setsid /usr/sbin/dockerd --data-root "$own_dockerd/root" --exec-root "$own_dockerd/exec" \
     -H "unix://$own_dockerd/docker.sock" --pidfile "$own_dockerd/pid" \
     --iptables=false --ip-forward=false --ip-masq=false --bridge=none --storage-driver=vfs \
-    >"$own_dockerd/log" 2>&1 </dev/null &
+    >"$own_dockerd/log" 2>&1 </dev/null 9>&- &
   dockerd_pid=$!
   D+=(-H "unix://$own_dockerd/docker.sock")
   up=0
