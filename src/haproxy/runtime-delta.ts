@@ -124,18 +124,26 @@ export function valueInWorker(value: string, spareOf: (backend: string) => strin
 }
 
 /**
- * `set server <backend>/<server> addr <ip>` for each server whose IP literal is all that changed
- * between two renderings of a service's backends (management.txt 9.3 "set server"), or undefined
- * when anything else changed: their shapes (the text without those addresses) must be equal.
+ * `set server <backend>/<server> addr <ip>` for each server whose IP literal changed and
+ * `set weight <backend>/<server> <n>` for each `server` whose weight changed, when that is all
+ * that changed between two renderings of a service's backends (management.txt 9.3 "set server",
+ * "set weight"), or undefined when anything else changed: their shapes (the text without those
+ * addresses and weights) must be equal. A server-template's weight needs a reload.
  */
 export function serverAddressChanges(running: ServiceBackends, next: ServiceBackends, aliases: Pick<ReadonlyMap<string, string>, 'get'>): string[] | undefined {
   if (running.shape !== next.shape || running.servers.length !== next.servers.length) return undefined
   const commands: string[] = []
   for (const [i, now] of next.servers.entries()) {
     const old = running.servers[i]
-    if (!old || old.host === now.host) continue
-    if (!movableServer(old) || !movableServer(now) || old.backend !== now.backend || old.name !== now.name) return undefined
-    commands.push(`set server ${aliases.get(now.backend) ?? now.backend}/${now.name} addr ${now.host}`)
+    if (!old || old.backend !== now.backend || old.name !== now.name) return undefined
+    const server = `${aliases.get(now.backend) ?? now.backend}/${now.name}`
+    if (old.weight !== now.weight) {
+      if (now.template || now.weight === undefined) return undefined
+      commands.push(`set weight ${server} ${now.weight}`)
+    }
+    if (old.host === now.host) continue
+    if (!movableServer(old) || !movableServer(now)) return undefined
+    commands.push(`set server ${server} addr ${now.host}`)
   }
   return commands
 }
