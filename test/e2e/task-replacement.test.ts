@@ -32,13 +32,13 @@ async function upAddresses(backend: string): Promise<string[]> {
     .sort()
 }
 
-/** Replaces each task of `name`, one at a time, and waits until HAProxy runs the new one. */
-async function roll(name: string, backend: string, current: Task[], base: number, keep: (task: Task) => boolean = () => false) {
+/** Replaces each task of the DNS name `name` (new ones named `<label>-v2-<i>`), one at a time, and waits until HAProxy runs the new one. */
+async function roll(name: string, label: string, backend: string, current: Task[], base: number, keep: (task: Task) => boolean = () => false) {
   const stoppedWithInFlight: number[] = []
   for (const [i, old] of current.entries()) {
     if (keep(old)) continue
     stoppedWithInFlight.push(await old.stop())
-    const next = await startTask(`${name}-v2-${i}`, `127.0.0.${base + i}`, port)
+    const next = await startTask(`${label}-v2-${i}`, `127.0.0.${base + i}`, port)
     tasks.push(next)
     records[name] = (records[name] ?? []).map((ip) => (ip === old.host ? next.host : ip))
     await dns.setRecords(records)
@@ -66,7 +66,7 @@ t.test('a rolling update: 0 failed GETs, new connections, keep-alive and 2 s req
   }
   // Every kind of client has had answers before the roll starts.
   await until(async () => Object.values(loads).every((load) => load.answers.length > 0), 30_000)
-  const inFlight = await roll('roll', backend, first, 41)
+  const inFlight = await roll('roll', 'roll', backend, first, 41)
   await until(async () => loads.slow.answers.some((answer) => answer.startsWith('roll-v2')), 30_000)
   const results = Object.fromEntries(await Promise.all(Object.entries(loads).map(async ([kind, load]) => [kind, await load.stop()] as const)))
   for (const [kind, answers] of Object.entries(results)) {
@@ -78,4 +78,61 @@ t.test('a rolling update: 0 failed GETs, new connections, keep-alive and 2 s req
   for (const kind of ['newConnections', 'keepAlive', 'slow'] as const) t.same(results[kind]?.filter((a) => a.startsWith('failed')), [], `${kind}: no failed GET`)
   t.ok((results.posts ?? []).filter((a) => !a.startsWith('failed')).length > 0, 'POSTs are served')
   t.same([...new Set(results.newConnections?.filter((a) => !a.startsWith('failed')).map((a) => a.replace(/-\d$/, '')))].sort(), ['roll-v1', 'roll-v2'], 'old tasks, then new ones answered')
+})
+
+t.test('a request a task drops unanswered: a GET is retried on another task, a POST is not (the client gets 502)', async (t) => {
+  // 127.0.0.71 drops every request it reads (a task killed mid-request); 127.0.0.72 answers.
+  const { createServer } = await import('node:net')
+  const seenByDropper = new Map<string, number>()
+  const dropper = createServer((socket) => {
+    socket.once('data', (data: Buffer) => {
+      const method = data.toString('latin1').split(' ')[0] ?? ''
+      seenByDropper.set(method, (seenByDropper.get(method) ?? 0) + 1)
+      socket.destroy()
+    })
+    socket.on('error', () => socket.destroy())
+  })
+  await new Promise<void>((resolve) => dropper.listen(port, '127.0.0.71', resolve))
+  t.teardown(() => new Promise((resolve) => dropper.close(resolve)))
+  const good = await startTask('good', '127.0.0.72', port)
+  tasks.push(good)
+  const reply = await daemon.call('reconfigure', { serviceName: 'mixed', servicePath: '/mixed', port: String(port), discoveryType: 'DNS', replicas: '2' })
+  t.equal(reply.status, 200, reply.body)
+  t.ok(await until(async () => (await upAddresses(`mixed-be${port}_0`)).length === 2, 30_000), 'both up (the dropper accepts connections)')
+  const gets = await Promise.all(Array.from({ length: 20 }, () => askProxy(daemon.proxyPort, '/mixed/get')))
+  t.same([...new Set(gets.map((g) => g.answer))], ['good'], 'every GET answered 200 by the good task')
+  t.ok((seenByDropper.get('GET') ?? 0) > 0, `the dropper dropped ${seenByDropper.get('GET')} GETs first; they were sent again`)
+  const postsBefore = good.received.get('POST') ?? 0
+  const posts: string[] = []
+  for (let i = 0; i < 20; i++) posts.push((await askProxy(daemon.proxyPort, '/mixed/post', { method: 'POST', body: `n=${i}` })).answer)
+  const dropped = seenByDropper.get('POST') ?? 0
+  t.comment(`20 POSTs: ${posts.filter((p) => p === 'good').length} answered, ${posts.filter((p) => p === 'failed 502').length} got 502; the dropper read ${dropped}`)
+  t.ok(dropped > 0, 'some POSTs reached the dropper')
+  t.equal(posts.filter((p) => p === 'failed 502').length, dropped, 'each POST the dropper dropped is a 502 to its client')
+  t.equal((good.received.get('POST') ?? 0) - postsBefore, 20 - dropped, 'and was not sent again to another task')
+})
+
+t.test('sticky sessions: a client whose task is not replaced keeps it while the others are', async (t) => {
+  const first = await Promise.all((records['tasks.sticky'] ?? []).map((ip, i) => startTask(`sticky-v1-${i}`, ip, port)))
+  tasks.push(...first)
+  const reply = await daemon.call('reconfigure', { serviceName: 'sticky', servicePath: '/sticky', port: String(port), sessionType: 'sticky-server', replicas: '3' })
+  t.equal(reply.status, 200, reply.body)
+  const backend = `sticky-be${port}_0`
+  t.ok(await until(async () => (await upAddresses(backend)).length === 3, 30_000), 'three tasks up')
+  const { answer: mine, setCookie } = await askProxy(daemon.proxyPort, '/sticky')
+  t.match(setCookie, /^sticky=/, 'the client gets a cookie')
+  const cookie = { cookie: setCookie ?? '' }
+  const keep = first.find((task) => task.name === mine)
+  t.ok(keep, `the client's task is ${mine}`)
+  // The client keeps sending with its cookie while the two other tasks are replaced.
+  const client = clientLoad(async () => (await askProxy(daemon.proxyPort, '/sticky', { headers: cookie })).answer, 1)
+  await roll('tasks.sticky', 'sticky', backend, first, 61, (task) => task === keep)
+  const answers = await client.stop()
+  t.same([...new Set(answers)], [mine], `all ${answers.length} requests with the cookie reached ${mine}`)
+  const fresh = new Set<string>()
+  await until(async () => {
+    fresh.add((await askProxy(daemon.proxyPort, '/sticky')).answer)
+    return [...fresh].filter((name) => name.startsWith('sticky-v2')).length === 2
+  }, 30_000)
+  t.same([...fresh].filter((name) => name.startsWith('sticky-v2')).sort(), ['sticky-v2-0', 'sticky-v2-1', 'sticky-v2-2'].filter((name) => name !== `sticky-v2-${first.indexOf(keep as Task)}`), 'new clients reach the new tasks')
 })
