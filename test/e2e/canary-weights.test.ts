@@ -96,6 +96,19 @@ t.test('moving 100/0 to 0/100 in steps under load fails no request; weight=0 rec
   t.equal(reloads(), before, 'every step went through the Runtime API')
   const after = await split(200)
   t.same([...after.entries()], [['canary', 200]], 'weight=0: stable receives nothing')
+  // The status page's data and /metrics show the shared backend's servers with weight and state.
+  const backend = `canary-be${upstreams.canary.port}_0`
+  const report = (await daemon.call('status', { type: 'json' })).json as { services: Array<{ serviceName: string; routes: Array<{ backends: Array<{ name: string; servers: Array<{ name: string; weight: number; state: string }> }> }> }> }
+  const servers = report.services.find((s) => s.serviceName === 'canary')?.routes[0]?.backends.find((b) => b.name === backend)?.servers
+  t.same(servers?.map(({ name, weight, state }) => ({ name, weight, state })), [
+    { name: 'canary', weight: 100, state: 'ready' },
+    { name: 'stable', weight: 0, state: 'draining' },
+  ])
+  const metrics = (await daemon.api('/metrics')).body
+  t.match(metrics, `haproxy_server_weight{backend="${backend}",server="stable"} 0`)
+  t.match(metrics, `haproxy_server_state{backend="${backend}",server="stable",state="draining"} 1`)
+  t.match(metrics, `haproxy_server_state{backend="${backend}",server="canary",state="ready"} 1`)
+  t.match(metrics, `haproxy_server_state{backend="${backend}",server="canary",state="draining"} 0`)
 })
 
 t.test('weight: an integer from 0 to 256, else a 400 naming the parameter; the proxy unaffected', async (t) => {
