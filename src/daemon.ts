@@ -8,6 +8,7 @@ import { removeLeftovers } from './files.js'
 import { LiveHaproxy } from './apply/haproxy-port.js'
 import { SyslogRelay } from './haproxy/syslog.js'
 import { createMetrics } from './metrics/index.js'
+import { envChanges } from './env-services.js'
 import { parseChange } from './service/params.js'
 import type { Settings } from './settings.js'
 import { LiveState } from './state/live.js'
@@ -21,6 +22,8 @@ import { PeerSync } from './swarm/peer-sync.js'
  * signals; tests start the same thing on free ports.
  */
 export function createDaemon(settings: Settings, logger: Logger) {
+  // The environment's services, parsed here: a bad one throws a SettingsError before anything runs.
+  const fromEnvironment = envChanges(settings)
   const metrics = createMetrics()
   const store = new StateStore(settings.CONFIG_DIR, logger)
   const live = new LiveState()
@@ -67,7 +70,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
       const issued = await acme.load()
       // DFP_SERVICE_* services (checked when the settings were read) replace their saved copies;
       // saved env services the environment no longer defines are dropped.
-      const fromEnv = settings.ENV_CHANGES.map((change) => ({ ...change, source: 'env' as const }))
+      const fromEnv = fromEnvironment.map((change) => ({ ...change, source: 'env' as const }))
       const envNames = new Set(fromEnv.map((change) => (change.kind === 'put' ? change.service.serviceName : change.serviceName)))
       const kept = saved.filter((change) => !(change.kind === 'put' && change.source === 'env' && !envNames.has(change.service.serviceName)))
       if (fromEnv.length) logger.info({ services: [...envNames] }, 'services defined in the environment')

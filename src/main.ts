@@ -3,9 +3,10 @@ import { createDaemon } from './daemon.js'
 import { createLogger } from './logger.js'
 import { loadSettings, SettingsError } from './settings.js'
 
-function readSettings() {
+/** A bad variable or DFP_SERVICE_* service stops the start with its message (exit code 2). */
+function orExit<T>(make: () => T): T {
   try {
-    return loadSettings()
+    return make()
   } catch (err) {
     if (err instanceof SettingsError) {
       process.stderr.write(`dfp: ${err.message}\n`)
@@ -15,9 +16,9 @@ function readSettings() {
   }
 }
 
-const settings = readSettings()
+const settings = orExit(() => loadSettings())
 const logger = createLogger(settings.LOG_LEVEL)
-const daemon = createDaemon(settings, logger)
+const daemon = orExit(() => createDaemon(settings, logger))
 
 try {
   await daemon.start()

@@ -5,14 +5,9 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { isIP } from 'node:net'
 import { type ApiUser, parseApiUsers } from './auth/api-users.js'
-import { parseUsers } from './auth/credentials.js'
-import { booleanSchema, commaList } from './field-values.js'
-import { COMPRESSION_ALGOS } from './service/param-schemas.js'
-import { parseChange } from './service/params.js'
-import type { ParseOptions } from './service/service-schema.js'
-import type { User } from './service/types.js'
-import type { ServiceChange } from './state/registry.js'
-import { listenerUrl } from './swarm/address.js'
+import { type User, parseUsers } from './auth/credentials.js'
+import { booleanSchema, commaList, COMPRESSION_ALGOS, listenerUrl } from './field-values.js'
+import { readHostsFileNames } from './hosts-file.js'
 
 /** Folder of the project (one level above `src/` and `dist/`). */
 export const PROJECT_DIR = fileURLToPath(new URL('..', import.meta.url))
@@ -216,13 +211,14 @@ export type Settings = Readonly<
     STATS_USER: string
     STATS_PASS: string
     STATS_URI: string
+    /** The names /etc/hosts defines (src/hosts-file.ts): their servers load with the system lookup. */
+    HOSTS_FILE_NAMES: ReadonlySet<string>
+    /** Parsed as reconfigure requests where the daemon starts (env-services.ts). */
     ENV_SERVICES: readonly EnvService[]
-    /** ENV_SERVICES parsed as reconfigure requests, in the same order. */
-    ENV_CHANGES: readonly ServiceChange[]
     /** USERS as userlist users (USERS_PASS_ENCRYPTED: the passwords are crypt(3) hashes). */
     GLOBAL_USERS: User[]
-    /** What parsing a service's parameters takes from the settings. */
-    PARSE_OPTIONS: ParseOptions
+    /** What parsing a service's parameters takes from the settings (service-schema.ts ParseOptions). */
+    PARSE_OPTIONS: { separator: string; httpsOnly: boolean; secretsDir: string; globalUsers: readonly User[]; templatesDir: string; checkResolvers: boolean }
   }
 >
 const variableNames = Object.keys(variables) as (keyof Variables)[]
@@ -278,18 +274,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     globalUsers: out.GLOBAL_USERS,
     templatesDir: out.TEMPLATES_DIR,
     checkResolvers: out.CHECK_RESOLVERS,
-  } as ParseOptions
-  const envGroups = envServices(env, out.DEFAULT_PROTOCOL as string, problems)
-  out.ENV_SERVICES = envGroups
-  // An env service is checked as a request would be, so a bad one stops the start with its name.
-  out.ENV_CHANGES = envGroups.flatMap(({ prefix, params }) => {
-    try {
-      return [parseChange(params, out.PARSE_OPTIONS as ParseOptions)]
-    } catch (err) {
-      problems.push(`${prefix}: ${err instanceof Error ? err.message : String(err)}`)
-      return []
-    }
-  })
+  } as Settings['PARSE_OPTIONS']
+  out.HOSTS_FILE_NAMES = readHostsFileNames()
+  out.ENV_SERVICES = envServices(env, out.DEFAULT_PROTOCOL as string, problems)
   if (problems.length) throw new SettingsError(problems)
   return Object.freeze(out) as Settings
 }

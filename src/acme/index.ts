@@ -7,7 +7,7 @@ import { ChallengeMap } from './challenge-map.js'
 import { AcmeManager } from './manager.js'
 import { trustDirectoryCa } from './order.js'
 import { AcmeReplicas, type ReplicaDirectory } from './replicas.js'
-import { acmeRequestOf, type AcmeRequest, wantsAcme } from './request.js'
+import { acmeRequestOf, type AcmeRequest, wantsAcme } from '../service/acme-request.js'
 import { AcmeStore } from './store.js'
 
 export interface AcmeWiring {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { describeAcmeError, newAccountKey, orderCertificate, type ChallengePublisher } from './order.js'
 import type { AcmeReplicas } from './replicas.js'
-import { domainSetKey, type AcmeRequest } from './request.js'
+import { domainSetKey, type AcmeRequest } from '../service/acme-request.js'
 import { dueFor, RETRY_MIN_MS, retryAt } from './schedule.js'
 import { viewOf, type AcmeAccount, type AcmeCertificate, type AcmeCertificateView, type AcmeStore } from './store.js'
 

@@ -3,9 +3,9 @@ import { readFile, rename } from 'node:fs/promises'
 import { X509Certificate } from 'node:crypto'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { inspectCertificate } from '../certs/pem.js'
+import { inspectCertificate } from '../pem.js'
 import { writeAtomic } from '../files.js'
-import { certificateName, domainSetKey } from './request.js'
+import { certificateName, domainSetKey } from '../service/acme-request.js'
 
 /** An ACME account: one per directory and contact email. */
 export interface AcmeAccount {

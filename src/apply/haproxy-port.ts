@@ -8,7 +8,6 @@ import { portsInUse } from '../haproxy/port-probe.js'
 import { sendCommands } from '../haproxy/runtime-delta.js'
 import { validateConfig } from '../haproxy/validate.js'
 import { type Rendered, renderAll, serverStatePath, statsSocketPath } from '../render/index.js'
-import { hostsFileNames } from '../render/hosts-file.js'
 import { commandText, type RuntimeCommand } from '../render/spares.js'
 import { routeMapFiles } from '../render/maps.js'
 import type { Settings } from '../settings.js'
@@ -30,11 +29,11 @@ const SPARE_LOOKUP_MS = 250
  * and the change goes through validation and a reload instead, which looks no name up
  * (`init-addr last,none`).
  */
-async function withResolvedHost(command: RuntimeCommand, dnsServers: readonly string[]): Promise<string> {
+async function withResolvedHost(command: RuntimeCommand, dnsServers: readonly string[], hostsFileNames: ReadonlySet<string>): Promise<string> {
   if (typeof command === 'string' || isIP(command.host.replace(/^\[|\]$/g, '')) !== 0) return commandText(command)
   const { host } = command
   let address: string | undefined
-  if (hostsFileNames().has(host.toLowerCase())) {
+  if (hostsFileNames.has(host.toLowerCase())) {
     address = (await lookup(host, { family: 0, order: 'ipv4first' })).address
   } else {
     const resolver = new Resolver({ timeout: SPARE_LOOKUP_MS, tries: 1 })
@@ -123,7 +122,7 @@ export class LiveHaproxy implements HaproxyPort {
   }
 
   async runtimeCommands(commands: readonly RuntimeCommand[]): Promise<void> {
-    await sendCommands(this.client.statsSocket, await Promise.all(commands.map((command) => withResolvedHost(command, this.settings.DNS_SERVERS))))
+    await sendCommands(this.client.statsSocket, await Promise.all(commands.map((command) => withResolvedHost(command, this.settings.DNS_SERVERS, this.settings.HOSTS_FILE_NAMES))))
     // The worker now serves the file just written without a reload: a restart after a crash
     // must load that one (src/haproxy/master.ts).
     if (this.written !== undefined) this.master.noteServed(this.written)

@@ -1,4 +1,4 @@
-import { wantsAcme } from '../acme/request.js'
+import { wantsAcme } from '../service/acme-request.js'
 import { intoSpares, mapAddPayloads, type RuntimeDelta, serverAddressChanges, valueInWorker, type WorkerView } from '../haproxy/runtime-delta.js'
 import { type RenderSettings, serviceRouting, type ServiceBackends } from '../render/index.js'
 import { type RouteMapName, routeMapPaths, type RouteMaps } from '../render/maps.js'

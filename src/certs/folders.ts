@@ -7,7 +7,7 @@ import type { ApplyCore } from '../apply/core.js'
 import type { Settings } from '../settings.js'
 import type { LiveState } from '../state/live.js'
 import type { CertificateFile } from '../state/registry.js'
-import { inspectCertificate } from './pem.js'
+import { inspectCertificate } from '../pem.js'
 
 /** Secrets that are certificates (inventory §4): names starting with `cert-` or `cert_`. */
 const isCertSecret = (name: string) => /^cert[-_]/i.test(name)

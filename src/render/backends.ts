@@ -3,7 +3,6 @@ import { isIP } from 'node:net'
 import { compact } from '../compact.js'
 import type { Destination, Service, User } from '../service/types.js'
 import { redirectCode, templates } from './common.js'
-import { hostsFileNames } from './hosts-file.js'
 import { pathRewriteRule } from '../service/path-rewrite.js'
 import { inGroup, names } from './names.js'
 
@@ -12,13 +11,13 @@ const DEFAULT_TEMPLATE_SLOTS = 10
 
 /**
  * `<host>:<port>` of a server line (an IPv6 address in brackets) and, for a host name, the
- * resolvers that find it at run time (and, for a name of /etc/hosts, the system lookup when the
- * configuration loads: src/render/hosts-file.ts).
+ * resolvers that find it at run time (and, for a name of /etc/hosts, `hostsFileNames`, the system
+ * lookup when the configuration loads: src/hosts-file.ts).
  */
-export function serverAddress(host: string, port: string | number) {
+export function serverAddress(host: string, port: string | number, hostsFileNames: ReadonlySet<string>) {
   const address = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`
   if (isIP(host)) return { address, resolvers: '' }
-  return { address, resolvers: `${hostsFileNames().has(host.toLowerCase()) ? ' init-addr last,libc,none' : ''} resolvers docker` }
+  return { address, resolvers: `${hostsFileNames.has(host.toLowerCase()) ? ' init-addr last,libc,none' : ''} resolvers docker` }
 }
 
 /** A server of a backend, as rendered: what a runtime delta needs to move it without a reload. */
@@ -76,12 +75,12 @@ function serverHost(service: Service, dest: Destination): string {
  * exist at load time is found later without a reload. `forShape` puts the address of an
  * IP-literal server and the weight in placeholders (the shape).
  */
-function serverLine(service: Service, dest: Destination, port: string | number, backend: string, forShape = false) {
+function serverLine(service: Service, dest: Destination, port: string | number, backend: string, hostsFileNames: ReadonlySet<string>, forShape = false) {
   const sticky = service.sessionType === 'sticky-server'
   const real = serverHost(service, dest)
   const fact = (name: string, template: boolean): ServerFact => ({ backend, name, host: real, port, template, ...(service.weight === undefined ? {} : { weight: service.weight }) })
   const kind = sticky ? fact(`${service.serviceName}_`, true) : fact(service.serviceName, service.discoveryType === 'DNS')
-  const { address, resolvers } = serverAddress(forShape && movableServer(kind) ? ADDRESS_PLACEHOLDER : real, port)
+  const { address, resolvers } = serverAddress(forShape && movableServer(kind) ? ADDRESS_PLACEHOLDER : real, port, hostsFileNames)
   const ssl = dest.sslVerifyNone ? ' ssl verify none' : ''
   const weight = service.weight === undefined ? '' : ` weight ${forShape ? WEIGHT_PLACEHOLDER : service.weight}`
   const slots = service.replicas ?? DEFAULT_TEMPLATE_SLOTS
@@ -112,26 +111,26 @@ function authLines(service: Service, dest: Destination, hasGlobalUsers: boolean)
  * each IP-literal server address and each weight in a placeholder, rendered only when the
  * service has such a server). `shared`: other services' servers its backends serve too.
  */
-export function renderServiceBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, shared: SharedServers = new Map()): ServiceBackends {
+export function renderServiceBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostsFileNames: ReadonlySet<string>, shared: SharedServers = new Map()): ServiceBackends {
   const servers: ServerFact[] = []
-  const text = renderBackends(service, hasGlobalUsers, debug, shared, false, (fact) => servers.push(fact))
+  const text = renderBackends(service, hasGlobalUsers, debug, hostsFileNames, shared, false, (fact) => servers.push(fact))
   const shape = servers.some((server) => movableServer(server) || server.weight !== undefined)
-    ? `shape:${createHash('sha256').update(renderBackends(service, hasGlobalUsers, debug, shared, true, () => undefined)).digest('base64')}`
+    ? `shape:${createHash('sha256').update(renderBackends(service, hasGlobalUsers, debug, hostsFileNames, shared, true, () => undefined)).digest('base64')}`
     : text
   // Kept for as long as the service lives: flat, not as the template's pieces (src/compact.ts).
   return compact({ text, shape, servers })
 }
 
 /** `seen` sees each server as it is rendered; `forShape` renders the shape (serverLine). */
-function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, shared: SharedServers, forShape: boolean, seen: (fact: ServerFact) => void): string {
+function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostsFileNames: ReadonlySet<string>, shared: SharedServers, forShape: boolean, seen: (fact: ServerFact) => void): string {
   // A custom backend template replaces the generated backends (and userlist) of the service.
   if (service.customBackend !== undefined) return service.customBackend === '' ? '' : `\n${service.customBackend}`
   const userlist = service.users.length > 0 ? templates.userlist({ name: `${service.serviceName}Users`, users: userLines(service.users) }) : ''
   const withPort = service.destinations.filter((dest) => dest.port !== '' && !inGroup(dest))
   const server = (dest: Destination, port: string | number, backend: string) => {
-    const lines = [serverLine(service, dest, port, backend, forShape)]
+    const lines = [serverLine(service, dest, port, backend, hostsFileNames, forShape)]
     // Members of a shared route follow on the backend that serves it (not on its HTTPS one).
-    if (port === dest.port) for (const member of shared.get(backend) ?? []) lines.push(serverLine(member.service, member.dest, member.dest.port, backend, forShape))
+    if (port === dest.port) for (const member of shared.get(backend) ?? []) lines.push(serverLine(member.service, member.dest, member.dest.port, backend, hostsFileNames, forShape))
     for (const { fact } of lines) seen(fact)
     return lines.map(({ line }) => line).join('\n    ')
   }

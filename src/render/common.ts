@@ -41,6 +41,7 @@ export type RenderSettings = Pick<
   | 'ENABLE_H2'
   | 'CA_FILE'
   | 'GLOBAL_USERS'
+  | 'HOSTS_FILE_NAMES'
   | 'STATS_USER'
   | 'STATS_PASS'
   | 'STATS_URI'

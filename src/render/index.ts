@@ -42,7 +42,7 @@ class ServiceParts {
   ) {
     this.rank = frontendRank(service)
     this.mapEligible = isMapRouted(service, settings.SERVICE_DOMAIN_ALGO)
-    this.backends = renderServiceBackends(service, hasGlobalUsers, settings.DEBUG)
+    this.backends = renderServiceBackends(service, hasGlobalUsers, settings.DEBUG, settings.HOSTS_FILE_NAMES)
   }
 
   get frontend(): ReturnType<typeof serviceFrontend> {
@@ -160,7 +160,7 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
   const shared = sharedRoutes(services)
   const backendsOf = (s: Service) => {
     const members = shared.get(s.serviceName)
-    return members ? renderServiceBackends(s, hasGlobalUsers, settings.DEBUG, members) : partsOf(s).backends
+    return members ? renderServiceBackends(s, hasGlobalUsers, settings.DEBUG, settings.HOSTS_FILE_NAMES, members) : partsOf(s).backends
   }
   const backends = new Map([...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => [s.serviceName, backendsOf(s)] as const))
   const servicesAfterMaps = routed.filter((r) => !r.map && isLast(r.service)).map(frontendOf)

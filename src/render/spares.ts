@@ -121,7 +121,8 @@ const sparesCache = new Map<string, { names: string[]; text: string }>()
 function renderSparesOnce(count: number, hasGlobalUsers: boolean, debug: boolean): { names: string[]; text: string } {
   const names = spareNames(count)
   const placeholder = parseService({ serviceName: 'spare', servicePath: '/', port: '1', outboundHostname: '127.0.0.1' }, { separator: ',' })
-  const section = renderServiceBackends(placeholder, hasGlobalUsers, debug).text.replace(/^ {4}server .*\n/m, '')
+  // The placeholder's address is an IP: no name of /etc/hosts to look for.
+  const section = renderServiceBackends(placeholder, hasGlobalUsers, debug, new Set()).text.replace(/^ {4}server .*\n/m, '')
   const [, rest] = /^\nbackend \S+\n([\s\S]*)$/.exec(section) ?? []
   return { names, text: names.map((name) => `\nbackend ${name}\n${rest ?? ''}`).join('') }
 }

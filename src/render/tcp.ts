@@ -79,7 +79,7 @@ export function renderTcpGroups(services: Service[], settings: RenderSettings): 
       const members = groups.get(group) ?? []
       const { dest: target } = members[0] as { dest: Destination }
       const servers = members.map(({ service, dest }) => {
-        const { address, resolvers } = serverAddress(dest.outboundHostname ?? service.serviceName, dest.port)
+        const { address, resolvers } = serverAddress(dest.outboundHostname ?? service.serviceName, dest.port, settings.HOSTS_FILE_NAMES)
         return `server ${group}-${service.serviceName}${dest.port}_${dest.index} ${address}${dest.checkTcp ? ' check' : ''}${resolvers}`
       })
       const extra = [...new Set(members.flatMap(({ service }) => (service.backendExtra ? [service.backendExtra] : [])))]

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { AcmeManager, AcmeStatus } from '../acme/manager.js'
-import { CertificateError, checkCertName, inspectCertificate, type CertificateInfo } from '../certs/pem.js'
+import { CertificateError, checkCertName, inspectCertificate, type CertificateInfo } from '../pem.js'
 import { certDir } from '../config-paths.js'
 import { errors } from '../errors.js'
 import type { LiveState } from '../state/live.js'
@@ -45,6 +45,10 @@ const certificateFields = (name: string, source: string, path: string, info: Cer
   Expired: info.expired,
   Fingerprint: info.fingerprint,
 })
+/** A row of `Certs` in the answers of /certs and /cert. */
+export type CertificateRow = ReturnType<typeof certificateFields>
+/** A row of `Acme` in the answer of /certs. */
+export type AcmeRow = ReturnType<typeof acmeFields>
 
 /**
  * Checks a PEM bundle for `param`; a bad one is a 400 naming the parameter and the problem.

@@ -46,3 +46,5 @@ function distributedAnswer(result: FanOutResult<unknown>, done: DfpResponse): Df
 }
 
 const replicaFields = (r: ReplicaOutcome) => ({ Address: r.address, Status: r.status ?? 0, Message: r.message, Attempts: r.attempts })
+/** A replica's outcome in the `Replicas` of a distributed answer. */
+export type ReplicaRow = ReturnType<typeof replicaFields>

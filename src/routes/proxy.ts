@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { redactConfig } from '../haproxy/redact.js'
 import { withoutPasswords } from '../service/public.js'
-import { checkCertName } from '../certs/pem.js'
+import { checkCertName } from '../pem.js'
 import { errors } from '../errors.js'
 import { isTrue } from '../field-values.js'
 import type { ApplyCore } from '../apply/core.js'
@@ -18,6 +18,9 @@ import { certRoutes, checkCertificate } from './certs.js'
 import { applyChangesWith } from './distributed.js'
 import { requestParams } from './request-params.js'
 import { ok, serviceFields } from './responses.js'
+
+/** `/config?type=json`: the services by name, passwords left out; a saved one HAProxy does not serve (yet) carries `notServed`. */
+export type ConfigAnswer = Record<string, ReturnType<typeof withoutPasswords> & { notServed?: { reason: string; since: string } }>
 
 export interface ProxyRoutesOptions {
   settings: Settings
@@ -103,7 +106,8 @@ export async function proxyRoutes(app: FastifyInstance, { settings, applier, liv
     if ((requestParams(request).type ?? '').toLowerCase() === 'json') {
       // Saved services HAProxy does not serve (yet) are listed too, with the reason.
       const unserved = [...live.unserved].map(([name, { change, reason, since }]) => [name, { ...withoutPasswords(change.service), notServed: { reason, since } }])
-      return { ...live.services.toJSON(), ...Object.fromEntries(unserved) }
+      const answer: ConfigAnswer = { ...live.services.toJSON(), ...Object.fromEntries(unserved) }
+      return answer
     }
     // Passwords are blanked (src/haproxy/redact.ts); the lines stay, so the text reads as HAProxy's.
     return reply.type('text/plain; charset=utf-8').send(redactConfig(live.config))

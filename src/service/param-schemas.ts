@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { COMPRESSION_ALGOS } from '../field-values.js'
 
 /** The zod schemas of single reconfigure parameters (booleans: `booleanSchema` of field-values.ts). */
 
@@ -13,8 +14,6 @@ export const portSchema = z
   .transform((v) => String(Number(v)))
 export const reqModeSchema = z.string().transform((v) => v.toLowerCase()).pipe(z.enum(['http', 'tcp', 'sni'], 'must be http, tcp or sni'))
 export const redirectCodeSchema = z.enum(['301', '302', '303', '307', '308'], 'must be 301, 302, 303, 307 or 308')
-// HAProxy's compression algorithms (configuration.txt 4.2 "compression").
-export const COMPRESSION_ALGOS = ['identity', 'gzip', 'deflate', 'raw-deflate'] as const
 export const compressionAlgoSchema = z
   .string()
   .transform((v) => v.split(/[\s,]+/).filter((a) => a !== ''))

@@ -1,13 +1,12 @@
 import { z } from 'zod'
-import { acmeRequestOf } from '../acme/request.js'
+import { acmeRequestOf } from './acme-request.js'
 import { errors } from '../errors.js'
 import { compact } from '../compact.js'
-import type { ServiceChange } from '../state/registry.js'
 import { renderCustomTemplate } from './custom-templates.js'
 import { isSet, optionalOf, type ParamSource, readParam, readParams, refusal, text } from './param-fields.js'
 import { serviceNameSchema } from './param-schemas.js'
 import { type ParseOptions, serviceInput, serviceSchema } from './service-schema.js'
-import type { Service } from './types.js'
+import type { Service, ServiceChange } from './types.js'
 
 /** The checks of inventory §3.5, in its order and with its messages and status codes. */
 function checkRoutable(service: Service): void {

@@ -17,3 +17,11 @@ export type Service = z.output<ServiceSchema> & {
   /** Rendered `templateBePath`: replaces the service's generated backends. */
   customBackend?: string
 }
+
+/** Where a service definition came from: the HTTP API, a listener pull, or the environment. */
+export type ServiceSource = 'api' | 'listener' | 'env'
+
+/** A change to one service: what a reconfigure or remove request parses into. */
+export type ServiceChange =
+  | { kind: 'put'; service: Service; source?: ServiceSource; params?: Record<string, string> }
+  | { kind: 'remove'; serviceName: string }

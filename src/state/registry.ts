@@ -1,9 +1,8 @@
-import { wantsAcme } from '../acme/request.js'
+import { wantsAcme } from '../service/acme-request.js'
 import { withoutPasswords } from '../service/public.js'
-import type { Service } from '../service/types.js'
+import type { Service, ServiceChange, ServiceSource } from '../service/types.js'
 
-/** Where a service definition came from: the HTTP API, a listener pull, or the environment. */
-export type ServiceSource = 'api' | 'listener' | 'env'
+export type { ServiceChange, ServiceSource }
 
 /** A service as stored: its definition and what it was made from, so it can be saved and re-read. */
 export interface ServiceEntry {
@@ -29,17 +28,13 @@ export interface LoadedCertificate extends CertificateFile {
 
 /** A change to the desired state. */
 export type Change =
-  | { kind: 'put'; service: Service; source?: ServiceSource; params?: Record<string, string> }
-  | { kind: 'remove'; serviceName: string }
+  | ServiceChange
   /** A certificate uploaded through the API (or `serviceCert`), kept in the saved state. */
   | { kind: 'cert-put'; name: string; pem: string }
   /** What CERTS_DIR and the secrets folder hold now (replaces the previous scan). */
   | { kind: 'cert-scan'; files: CertificateFile[] }
   /** A certificate issued through ACME (kept by src/acme/store.ts, not in the saved state). */
   | { kind: 'acme-put'; name: string; pem: string }
-
-/** A change to one service. */
-export type ServiceChange = Extract<Change, { kind: 'put' | 'remove' }>
 
 /** What a change is about, for messages: a service name, `certificate <name>`, or the folders. */
 export const changedService = (change: Change) => {

@@ -2,7 +2,7 @@ import { messageOf } from '../errors.js'
 import { open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { checkCertName, inspectCertificate } from '../certs/pem.js'
+import { checkCertName, inspectCertificate } from '../pem.js'
 import { writeAtomic } from '../files.js'
 import type { Change, ServiceChange, ServiceSource, ServiceState } from './registry.js'
 
@@ -14,12 +14,12 @@ const SOURCES: readonly ServiceSource[] = ['api', 'listener', 'env']
 /** The log is folded into a new snapshot once it has more lines than this or the snapshot. */
 const MIN_COMPACTION_LINES = 256
 
-interface SavedService {
+export interface SavedService {
   source: ServiceSource
   params: Record<string, string>
 }
 
-interface SavedState {
+export interface SavedState {
   format: number
   generation?: number
   services: SavedService[]

@@ -4,6 +4,7 @@ import t from 'tap'
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
 import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
 import { handshake, Pebble } from '../helpers/pebble.js'
+import { type StatusAnswer, timeOf } from '../helpers/api-json.js'
 
 // A real ACME server (pebble, validating HTTP-01 for real through HAProxy's HTTP port, names
 // resolved by pebble-challtestsrv to 127.0.0.1), one daemon, real TLS handshakes with SNI.
@@ -29,7 +30,7 @@ t.teardown(async () => {
 })
 
 const metric = async (name: string, labels = '') => Number(new RegExp(`^${name}${labels.replaceAll(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec((await daemon.api('/metrics')).body)?.[1] ?? 0)
-const acmeEntry = async (domain: string) => ((await daemon.call('certs')).json.Acme as any[]).find((a) => a.Domains.includes(domain))
+const acmeEntry = async (domain: string) => (await daemon.call('certs')).json.Acme?.find((a) => a.Domains.includes(domain))
 
 t.test('a new domain is served with its issued certificate within 10 s of the reconfigure', async (t) => {
   const started = Date.now()
@@ -47,8 +48,8 @@ t.test('a new domain is served with its issued certificate within 10 s of the re
   t.equal((await handshake(httpsPort, 'www.shop.acme.test', root)).authorized, true, 'the second name verifies too')
   const entry = await acmeEntry('shop.acme.test')
   t.match(entry, { State: 'valid', Services: ['shop'], Issuer: /^Pebble Intermediate CA/, Failures: 0 })
-  const lifetime = Date.parse(entry.ValidTo) - Date.parse(entry.NotBefore)
-  t.ok(Math.abs(Date.parse(entry.NextAttempt) - (Date.parse(entry.ValidTo) - lifetime / 3)) < 1000, 'renewal planned when a third of the lifetime is left')
+  const lifetime = timeOf(entry?.ValidTo) - timeOf(entry?.NotBefore)
+  t.ok(Math.abs(timeOf(entry?.NextAttempt) - (timeOf(entry?.ValidTo) - lifetime / 3)) < 1000, 'renewal planned when a third of the lifetime is left')
   t.equal(await metric('dfp_acme_orders_total', '{outcome="issued"}'), 1)
 })
 
@@ -68,12 +69,12 @@ t.test('a domain failing validation gets no certificate; other services are unaf
   t.equal((await daemon.call('reconfigure', { serviceName: 'broken', serviceDomain: 'broken.acme.test', port, outboundHostname: '127.0.0.1', 'letsencrypt.host': 'true' })).status, 200)
   t.ok(await until(async () => (await acmeEntry('broken.acme.test'))?.State === 'failed', 20_000), 'reported as failed')
   const entry = await acmeEntry('broken.acme.test')
-  t.equal(entry.Name, null, 'no certificate')
-  t.equal(entry.Failures, 1)
-  t.match(entry.LastError, /broken\.acme\.test/)
-  t.ok(Date.parse(entry.NextAttempt) > Date.now(), 'retried later, with back-off')
+  t.equal(entry?.Name, null, 'no certificate')
+  t.equal(entry?.Failures, 1)
+  t.match(entry?.LastError, /broken\.acme\.test/)
+  t.ok(timeOf(entry?.NextAttempt) > Date.now(), 'retried later, with back-off')
   t.equal(await metric('dfp_acme_orders_total', '{outcome="failed"}'), before + 1)
-  t.match((await daemon.call('status', { type: 'json' })).json.acme, [{ domains: ['broken.acme.test'], state: 'failed' }])
+  t.match((await daemon.call<StatusAnswer>('status', { type: 'json' })).json.acme, [{ domains: ['broken.acme.test'], state: 'failed' }])
   t.equal((await handshake(httpsPort, 'shop.acme.test', root)).authorized, true, 'the other certificates are still served')
   t.equal((await daemon.proxy('/', { host: 'shop.acme.test' })).status, 200, 'and the other services routed')
 })

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startDaemon } from '../helpers/daemon.js'
 import { httpUpstream } from '../helpers/net.js'
+import type { ConfigAnswer } from '../helpers/api-json.js'
 
 // Basic authentication through the real haproxy, with plain, hashed (openssl passwd -6) and
 // secret-file users, the global USERS, and ignoreAuthorization.
@@ -36,7 +37,7 @@ t.test('service users replace the global ones (the original required both)', asy
   t.equal((await daemon.proxy('/plain', basic('alice', 'wonderland'))).status, 200)
   t.equal((await daemon.proxy('/plain', basic('admin', 'globalpw'))).status, 401)
   t.notMatch((await daemon.call('config', { type: 'json' })).body, 'wonderland', '/config?type=json has no password')
-  t.same((await daemon.call('config', { type: 'json' })).json.plain.users, [{ name: 'alice', encrypted: false }])
+  t.same((await daemon.call<ConfigAnswer>('config', { type: 'json' })).json.plain?.users, [{ name: 'alice', encrypted: false }])
 })
 
 t.test('hashed passwords, and users from a secret', async (t) => {

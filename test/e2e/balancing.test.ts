@@ -5,6 +5,7 @@ import { startDaemon } from '../helpers/daemon.js'
 import { makeCertificate } from '../helpers/certs.js'
 import { freePort, httpGet, tcpEcho, tcpExchange, until } from '../helpers/net.js'
 import { FakeDns } from '../helpers/swarm.js'
+import type { ConfigAnswer } from '../helpers/api-json.js'
 
 // Sticky sessions and DNS discovery over two tasks (127.0.0.1 and 127.0.0.2 on one port, named
 // by a real DNS server), SNI routing to TLS upstreams, and a TCP group — through a real haproxy.
@@ -76,7 +77,7 @@ t.test('discoveryType=DNS without replicas: as many slots as the name has addres
   const reply = await daemon.call('reconfigure', { serviceName: 'discovered', servicePath: '/discovered', port: String(taskPort), discoveryType: 'DNS' })
   t.equal(reply.status, 200, reply.body)
   t.match((await daemon.call('config')).body, `server-template discovered 2 discovered:${taskPort} check resolvers docker`)
-  t.equal((await daemon.call('config', { type: 'json' })).json.discovered?.replicas, 2, 'kept as the service\'s replicas (saved with it, so a restart renders the same without a lookup)')
+  t.equal((await daemon.call<ConfigAnswer>('config', { type: 'json' })).json.discovered?.replicas, 2, 'kept as the service\'s replicas (saved with it, so a restart renders the same without a lookup)')
   t.same(await tasksSeen('/discovered'), ['task-1', 'task-2'])
   const unknown = await daemon.call('reconfigure', { serviceName: 'nowhere', servicePath: '/nowhere', port: String(taskPort), discoveryType: 'DNS' })
   t.equal(unknown.status, 200, unknown.body)

@@ -1,5 +1,6 @@
 import { Agent } from 'node:http'
 import t from 'tap'
+import type { StatusAnswer } from '../helpers/api-json.js'
 import { startWithUpstreams } from '../helpers/daemon.js'
 import { httpGet } from '../helpers/net.js'
 
@@ -98,7 +99,7 @@ t.test('moving 100/0 to 0/100 in steps under load fails no request; weight=0 rec
   t.same([...after.entries()], [['canary', 200]], 'weight=0: stable receives nothing')
   // The status page's data and /metrics show the shared backend's servers with weight and state.
   const backend = `canary-be${upstreams.canary.port}_0`
-  const report = (await daemon.call('status', { type: 'json' })).json as { services: Array<{ serviceName: string; routes: Array<{ backends: Array<{ name: string; servers: Array<{ name: string; weight: number; state: string }> }> }> }> }
+  const report = (await daemon.call<StatusAnswer>('status', { type: 'json' })).json
   const servers = report.services.find((s) => s.serviceName === 'canary')?.routes[0]?.backends.find((b) => b.name === backend)?.servers
   t.same(servers?.map(({ name, weight, state }) => ({ name, weight, state })), [
     { name: 'canary', weight: 100, state: 'ready' },

@@ -7,6 +7,7 @@ import { routeMapPaths } from '../../src/render/maps.js'
 import { statsSocketPath } from '../../src/render/index.js'
 import { startDaemon } from '../helpers/daemon.js'
 import { httpUpstream, until } from '../helpers/net.js'
+import type { StatusAnswer } from '../helpers/api-json.js'
 
 // Map routing and runtime changes (issue 6), with a real haproxy and real upstreams.
 const daemon = await startDaemon()
@@ -158,8 +159,8 @@ t.test('new plain services go live in spare backends; one catch-up reload gives 
   t.ok(await until(async () => /\/f-one 6:f-one-be\d+_0\n/.test(await mapFile())), 'the map file names its own backend')
   t.ok(await until(async () => daemon.applier.reloads === reloads + 1, 20_000), 'one catch-up reload for the three')
   for (const name of names) t.equal(await upstreamOf(`/${name}/x`), 'other', `${name} still routes`)
-  const stats = await daemon.call('status', { type: 'json', q: 'f-one' })
-  t.equal(stats.json.services[0].routes[0].backends[0]?.status, 'UP', 'its own backend is in the worker now')
+  const stats = await daemon.call<StatusAnswer>('status', { type: 'json', q: 'f-one' })
+  t.equal(stats.json.services[0]?.routes[0]?.backends[0]?.status, 'UP', 'its own backend is in the worker now')
   for (const name of names) t.equal((await daemon.call('remove', { serviceName: name })).status, 200)
   daemon.applier.catchUpDelayMs = 3_600_000
 })

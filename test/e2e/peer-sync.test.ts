@@ -5,6 +5,7 @@ import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
 import { makeCertificate } from '../helpers/certs.js'
 import { freePort, httpUpstream, until } from '../helpers/net.js'
 import { FakeDns } from '../helpers/swarm.js'
+import type { ConfigAnswer } from '../helpers/api-json.js'
 
 // A replica that starts takes the services created through the API and the uploaded
 // certificates from another replica (src/swarm/peer-sync.ts) before it reports ready. Replicas on
@@ -68,14 +69,14 @@ t.test('a replica started later gets the uploaded certificates and the API servi
   t.same(await certNames(three), ['peer.test'], 'it has the certificate uploaded before it started')
   t.equal((await three.proxy('/by-api/x')).status, 200, 'and routes the service created through the API')
   t.equal(JSON.parse((await three.proxy('/by-api/x')).body).name, 'peer')
-  const saved = (await three.call('config', { type: 'json' })).json
+  const saved = (await three.call<ConfigAnswer>('config', { type: 'json' })).json
   t.ok(saved['by-api'], 'listed in its /config')
 
   // Distributed while the new replica is not in tasks.proxy yet: it misses it, then catches up
   // once it finds itself listed.
   const missed = await one.call('reconfigure', { serviceName: 'meanwhile', servicePath: '/meanwhile', port, outboundHostname: '127.0.0.1', distribute: 'true' })
   t.equal(missed.status, 200)
-  t.same(missed.json.Replicas.map((r: { Address: string }) => r.Address), [second], 'distributed to the listed replicas only')
+  t.same(missed.json.Replicas?.map((r) => r.Address), [second], 'distributed to the listed replicas only')
   t.equal((await three.proxy('/meanwhile')).status, 503, 'the new replica missed it')
   await dns.setRecords({ 'tasks.proxy': [first, second, late], ...startingReplica })
   t.ok(await until(async () => (await three.proxy('/meanwhile')).status === 200, 20_000), 'it has it once it is listed')

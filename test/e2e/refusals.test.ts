@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { startWithUpstream } from '../helpers/daemon.js'
+import type { ConfigAnswer } from '../helpers/api-json.js'
 
 const { daemon, port } = await startWithUpstream('good')
 // Plain services go live in spare backends; their catch-up reload would land between the counts below.
@@ -56,7 +57,7 @@ t.test('a service HAProxy rejects is refused; the others keep answering', async 
   t.match(reply.json.Message, /haproxy\.cfg:\d+/)
   t.equal((await daemon.proxy('/good')).status, 200)
   t.equal((await daemon.call('config')).body, before, '/config is unchanged')
-  t.notOk((await daemon.call('config', { type: 'json' })).json.broken)
+  t.notOk((await daemon.call<ConfigAnswer>('config', { type: 'json' })).json.broken)
 })
 
 t.test('a refused change keeps the previous definition of the service', async (t) => {
@@ -65,7 +66,7 @@ t.test('a refused change keeps the previous definition of the service', async (t
   t.equal(refused.status, 400)
   t.equal((await daemon.proxy('/v1')).status, 200, 'the old route still works')
   t.equal((await daemon.proxy('/v2')).status, 503, 'the refused route was not added')
-  t.same((await daemon.call('config', { type: 'json' })).json.evolving.destinations[0].servicePath, ['/v1'])
+  t.same((await daemon.call<ConfigAnswer>('config', { type: 'json' })).json.evolving?.destinations[0]?.servicePath, ['/v1'])
   await daemon.call('remove', { serviceName: 'evolving' })
 })
 

@@ -52,7 +52,7 @@ t.test('indexed destinations route to two upstreams', async (t) => {
     'port.2': String(beta.port),
   })
   t.equal(reply.status, 200)
-  t.equal(reply.json.ServiceDest.length, 2)
+  t.equal(reply.json.ServiceDest?.length, 2)
   t.equal(await upstreamName('/first'), 'alpha')
   t.equal(await upstreamName('/second'), 'beta')
   const config = (await daemon.call('config')).body

@@ -3,6 +3,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startDaemon } from '../helpers/daemon.js'
 import { httpUpstream } from '../helpers/net.js'
+import type { ConfigAnswer } from '../helpers/api-json.js'
+import type { SavedState } from '../../src/state/store.js'
 
 const upstream = await httpUpstream('kept')
 t.teardown(() => upstream.close())
@@ -14,8 +16,8 @@ t.test('services survive a restart of the daemon', async (t) => {
     t.equal((await first.call('reconfigure', { serviceName: name, servicePath: `/${name}`, port, outboundHostname: '127.0.0.1', distribute: 'false' })).status, 200)
   }
   t.equal((await first.call('remove', { serviceName: 'two' })).status, 200)
-  const saved = JSON.parse(await readFile(join(first.configDir, 'dfp-state.json'), 'utf8'))
-  t.same(saved.services.map((s: any) => [s.source, s.params.serviceName, s.params.distribute]), [['api', 'one', undefined]], 'request-only parameters are not saved')
+  const saved: SavedState = JSON.parse(await readFile(join(first.configDir, 'dfp-state.json'), 'utf8'))
+  t.same(saved.services.map((s) => [s.source, s.params.serviceName, s.params.distribute]), [['api', 'one', undefined]], 'request-only parameters are not saved')
   t.notMatch(await readFile(join(first.configDir, 'dfp-state.log'), 'utf8'), 'distribute', 'nor in the log of changes since')
   await first.close({ keepConfig: true })
 
@@ -52,12 +54,12 @@ t.test('saved services HAProxy no longer accepts are kept, reported as not serve
   const second = await startDaemon({}, { configDir: first.configDir, proxyPort: first.proxyPort })
   t.teardown(() => second.close())
   t.equal((await second.proxy('/good')).status, 200)
-  const listed = (await second.call('config', { type: 'json' })).json
+  const listed = (await second.call<ConfigAnswer>('config', { type: 'json' })).json
   t.same(Object.keys(listed).sort(), ['bad', 'good'], 'the refused one is still listed; the one that no longer parses is not')
-  t.match(listed.bad.notServed?.reason, /timeout/, 'with the reason it is not served')
-  t.equal(listed.good.notServed, undefined)
-  const saved = JSON.parse(await readFile(join(first.configDir, 'dfp-state.json'), 'utf8'))
-  t.same(saved.services.map((s: any) => s.params.serviceName).sort(), ['bad', 'good'], 'and kept in the state file')
+  t.match(listed.bad?.notServed?.reason, /timeout/, 'with the reason it is not served')
+  t.equal(listed.good?.notServed, undefined)
+  const saved: SavedState = JSON.parse(await readFile(join(first.configDir, 'dfp-state.json'), 'utf8'))
+  t.same(saved.services.map((s) => s.params.serviceName).sort(), ['bad', 'good'], 'and kept in the state file')
 })
 
 t.test('replicas=0 removes; the same notification twice does not reload', async (t) => {

@@ -5,6 +5,7 @@ import { chromium } from 'playwright-core'
 import t from 'tap'
 import { parseService } from '../../src/service/params.js'
 import { startWithUpstream } from '../helpers/daemon.js'
+import type { StatusAnswer } from '../helpers/api-json.js'
 
 // The status page in a real headless Chromium (Debian's `chromium`, installed by .ci/run), on a
 // phone-sized screen. The screenshot is kept under .tap/screenshots for people to look at.
@@ -60,7 +61,7 @@ t.test('at 10 000 services: one page at a time, search and paging', async (t) =>
   const total = daemon.live.services.size
   t.ok(total >= 10_000)
 
-  const json = await daemon.call('status', { type: 'json', page: '2', perPage: '100' })
+  const json = await daemon.call<StatusAnswer>('status', { type: 'json', page: '2', perPage: '100' })
   t.equal(json.json.services.length, 100, 'the JSON pages too')
   t.same(json.json.paging, { query: '', page: 2, perPage: 100, matched: total, total })
   const refused = await daemon.call('status', { type: 'json', page: '0' })

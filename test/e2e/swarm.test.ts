@@ -5,6 +5,7 @@ import t from 'tap'
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
 import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
 import { FakeDns, FakeListener } from '../helpers/swarm.js'
+import type { ApiAnswer, ConfigAnswer, StatusAnswer } from '../helpers/api-json.js'
 
 // Three replicas on 127.0.0.2, .3 and .4 (same API port, their own HAProxy port), found through
 // tasks.proxy served by a real dnsmasq, and a listener stand-in speaking the listener's protocol.
@@ -41,7 +42,7 @@ t.test('a distributed reconfigure reaches every replica', async (t) => {
   t.equal(reply.status, 200)
   t.equal(reply.json.Message, 'Distributed to all instances')
   t.same(
-    reply.json.Replicas.map((r: any) => [r.Address, r.Status]),
+    reply.json.Replicas?.map((r) => [r.Address, r.Status]),
     [['127.0.0.3', 200], ['127.0.0.4', 200]],
     'each other replica reported',
   )
@@ -61,10 +62,10 @@ t.test('a certificate uploaded with distribute=true reaches every replica', asyn
     method: 'PUT',
     body: makeCertificate('shared.test'),
   })
-  const json = (await reply.json()) as any
+  const json: ApiAnswer = await reply.json()
   t.equal(reply.status, 200)
-  t.same(json.Replicas.map((r: any) => r.Status), [200, 200])
-  for (const r of replicas) t.same((await r.call('certs')).json.Certs.map((c: any) => c.Name), ['shared.test'], `on ${r.apiHost}`)
+  t.same(json.Replicas?.map((r) => r.Status), [200, 200])
+  for (const r of replicas) t.same((await r.call('certs')).json.Certs?.map((c) => c.Name), ['shared.test'], `on ${r.apiHost}`)
 })
 
 t.test('a bad request is refused before it is distributed', async (t) => {
@@ -80,7 +81,7 @@ t.test('a replica that is down is reported by name and catches up from the liste
   const reply = await first.call('reconfigure', { ...params, distribute: 'true' })
   t.equal(reply.status, 500, 'not everywhere: the listener will send it again')
   t.match(reply.json.Message, /127\.0\.0\.4/)
-  t.match(reply.json.Replicas.find((r: any) => r.Address === '127.0.0.4'), { Status: 0, Attempts: 3 })
+  t.match(reply.json.Replicas?.find((r) => r.Address === '127.0.0.4'), { Status: 0, Attempts: 3 })
   t.equal((await first.proxy('/late')).status, 200)
   t.equal((await second.proxy('/late')).status, 200)
 
@@ -113,11 +114,11 @@ t.test('the listener pull: not ready until it answers, invalid services skipped,
   t.ok(await until(async () => (await daemon.call('successfulinitreload')).status === 200), 'ready once the pull is applied')
   t.equal((await daemon.proxy('/pulled-a')).status, 200)
   t.equal((await daemon.proxy('/pulled-b')).status, 200)
-  t.same(Object.keys((await daemon.call('config', { type: 'json' })).json), ['pulled-a', 'pulled-b'])
+  t.same(Object.keys((await daemon.call<ConfigAnswer>('config', { type: 'json' })).json), ['pulled-a', 'pulled-b'])
   t.equal((await daemon.call('reconfigure', { serviceName: 'by-hand', servicePath: '/by-hand', port, outboundHostname: '127.0.0.1' })).status, 200)
-  const status = (await daemon.call('status', { type: 'json' })).json
+  const status = (await daemon.call<StatusAnswer>('status', { type: 'json' })).json
   t.same(
-    status.services.map((s: any) => [s.serviceName, s.source]),
+    status.services.map((s) => [s.serviceName, s.source]),
     [['by-hand', 'api'], ['pulled-a', 'listener'], ['pulled-b', 'listener']],
     'the status page tells where each service came from',
   )

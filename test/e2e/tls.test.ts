@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { fingerprintOf, httpsGet, makeCertificate, servedCertificate } from '../helpers/certs.js'
+import type { ApiAnswer } from '../helpers/api-json.js'
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
 import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
 
@@ -13,7 +14,8 @@ const secrets = await mkdtemp(join(tmpdir(), 'dfp-secrets-'))
 const httpPort = await freePort()
 const httpsPort = await freePort()
 const env = { CERTS_DIR: folder, SECRETS_DIR: secrets, DEFAULT_PORTS: `${httpPort},${httpsPort}:ssl` }
-let daemon: TestDaemon = await startDaemon(env, { proxyPort: httpPort })
+const logLines: Array<Record<string, unknown>> = []
+let daemon: TestDaemon = await startDaemon(env, { proxyPort: httpPort, logLines })
 t.teardown(async () => {
   await daemon.close()
   await upstream.close()
@@ -21,7 +23,10 @@ t.teardown(async () => {
   await rm(secrets, { recursive: true, force: true })
 })
 const put = (name: string, pem: string) =>
-  fetch(`http://127.0.0.1:${daemon.apiPort}/v1/docker-flow-proxy/cert?certName=${encodeURIComponent(name)}`, { method: 'PUT', body: pem }).then(async (r) => ({ status: r.status, json: (await r.json()) as any }))
+  fetch(`http://127.0.0.1:${daemon.apiPort}/v1/docker-flow-proxy/cert?certName=${encodeURIComponent(name)}`, { method: 'PUT', body: pem }).then(async (r) => {
+    const json: ApiAnswer = await r.json()
+    return { status: r.status, json }
+  })
 
 t.test('without a certificate the :ssl port is not bound, and /config says why', async (t) => {
   await t.rejects(servedCertificate(httpsPort, 'a.test'))
@@ -40,7 +45,7 @@ t.test('folder and secret certificates: each domain gets its own, over HTTP/2', 
   t.equal((await servedCertificate(httpsPort, 'a.test')).alpn, 'h2', 'HTTP/2 negotiated')
   t.equal(await httpsGet(httpsPort, 'a.test', '/'), 200)
   const certs = (await daemon.call('certs')).json.Certs
-  t.same(certs.map((c: any) => [c.Name, c.Source, c.Domains]), [
+  t.same(certs?.map((c) => [c.Name, c.Source, c.Domains]), [
     ['a.test.pem', 'folder', ['a.test']],
     ['b.test.pem', 'folder', ['b.test']],
     ['cert-s.test', 'secret', ['s.test']],
@@ -147,8 +152,15 @@ t.test('an invalid PEM and a traversal certName are refused and change nothing',
 
 t.test('a folder certificate that turns invalid keeps its last good copy and blocks nothing', async (t) => {
   const served = (await servedCertificate(httpsPort, 'a.test')).fingerprint
+  const seen = logLines.length
   await writeFile(join(folder, 'a.test.pem'), 'half-written garbage')
-  await new Promise((resolve) => setTimeout(resolve, 800))
+  // The watcher's scan of the broken file: refused, its last good copy kept, then applied.
+  const scanned = () => {
+    const after = logLines.slice(seen)
+    const refused = after.findIndex((l) => l.msg === 'certificate file refused' && l.certificate === join(folder, 'a.test.pem'))
+    return refused >= 0 && after[refused]?.keptPrevious === true && after.slice(refused).some((l) => l.msg === 'certificate folders applied')
+  }
+  t.ok(await until(async () => scanned()), 'the watcher refused the broken file and applied its scan')
   t.equal((await servedCertificate(httpsPort, 'a.test')).fingerprint, served, 'still the last good certificate')
   t.equal((await daemon.call('reconfigure', { serviceName: 'still-works', servicePath: '/still', port: String(upstream.port), outboundHostname: '127.0.0.1' })).status, 200)
   t.equal((await daemon.call('reload')).status, 200, 'a full reload loads the copy, not the broken file')

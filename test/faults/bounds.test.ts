@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { startWithUpstream } from '../helpers/daemon.js'
 import { httpGet } from '../helpers/net.js'
+import type { ConfigAnswer } from '../helpers/api-json.js'
 
 const { daemon, port } = await startWithUpstream('app')
 const base = { serviceName: 'bounded', servicePath: '/bounded', port, outboundHostname: '127.0.0.1' }
@@ -33,7 +34,7 @@ t.test('10 000 parameters in one body are refused, naming the limit', async (t) 
   const reply = await post(params.toString())
   t.ok(reply.status >= 400 && reply.status < 500, `4xx (${reply.status})`)
   t.match(reply.body, /MAX_PARAMETERS|at most \d+/, reply.body.slice(0, 200))
-  t.equal((await daemon.call('config', { type: 'json' })).json.bounded, undefined, 'not stored')
+  t.equal((await daemon.call<ConfigAnswer>('config', { type: 'json' })).json.bounded, undefined, 'not stored')
 })
 
 t.test('a 900 KB unknown parameter is refused, naming the parameter and the limit', async (t) => {

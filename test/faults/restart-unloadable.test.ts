@@ -7,6 +7,8 @@ import t from 'tap'
 import { holdPort } from '../helpers/faults.js'
 import { startDaemon } from '../helpers/daemon.js'
 import { freePort, httpUpstream, tcpEcho, tcpExchange, until } from '../helpers/net.js'
+import type { StatusAnswer } from '../helpers/api-json.js'
+import type { SavedState } from '../../src/state/store.js'
 
 const web = await httpUpstream('good')
 const echo = await tcpEcho('held')
@@ -30,13 +32,13 @@ t.test('a saved tcp service whose port is held at start is kept, reported, retri
   t.teardown(() => second.close())
 
   t.equal((await second.proxy('/good/')).status, 200, 'the other service is served')
-  const saved = JSON.parse(await readFile(join(first.configDir, 'dfp-state.json'), 'utf8'))
-  t.ok(saved.services.some((s: any) => s.params.serviceName === 'held'), 'still in the state file')
+  const saved: SavedState = JSON.parse(await readFile(join(first.configDir, 'dfp-state.json'), 'utf8'))
+  t.ok(saved.services.some((s) => s.params.serviceName === 'held'), 'still in the state file')
   t.ok(Object.keys((await second.call('config', { type: 'json' })).json).includes('held'), 'listed by /config?type=json')
   t.ok(logLines.some((l) => JSON.stringify(l).includes('held') && /not served|cannot be served|could not/.test(String(l.msg))), 'logged')
   const metrics = (await second.api('/metrics')).body
   t.match(metrics, /^dfp_services_unserved 1$/m, 'counted by a metric')
-  const status = (await second.call('status', { type: 'json' })).json
+  const status = (await second.call<StatusAnswer>('status', { type: 'json' })).json
   t.match(JSON.stringify(status?.unserved ?? null), /held/, 'shown by the status page')
 
   await holder.release()

@@ -48,7 +48,7 @@ for (const [name, params] of attempts) {
 t.test('haproxy runs without the daemon\'s environment', async (t) => {
   const masterPid = daemon.port.master.pid as number
   const environ = readFileSync(`/proc/${masterPid}/environ`, 'utf8').split('\0').filter(Boolean)
-  const names = environ.map((entry) => entry.split('=')[0])
+  const names = environ.map((entry) => entry.split('=')[0] ?? '')
   t.notOk(names.includes('USERS'), 'no USERS')
   t.notOk(names.includes('DFP_FAULT_SECRET'), 'no other variable of the daemon')
   t.notOk(environ.some((entry) => entry.includes('env-secret-password') || entry.includes('another-env-secret')), 'no secret value')

@@ -9,6 +9,7 @@ import { createLogger } from '../../src/logger.js'
 import { loadSettings, type Settings } from '../../src/settings.js'
 import type { LiveState } from '../../src/state/live.js'
 import tap from 'tap'
+import type { ApiAnswer } from './api-json.js'
 import { freePort, httpGet, httpUpstream, type HttpReply, type Upstream, withJson } from './net.js'
 
 export interface TestDaemon {
@@ -29,7 +30,7 @@ export interface TestDaemon {
   /** A GET on the control API, e.g. `api('/v1/docker-flow-proxy/reconfigure?serviceName=a&…')`. */
   api: (pathAndQuery: string) => Promise<HttpReply>
   /** `api` with the `/v1/docker-flow-proxy` prefix and the parameters encoded. */
-  call: (endpoint: string, params?: Record<string, string>) => Promise<HttpReply & { json: any }>
+  call: <T = ApiAnswer>(endpoint: string, params?: Record<string, string>) => Promise<HttpReply & { json: T }>
   /** A GET through HAProxy's `frontend services`. */
   proxy: (path: string, headers?: Record<string, string>) => Promise<HttpReply>
   /** Stops the daemon; its CONFIG_DIR is removed unless `keepConfig`. */
@@ -90,7 +91,7 @@ export async function startDaemon(env: Record<string, string> = {}, options: Sta
     haproxy: daemon.haproxy,
     port: daemon.port,
     api,
-    call: async (endpoint, params = {}) => withJson(await api(`/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`)),
+    call: async <T = ApiAnswer>(endpoint: string, params: Record<string, string> = {}) => withJson<T>(await api(`/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`)),
     proxy: (path, headers = {}) => httpGet(proxyPort, path, headers),
     close: async ({ keepConfig = false } = {}) => {
       await daemon.close({ hard: true })

@@ -5,6 +5,7 @@ import { statfsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { ApiAnswer } from './api-json.js'
 import { freePort, httpGet, type HttpReply, until, withJson } from './net.js'
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url))
@@ -58,7 +59,7 @@ export interface DaemonProcess {
   proxyPort: number
   /** The daemon's stdout lines (pino JSON), parsed. */
   lines: Array<Record<string, unknown>>
-  call: (endpoint: string, params?: Record<string, string>) => Promise<HttpReply & { json: any }>
+  call: <T = ApiAnswer>(endpoint: string, params?: Record<string, string>) => Promise<HttpReply & { json: T }>
   /** SIGKILL: no chance to save, stop HAProxy or clean up. */
   kill9: () => Promise<void>
   /** SIGTERM and wait for the exit. */
@@ -103,7 +104,7 @@ export async function daemonProcess(configDir: string, env: Record<string, strin
       }
     }
   })
-  const call = async (endpoint: string, params: Record<string, string> = {}) => withJson(await httpGet(apiPort, `/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`, {}, 120_000))
+  const call = async <T = ApiAnswer>(endpoint: string, params: Record<string, string> = {}) => withJson<T>(await httpGet(apiPort, `/v1/docker-flow-proxy/${endpoint}?${new URLSearchParams(params)}`, {}, 120_000))
   const exited = once(child, 'exit')
   const up = await Promise.race([until(async () => (await call('ping')).status === 200, 60_000), exited.then(() => false)])
   if (!up) {

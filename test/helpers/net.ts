@@ -32,13 +32,18 @@ export function httpGet(port: number, path: string, headers: Record<string, stri
   })
 }
 
-/** A reply with its body parsed as JSON (undefined when it is not JSON), as the API answers. */
-export function withJson(reply: HttpReply): HttpReply & { json: any } {
-  let json: unknown
+/**
+ * A reply with its body parsed as JSON, read as `T` (the caller names the endpoint's answer
+ * type; src/routes make them), or undefined when the body is not JSON.
+ */
+export function withJson<T>(reply: HttpReply): HttpReply & { json: T } {
+  let json: T
   try {
+    // JSON.parse gives `any`: this is where the answer gets the type its endpoint documents.
     json = JSON.parse(reply.body)
   } catch {
-    json = undefined
+    // Not JSON (a plain-text endpoint): a test reading `json` then finds nothing.
+    json = undefined as T
   }
   return { ...reply, json }
 }

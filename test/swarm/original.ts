@@ -17,6 +17,7 @@ import { startDaemon } from '../helpers/daemon.js'
 import { TestDns } from '../helpers/dns.js'
 import { httpUpstream } from '../helpers/net.js'
 import { FakeDns } from '../helpers/swarm.js'
+import type { ConfigAnswer } from '../helpers/api-json.js'
 
 const goDir = process.env.DFP_GO_DIR ?? resolve(import.meta.dirname, '../../../shared/tools/dfp-go')
 const dfpIp = '127.0.0.22'
@@ -67,7 +68,7 @@ try {
   check(toDfp.status === 200, `the original distributes a reconfigure to dfp (${toDfp.status})`)
   for (const path of ['/ga/x', '/gb/y']) check((await dfp.proxy(path)).status === 200, `dfp routes ${path}`)
   const goRemove = await fetch(`${goApi}/remove?serviceName=fromgo&distribute=true`)
-  check(goRemove.status === 200 && !(await dfp.call('config', { type: 'json' })).json.fromgo, 'the original distributes a remove to dfp')
+  check(goRemove.status === 200 && !(await dfp.call<ConfigAnswer>('config', { type: 'json' })).json.fromgo, 'the original distributes a remove to dfp')
   const goCert = await fetch(`${goApi}/cert?certName=fromgo.test&distribute=true`, { method: 'PUT', body: makeCertificate('fromgo.test') })
   console.log(`# the original's own certificate distribution answered ${goCert.status}: ${(await goCert.text()).slice(0, 120)}`)
 } finally {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkCertName, inspectCertificate } from '../../src/certs/pem.js'
+import { checkCertName, inspectCertificate } from '../../src/pem.js'
 import { makeCertificate } from '../helpers/certs.js'
 
 const pem = makeCertificate('unit.test', 2)

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { envChanges } from '../../src/env-services.js'
 import { loadSettings, SettingsError } from '../../src/settings.js'
 
 const secrets = mkdtempSync(join(tmpdir(), 'dfp-secrets-'))
@@ -131,8 +132,8 @@ t.test('DFP_SERVICE_* variables become reconfigure parameters (inventory §3.7)'
 
 t.test('a bad DFP_SERVICE_* definition stops the start, naming its prefix', async (t) => {
   t.throws(() => loadSettings({ SECRETS_DIR: secrets, DFP_SERVICE_2_SERVICE_PATH: '/x' }), { message: /DFP_SERVICE_2_\* variables are set but DFP_SERVICE_2_SERVICE_NAME is not/ })
-  t.throws(() => loadSettings({ SECRETS_DIR: secrets, DFP_SERVICE_1_SERVICE_NAME: 'x', DFP_SERVICE_1_PORT: '80' }), { message: /DFP_SERVICE_1: When using reqMode http, servicePath or serviceDomain are mandatory/ })
-  t.throws(() => loadSettings({ SECRETS_DIR: secrets, DFP_SERVICE_SERVICE_NAME: 'x', DFP_SERVICE_SERVICE_PATH: '/x', DFP_SERVICE_PORT: 'http' }), { message: /DFP_SERVICE: port/ })
+  t.throws(() => envChanges(loadSettings({ SECRETS_DIR: secrets, DFP_SERVICE_1_SERVICE_NAME: 'x', DFP_SERVICE_1_PORT: '80' })), { message: /DFP_SERVICE_1: When using reqMode http, servicePath or serviceDomain are mandatory/ })
+  t.throws(() => envChanges(loadSettings({ SECRETS_DIR: secrets, DFP_SERVICE_SERVICE_NAME: 'x', DFP_SERVICE_SERVICE_PATH: '/x', DFP_SERVICE_PORT: 'http' })), { message: /DFP_SERVICE: port/ })
 })
 
 t.test('SEPARATOR and SERVICE_DOMAIN_ALGO left empty keep their defaults (D19)', async (t) => {

@@ -1,4 +1,4 @@
-import { messageOf } from '../errors.js'
+import { messageOf } from './errors.js'
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 
 /** What the proxy tells about a certificate; never the key. */
