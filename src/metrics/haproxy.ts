@@ -1,6 +1,6 @@
 import { Gauge, Registry } from 'prom-client'
 import { statType, type StatRow } from '../haproxy/stats.js'
-import { SERVER_STATES, serverState } from '../status/server-state.js'
+import { SERVER_STATES, serverState } from '../haproxy/server-state.js'
 
 // The families of the original's exporter (a copy of prometheus/haproxy_exporter, inventory
 // §8.2): CSV column → metric name, all gauges, labelled `frontend`, `backend` or
@@ -70,7 +70,7 @@ export async function haproxyMetricsText(rows: StatRow[] | undefined): Promise<s
     for (const [column, name] of Object.entries(families[kind])) set(gauge(kind, name, labelNames), labels, row[column])
     if (kind !== 'frontend') gauge(kind, 'up', labelNames).set(labels, isUp(row.status ?? '') ? 1 : 0)
     if (kind === 'server') {
-      // One series per state, 1 for the server's current one (src/status/server-state.ts).
+      // One series per state, 1 for the server's current one (src/haproxy/server-state.ts).
       const state = serverState(row.status ?? '', row.weight === undefined || row.weight === '' ? null : Number(row.weight))
       for (const each of SERVER_STATES) gauge(kind, 'state', [...labelNames, 'state']).set({ ...labels, state: each }, each === state ? 1 : 0)
     }

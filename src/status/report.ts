@@ -4,7 +4,7 @@ import { statType } from '../haproxy/stats.js'
 import type { ReloadRecord } from '../metrics/index.js'
 import { destinationBackends } from '../render/index.js'
 import type { ServiceEntry } from '../state/registry.js'
-import { type ServerState, serverState } from './server-state.js'
+import { type ServerState, serverState } from '../haproxy/server-state.js'
 import type { Traffic } from './traffic.js'
 
 /** A server of a backend as HAProxy reports it (`show stat`). */
@@ -21,7 +21,7 @@ export interface ServerHealth {
   sessions: number
   /** Its weight as the worker runs it (`weight`: the `weight` parameter, or 1). */
   weight: number | null
-  /** What its status and weight mean for traffic (src/status/server-state.ts). */
+  /** What its status and weight mean for traffic (src/haproxy/server-state.ts). */
   state: ServerState
 }
 
