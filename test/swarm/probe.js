@@ -9,7 +9,8 @@
 //                              of METHOD requests for SECONDS, each pausing PAUSE_MS, on a new
 //                              connection each (CONNECTION=close) or kept alive (keep-alive); an
 //                              answer whose body starts with "notready" counts as not ready;
-//                              the file /tmp/dfp-load-stop ends it early
+//                              the file /tmp/dfp-load-stop ends it early; then
+//                              "<name>=<count> …" of the answers by their first word
 // With `node -e`, process.argv is [node, ...args] (Node drops the `--`).
 const [verb, target, extra] = process.argv.slice(1).filter((arg, i) => !(i === 0 && arg === '--'))
 const started = Date.now()
@@ -33,12 +34,17 @@ async function load([seconds, workers, pauseMs, method, connection]) {
   const agent = connection === 'keep-alive' ? new http.Agent({ keepAlive: true }) : false
   const deadline = Date.now() + Number(seconds) * 1000
   let requests = 0, failed = 0, notReady = 0, first = '-'
+  const byName = new Map()
   const once = () =>
     new Promise((resolve) => {
       const req = http.request(target, { method, agent, timeout: 30000 }, (res) => {
         let body = ''
         res.on('data', (c) => (body += c))
-        res.on('end', () => resolve(res.statusCode === 200 ? (body.startsWith('notready') ? 'notready' : 'ok') : `status-${res.statusCode}`))
+        res.on('end', () => {
+          const name = body.split(' ')[0]
+          if (res.statusCode === 200) byName.set(name, (byName.get(name) ?? 0) + 1)
+          resolve(res.statusCode === 200 ? (body.startsWith('notready') ? 'notready' : 'ok') : `status-${res.statusCode}`)
+        })
         res.on('error', (err) => resolve(`error-${err.code ?? err.message}`))
       })
       req.on('timeout', () => req.destroy(new Error('timeout')))
@@ -55,7 +61,7 @@ async function load([seconds, workers, pauseMs, method, connection]) {
       if (Number(pauseMs) > 0) await new Promise((r) => setTimeout(r, Number(pauseMs)))
     }
   }))
-  say(`${requests} ${failed} ${notReady} ${first}`)
+  say(`${requests} ${failed} ${notReady} ${first} ${[...byName].map(([name, n]) => `${name}=${n}`).join(' ')}`)
   if (agent) agent.destroy()
 }
 if (verb === 'get') request('GET')

@@ -331,7 +331,7 @@ sleep 5
 wait "${load_pids[@]}"
 load_seconds=$((SECONDS - load_started))
 for kind in new keep slow post; do
-  read -r requests failed not_ready first_failure <"$tmp/roll-$kind" || true
+  read -r requests failed not_ready first_failure _ <"$tmp/roll-$kind" || true
   label=$(case $kind in new) echo 'GETs on new connections' ;; keep) echo 'GETs on kept-alive connections' ;; slow) echo 'GETs taking 2 s' ;; post) echo 'POSTs' ;; esac)
   note "rolling update, $label: ${requests:-0} requests in $load_seconds s, ${failed:-?} failed (first: ${first_failure:-none}), ${not_ready:-?} answered by a task not ready"
   if [[ $kind != post ]]; then
@@ -341,6 +341,67 @@ for kind in new keep slow post; do
 done
 read -r requests _ <"$tmp/roll-new" || true
 check "the client sent at least 50 requests/s on new connections ($((${requests:-0} / (load_seconds > 0 ? load_seconds : 1))) /s)" test "$((${requests:-0} / (load_seconds > 0 ? load_seconds : 1)))" -ge 50
+
+# blue-green as the Docker Flow CLI's proxy step does it: go-demo-blue serves, go-demo-green is
+# deployed beside it, `reconfigure?serviceName=go-demo&serviceColor=green…` switches, blue is removed
+upstream go-demo-blue
+wait_until 120 task_running go-demo-blue
+reply=$(api "$ctr" 'reconfigure?serviceName=go-demo&serviceColor=blue&servicePath=/demo&port=80&distribute=true')
+check "the CLI's reconfigure with serviceColor=blue answers 200 (${reply:0:40})" test "${reply%% *}" == 200
+eventually 60 'go-demo-blue serves /demo' routes "$ctr" /demo/a go-demo-blue
+"${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+load_started=$SECONDS
+probe "$ctr" load http://127.0.0.1/demo/x 600 3 20 GET close >"$tmp/bg-new" &
+load_pids=($!)
+probe "$ctr" load http://127.0.0.1/demo/x 600 2 20 GET keep-alive >"$tmp/bg-keep" &
+load_pids+=($!)
+upstream go-demo-green
+wait_until 120 task_running go-demo-green
+reply=$(api "$ctr" 'reconfigure?serviceName=go-demo&serviceColor=green&servicePath=/demo&port=80&distribute=true')
+check "the CLI's reconfigure with serviceColor=green answers 200 (${reply:0:40})" test "${reply%% *}" == 200
+eventually 60 'go-demo-green serves /demo' routes "$ctr" /demo/b go-demo-green
+"${D[@]}" service rm go-demo-blue >/dev/null
+wait_until 60 eval '[[ -z $("${D[@]}" ps -q --filter label=com.docker.swarm.service.name=go-demo-blue) ]]'
+sleep 3
+"${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
+wait "${load_pids[@]}"
+for kind in new keep; do
+  read -r requests failed _ first_failure split <"$tmp/bg-$kind" || true
+  note "blue-green, GETs on ${kind/keep/kept-alive} connections: ${requests:-0} requests in $((SECONDS - load_started)) s, ${failed:-?} failed (first: ${first_failure:-none}; answered: ${split:-none})"
+  check "blue-green: 0 failed GETs on ${kind/keep/kept-alive} connections through deploy, switch and removal" test "${failed:-x}" == 0
+done
+check 'every replica routes /demo to go-demo-green' every_replica 4 routes CTR /demo/c go-demo-green
+
+# canary by weight through labels: the listener sends each label change, dfp applies the
+# weights with `set weight` (no reload); moved 100/0 → 50/50 → 0/100 under load
+upstream stable --label com.df.notify=true --label com.df.servicePath=/canary --label com.df.port=80 --label com.df.weight=100
+upstream canary --label com.df.notify=true --label com.df.servicePath=/canary --label com.df.port=80 --label com.df.weight=0
+wait_until 120 task_running stable
+wait_until 120 task_running canary
+shared_backend() { probe "$ctr" get 'http://127.0.0.1:8080/v1/docker-flow-proxy/config' | grep -q 'server canary canary:80 resolvers docker weight 0'; }
+eventually 90 'the canary (weight 0) is a server of the shared route' shared_backend
+"${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+load_started=$SECONDS
+probe "$ctr" load http://127.0.0.1/canary/x 600 3 20 GET close >"$tmp/canary" &
+load_pids=($!)
+generation() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep '^dfp_haproxy_worker_generation ' | cut -d' ' -f2; }
+generation_before=$(generation)
+weights_are() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep -q "haproxy_server_weight{backend=\"canary-be80_0\",server=\"stable\"} $1\$"; }
+for step in '50 50' '0 100'; do
+  read -r stable_weight canary_weight <<<"$step"
+  "${D[@]}" service update --quiet --detach --label-add "com.df.weight=$canary_weight" canary >/dev/null
+  "${D[@]}" service update --quiet --detach --label-add "com.df.weight=$stable_weight" stable >/dev/null
+  eventually 90 "weights $stable_weight/$canary_weight applied" weights_are "$stable_weight"
+  sleep 5
+done
+"${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
+wait "${load_pids[@]}"
+read -r requests failed _ first_failure split <"$tmp/canary" || true
+note "canary 100/0 → 50/50 → 0/100 by labels: ${requests:-0} requests in $((SECONDS - load_started)) s, ${failed:-?} failed (first: ${first_failure:-none}; answered: ${split:-none})"
+check "canary: 0 failed GETs while the weights moved (${requests:-0} requests)" test "${failed:-x}" == 0
+check "the weight changes reloaded nothing (worker generation $generation_before → $(generation))" test "$(generation)" == "$generation_before"
+last=$(probe "$ctr" load http://127.0.0.1/canary/y 3 1 0 GET close)
+check "at 0/100 the stable service receives nothing (${last})" eval '[[ $last != *stable=* && $last == *canary=* ]]'
 
 note 'in ms, per replica:'
 for ctr in $(replicas); do note "  $ctr $(timings "$ctr")"; done
