@@ -311,7 +311,7 @@ eventually 120 'the rolling service is routed' every_replica 4 routes CTR /roll/
 ctr=$(replicas | head -n 1)
 "${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
 load_started=$SECONDS
-probe "$ctr" load http://127.0.0.1/roll/fast 600 3 20 GET close >"$tmp/roll-new" &
+probe "$ctr" load http://127.0.0.1/roll/fast 600 4 10 GET close >"$tmp/roll-new" &
 load_pids=($!)
 probe "$ctr" load http://127.0.0.1/roll/fast 600 2 20 GET keep-alive >"$tmp/roll-keep" &
 load_pids+=($!)
@@ -384,9 +384,10 @@ eventually 90 'the canary (weight 0) is a server of the shared route' shared_bac
 load_started=$SECONDS
 probe "$ctr" load http://127.0.0.1/canary/x 600 3 20 GET close >"$tmp/canary" &
 load_pids=($!)
-generation() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep '^dfp_haproxy_worker_generation ' | cut -d' ' -f2; }
+# (probe prints a body on one line, its whitespace collapsed)
+generation() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep -o 'dfp_haproxy_worker_generation [0-9]*' | cut -d' ' -f2; }
 generation_before=$(generation)
-weights_are() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep -q "haproxy_server_weight{backend=\"canary-be80_0\",server=\"stable\"} $1\$"; }
+weights_are() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep -Eq "haproxy_server_weight\{backend=\"canary-be80_0\",server=\"stable\"\} $1( |\$)"; }
 for step in '50 50' '0 100'; do
   read -r stable_weight canary_weight <<<"$step"
   "${D[@]}" service update --quiet --detach --label-add "com.df.weight=$canary_weight" canary >/dev/null
@@ -399,7 +400,9 @@ wait "${load_pids[@]}"
 read -r requests failed _ first_failure split <"$tmp/canary" || true
 note "canary 100/0 → 50/50 → 0/100 by labels: ${requests:-0} requests in $((SECONDS - load_started)) s, ${failed:-?} failed (first: ${first_failure:-none}; answered: ${split:-none})"
 check "canary: 0 failed GETs while the weights moved (${requests:-0} requests)" test "${failed:-x}" == 0
-check "the weight changes reloaded nothing (worker generation $generation_before → $(generation))" test "$(generation)" == "$generation_before"
+generation_after=$(generation)
+check "the weight changes reloaded nothing (worker generation $generation_before → $generation_after)" test -n "$generation_before" -a "$generation_after" == "$generation_before"
+"${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
 last=$(probe "$ctr" load http://127.0.0.1/canary/y 3 1 0 GET close)
 check "at 0/100 the stable service receives nothing (${last})" eval '[[ $last != *stable=* && $last == *canary=* ]]'
 
