@@ -1,4 +1,5 @@
 import { DfpError, errors } from '../errors.js'
+import type { FailureKind, Outcome } from '../outcome.js'
 import { generatedNames } from '../render/index.js'
 import { portSection } from '../render/tcp.js'
 import type { Service } from '../service/types.js'
@@ -20,7 +21,7 @@ export type PendingChange = Pending & { change: Change }
  * alone is to blame), or a failure that blames none of the changes (`unavailable`: the machinery
  * failed, 503; `systemic`: HAProxy could not even be put back, 500).
  */
-export type CheckResult = { ok: true } | { ok: false; kind: 'refused' | 'unavailable' | 'systemic'; error: string }
+export type CheckResult = Outcome<object, FailureKind>
 
 /**
  * Refuses (409, naming the owner) each put whose generated names another service already has
@@ -121,15 +122,18 @@ export function failureOf(result: Exclude<CheckResult, { ok: true }>, service?: 
  * Finds the largest order-respecting subset of `items` that passes `check` on top of `base`:
  * all of them when they pass together, else each half in turn. Items refused alone are handed
  * to `refused`; a failure that blames no change rejects every item it reached, unsplit.
+ * `whole`: the state of all `items` on `base` when the caller built it already (the plan's), so
+ * its rendering is not made again for an equal state built anew.
  */
 export async function bisect(
   base: ServiceState,
   items: PendingChange[],
   check: (state: ServiceState) => Promise<CheckResult>,
   refused: (item: PendingChange, error: string) => void,
+  whole?: ServiceState,
 ): Promise<PendingChange[]> {
   if (items.length === 0) return []
-  const result = await check(base.with(items.map((item) => item.change)))
+  const result = await check(whole ?? base.with(items.map((item) => item.change)))
   if (result.ok) return items
   if (result.kind !== 'refused') {
     for (const item of items) item.reject(failureOf(result, changedService(item.change)))

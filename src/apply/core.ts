@@ -1,21 +1,23 @@
 import type { Logger } from 'pino'
 import { errors, messageOf } from '../errors.js'
-import { redactConfig } from '../haproxy/redact.js'
-import { planRuntimeDelta, type RuntimeDelta, type WorkerView, workerView } from '../haproxy/runtime-delta.js'
+import type { RuntimeCommand } from '../haproxy/commands.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
 import type { Rendered, RenderSettings } from '../render/index.js'
-import { type Change, changedService, ServiceState } from '../state/registry.js'
+import { type Change, changedService, type ServiceState } from '../state/registry.js'
 import { LiveState } from '../state/live.js'
 import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts, withoutPortConflicts } from './batch.js'
-import { newPortsInUse } from './port-check.js'
-import type { HaproxyPort, StatePort } from './port.js'
-import { UnservedRetry } from './unserved.js'
 import { CatchUpTimer } from './catch-up.js'
 import { swapCertificates } from './cert-swap.js'
+import { CandidateCheck } from './check.js'
+import { reloadOnto } from './load.js'
+import { type Plan, planChange } from './plan.js'
+import type { HaproxyPort, StatePort } from './port.js'
 import { BatchQueue } from './queue.js'
 import { RenderCache } from './render-cache.js'
-import { planServiceDelta, type ServiceDelta } from './service-delta.js'
+import { ServedHaproxy } from './served.js'
 import { NameIndex, PortClaimants, RouteClaims } from './state-index.js'
+import { realTimers, type Timers } from './timers.js'
+import { UnservedRetry } from './unserved.js'
 
 export interface ApplyCoreOptions {
   settings: RenderSettings & { DISPLAY_CONFIG_ON_ERROR: boolean }
@@ -26,16 +28,19 @@ export interface ApplyCoreOptions {
   metrics: Metrics
   /** What is live; the core is its only writer. */
   live?: LiveState
+  /** The clock and timers (a fake one in unit tests). */
+  timers?: Timers
 }
 
 /**
  * The only way changes reach HAProxy: one serialized loop, with every effect behind a port. Each
- * turn takes everything pending (N concurrent requests: one validation, one reload), refuses name
- * conflicts (409), keeps the changes HAProxy accepts (bisecting to find the ones it refuses),
- * makes them live through the Runtime API when it can and with a confirmed reload otherwise
- * (rolled back when the reload fails), saves the state, and only then answers: a 200 is live
- * and saved. A failure of the machinery (validator or master dead or timed out) is a 503 that
- * blames no change; a state that cannot be saved is rolled back and answered 503.
+ * turn takes everything pending (N concurrent requests: one plan, one validation, one reload),
+ * refuses name conflicts (409), plans the batch once (src/apply/plan.ts) and carries the plan
+ * out: Runtime API commands, or a validation that keeps the changes HAProxy accepts (bisecting
+ * to find the ones it refuses) and a confirmed reload (rolled back when it fails); a runtime plan
+ * that fails falls back to that reload. It then saves the state, and only then answers: a 200 is
+ * live and saved. A failure of the machinery (validator or master dead or timed out) is a 503
+ * that blames no change; a state that cannot be saved is rolled back and answered 503.
  */
 export class ApplyCore {
   readonly live: LiveState
@@ -45,39 +50,46 @@ export class ApplyCore {
   )
   private reloadCount = 0
   private runtimeCount = 0
-  /** What the running worker loaded, and its pid: the base of runtime deltas. */
-  private worker?: { view: WorkerView; pid: number }
-  private readonly catchUp = new CatchUpTimer(() => {
-    if (this.queue.closed || !this.worker) return
-    this.options.log.debug("catch-up reload: the file's backends into the worker, removed ones out")
-    this.queue.enqueue(undefined).catch((err) => this.options.log.warn({ err }, 'catch-up reload failed'))
-  })
+  private planCount = 0
+  /** What HAProxy serves: the one record (src/apply/served.ts). */
+  private readonly served: ServedHaproxy
+  private readonly catchUp: CatchUpTimer
   /** The live text holds services made live at run time that `haproxy -c` has not checked. */
   private unvalidated = false
   /**
-   * The files on disk are behind what the worker serves: changes made live from the changed
-   * services alone (src/apply/service-delta.ts) write them once changes pause, off the request path.
+   * Changes planned from the changed services alone (src/apply/service-delta.ts) leave the files
+   * behind the worker: they are written once changes pause, off the request path.
    */
-  private filesBehind = false
-  private readonly fileSync = new CatchUpTimer(() => {
-    if (this.queue.closed) return
-    this.queue.enqueue(undefined, 'sync').catch((err) => this.options.log.warn({ err }, 'writing the files of the live configuration failed'))
-  })
+  private readonly fileSync: CatchUpTimer
   private readonly renderCache: RenderCache
+  private readonly checker: CandidateCheck
   private readonly names = new NameIndex()
   private readonly portClaimants = new PortClaimants()
   private readonly claims: RouteClaims
-
   /** Saved services HAProxy could not serve at start, retried until it does. */
   private readonly unserved: UnservedRetry
 
   constructor(private readonly options: ApplyCoreOptions) {
+    const { port, log, metrics, settings } = options
     this.live = options.live ?? new LiveState()
-    this.unserved = new UnservedRetry(this.live, (change) => this.queue.enqueue(change), options.log)
-    this.renderCache = new RenderCache(options.settings)
-    this.claims = new RouteClaims(options.settings)
+    const timers = options.timers ?? realTimers
+    const render = (state: ServiceState) => this.render(state)
+    this.served = new ServedHaproxy({ live: this.live, port, render, log, timers })
+    this.renderCache = new RenderCache(settings)
+    this.checker = new CandidateCheck({ settings, port, metrics, log, live: this.live, render })
+    this.claims = new RouteClaims(settings)
+    this.catchUp = new CatchUpTimer(() => {
+      if (this.queue.closed || !this.served.worker) return
+      log.debug("catch-up reload: the file's backends into the worker, removed ones out")
+      this.queue.enqueue(undefined).catch((err) => log.warn({ err }, 'catch-up reload failed'))
+    }, timers)
+    this.fileSync = new CatchUpTimer(() => {
+      if (this.queue.closed) return
+      this.queue.enqueue(undefined, 'sync').catch((err) => log.warn({ err }, 'writing the files of the live configuration failed'))
+    }, timers)
     this.fileSync.delayMs = 1000
     this.fileSync.maxDelayMs = 5000
+    this.unserved = new UnservedRetry(this.live, (change) => this.queue.enqueue(change), log, timers)
   }
 
   /** Quiet time after runtime changes before the catch-up reload (src/apply/catch-up.ts). */
@@ -96,12 +108,17 @@ export class ApplyCore {
 
   /** Backends that live in a spare backend of the running worker until the catch-up reload: name → spare. */
   get spareAliases(): ReadonlyMap<string, string> {
-    return this.worker?.view.aliases ?? new Map()
+    return this.served.worker?.view.aliases ?? new Map()
   }
 
   /** Batches made live through the Runtime API alone (no reload) since start. */
   get runtimeChanges(): number {
     return this.runtimeCount
+  }
+
+  /** Plans made and whole configurations rendered since start (one plan per batch of changes). */
+  get work(): { plans: number; renders: number } {
+    return { plans: this.planCount, renders: this.renderCache.renders }
   }
 
   private get state(): ServiceState {
@@ -114,30 +131,29 @@ export class ApplyCore {
    */
   async start(initial: readonly Change[] = []): Promise<void> {
     const { port, log } = this.options
-    const emptyRendered = this.render(this.state)
     const valid = await port.validate(this.state)
     if (!valid.ok) throw new Error(`the settings give a configuration HAProxy refuses: ${valid.error}`)
     const wanted = this.state.with(initial)
     let startWithAll = wanted !== this.state && (await port.validate(wanted)).ok
-    const launch = async (state: ServiceState, rendered: Rendered) => {
-      await port.writeArtefacts(state, { prune: true })
-      await this.writeFiles(rendered)
-      const result = await port.start(rendered.version)
-      if (result.ok) this.worker = { view: workerView(rendered), pid: result.pid }
-      return result
-    }
-    const wantedRendered = this.render(wanted)
-    let started = startWithAll ? await launch(wanted, wantedRendered) : undefined
+    const launch = (state: ServiceState) =>
+      this.served.exclusive(async () => {
+        const rendered = this.render(state)
+        await port.writeArtefacts(state, { prune: true })
+        await this.served.writeFiles(rendered)
+        const result = await port.start(rendered.version)
+        if (result.ok) this.served.loaded(state, rendered, result.pid)
+        return result
+      })
+    const empty = this.state
+    let started = startWithAll ? await launch(wanted) : undefined
     if (started && !started.ok) {
       // Valid but not loadable (a port in use, say): start empty, then let the loop sort them out.
       log.warn({ error: started.error }, 'haproxy could not start on the saved state; starting empty and applying it again')
       await port.stop(true)
       startWithAll = false
     }
-    if (!startWithAll) started = await launch(this.state, emptyRendered)
+    if (!startWithAll) started = await launch(empty)
     if (!started?.ok) throw new Error(`haproxy did not start: ${started?.error}`)
-    if (startWithAll) this.live.set(wanted, wantedRendered.config)
-    else this.live.set(this.state, emptyRendered.config)
     log.info({ workerPid: started.pid, services: this.state.size }, 'haproxy started')
     if (!startWithAll && wanted !== this.state) {
       // Nothing saved is dropped: what HAProxy does not serve now stays in the state and is retried.
@@ -152,6 +168,13 @@ export class ApplyCore {
     return Promise.all(changes.map((change) => this.queue.enqueue(change))).then(() => undefined)
   }
 
+  /** Settles once no batch, load or restart is pending or running. */
+  async idle(): Promise<void> {
+    await this.queue.idle()
+    await this.served.exclusive(async () => undefined)
+    await this.queue.idle()
+  }
+
   /** Reloads HAProxy on the configuration rendered from the current state. */
   reload(): Promise<void> {
     return this.queue.enqueue(undefined)
@@ -164,51 +187,9 @@ export class ApplyCore {
     this.fileSync.cancel()
     this.unserved.stop()
     await closing
-    if (this.filesBehind) await this.syncFiles().catch((err) => this.options.log.warn({ err }, 'writing the files of the live configuration failed'))
-    await this.options.port.stop(hard)
-  }
-
-  private livePortsCache?: { state: ServiceState; ports: Set<number> }
-
-  /** The ports the live configuration binds (HAProxy holds them, so they are not probed). */
-  private livePorts(): Set<number> {
-    if (this.livePortsCache?.state !== this.state) {
-      this.livePortsCache = { state: this.state, ports: new Set(this.render(this.state).ports.keys()) }
-    }
-    return this.livePortsCache.ports
-  }
-
-  /** Writes the configuration and the maps of `rendered` (the live state or a candidate; `served`: what the worker serves already). */
-  private async writeFiles(rendered: Rendered, options: { served?: boolean } = {}): Promise<void> {
-    await this.options.port.writeConfig(rendered, options)
-    this.filesBehind = false
-  }
-
-  /** Writes the files of the live configuration, which the worker already serves. */
-  private syncFiles(): Promise<void> {
-    return this.writeFiles(this.render(this.state), { served: true })
-  }
-
-  /**
-   * Sends runtime commands to the worker, counted and logged; false when HAProxy refused one
-   * (the catch-up reload is then scheduled: it puts the worker on the files again, whatever part
-   * of the commands it took).
-   */
-  private async sendRuntimeCommands(commands: RuntimeDelta['commands'], services: number): Promise<boolean> {
-    const { port, metrics, log } = this.options
-    try {
-      await port.runtimeCommands(commands)
-    } catch (err) {
-      countRuntimeChange(metrics, 'map', false)
-      log.warn({ error: messageOf(err) }, 'runtime change failed; reloading instead')
-      this.scheduleCatchUp()
-      return false
-    }
-    if (commands.length === 0) return true
-    this.runtimeCount++
-    countRuntimeChange(metrics, 'map')
-    log.info({ commands: commands.length, services }, 'routes changed through the runtime API, without reload')
-    return true
+    this.served.close()
+    if (this.served.filesBehind) await this.served.syncFiles().catch((err) => this.options.log.warn({ err }, 'writing the files of the live configuration failed'))
+    await this.served.exclusive(() => this.options.port.stop(hard))
   }
 
   private render(state: ServiceState): Rendered {
@@ -227,9 +208,16 @@ export class ApplyCore {
       log.warn({ service: changedService(item.change), error }, 'change refused by haproxy; previous definition kept')
       item.reject(errors.rejectedByHaproxy(changedService(item.change), error))
     }
-    let live = (await this.applyServicesAtRuntime(changes))
-      ? changes
-      : await bisect(this.state, await bisect(this.state, changes, (state) => this.validate(state), refused), (state) => this.makeLive(state, false), refused)
+    let live = changes
+    if (changes.length > 0) {
+      this.planCount++
+      const plan = planChange({ worker: this.served.worker, before: this.state, changes: changes.map((item) => item.change), settings: this.options.settings, claims: this.claims.countIn(this.state), render: (state) => this.render(state) })
+      if (plan.kind !== 'unchanged' && !(await this.carryOut(plan))) {
+        // The reload: what HAProxy refuses is found by bisection, the rest is loaded.
+        const accepted = await bisect(this.state, changes, (state) => this.checker.check(state), refused, plan.state)
+        live = await bisect(this.state, accepted, (state) => this.makeLive(state), refused, accepted.length === changes.length ? plan.state : undefined)
+      }
+    }
     const reloadRequests = batch.filter((item) => !item.change && item.purpose !== 'sync')
     const forced: CheckResult = reloadRequests.length === 0 || this.reloadCount > reloadsBefore ? { ok: true } : await this.forcedReload()
     metrics.services.set(this.state.size)
@@ -244,14 +232,14 @@ export class ApplyCore {
       )
       if (saved) {
         log.error({ err: saved }, 'could not save the state; rolling the changes back')
-        const back = await this.makeLive(stateBefore, false)
+        const back = await this.makeLive(stateBefore)
         if (!back.ok) log.error({ error: back.error }, 'the changes that could not be saved could not be rolled back either')
         await port.writeArtefacts(this.state, { prune: true })
         for (const item of live) item.reject(errors.stateNotSaved(saved.message, changedService(item.change)))
         live = []
       }
     }
-    if (this.filesBehind && batch.some((item) => item.purpose === 'sync')) await this.syncFiles()
+    if (this.served.filesBehind && batch.some((item) => item.purpose === 'sync')) await this.served.syncFiles()
     for (const item of live) item.resolve()
     for (const item of batch) if (item.purpose === 'sync') item.resolve()
     for (const item of reloadRequests) {
@@ -262,154 +250,84 @@ export class ApplyCore {
   }
 
   /**
-   * Service changes the running worker can take through the Runtime API alone — map entries,
-   * server addresses, new plain services into spare backends (src/render/spares.ts) — are made
-   * live without `haproxy -c`: what changes in the file is a plain backend (the spares' text plus
-   * a server line of checked parameters) or nothing, and the catch-up reload validates first.
+   * Carries out a runtime plan: true when the worker serves its state now. False for a reload
+   * plan, and when the plan cannot be carried out (the worker is not the one planned for, a
+   * certificate it refuses, a command it refuses): the batch then reloads.
    */
-  private async applyServicesAtRuntime(changes: PendingChange[]): Promise<boolean> {
-    if (changes.length === 0 || !this.worker) return false
-    if (!changes.every((item) => item.change.kind === 'put' || item.change.kind === 'remove')) return false
-    const state = this.state.with(changes.map((item) => item.change))
-    if (state === this.state) return true
-    const worker = this.worker
-    const names = new Set(changes.map((item) => changedService(item.change)))
-    const delta = planServiceDelta(worker.view, this.state, state, names, this.options.settings, this.claims.countIn(this.state))
-    if (delta) return this.applyDelta(state, delta, worker.pid)
-    const before = this.live.config
-    const rendered = this.render(state)
-    if (!(await this.applyAtRuntime(state, rendered))) return false
-    if (rendered.config !== before) this.unvalidated = true
-    return true
+  private async carryOut(plan: Plan): Promise<boolean> {
+    if (plan.kind === 'unchanged') return true
+    if (plan.kind === 'reload') return false
+    // Certificates are swapped only once HAProxy accepts them.
+    if (plan.check && !(await this.checker.check(plan.state)).ok) return false
+    return this.served.exclusive(async () => {
+      const { port } = this.options
+      // A worker started again by the master (after a crash) loaded the files, not this view.
+      if (this.served.worker?.pid !== plan.pid || (await port.workerPid()) !== plan.pid) return false
+      const { state, rendered } = plan
+      if (rendered) {
+        await port.writeArtefacts(state, { prune: false })
+        if (!(await swapCertificates(this.options, this.state, state))) return false
+        await this.served.writeFiles(rendered)
+      }
+      if (!(await this.sendRuntimeCommands(plan.commands, state.size))) {
+        // The live files back for the reload that follows.
+        if (rendered) await this.served.writeFiles(this.render(this.state))
+        return false
+      }
+      if (plan.backendsChanged) this.unvalidated = true
+      // Without a rendering, the text is rendered when first read (and the files once changes pause).
+      this.served.changedAtRuntime(state, plan.changes, rendered?.config ?? (() => this.render(state).config), rendered !== undefined)
+      if (!rendered) this.fileSync.schedule(false)
+      // Not sooner when spares run low: a reload in the middle of a burst is what every request of
+      // it would wait for; once none is left, the next new service reloads anyway.
+      if (plan.leftovers || plan.usedSpares) this.catchUp.schedule(false)
+      return true
+    })
   }
 
   /**
-   * Makes `state` live by a delta planned from the changed services alone: the Runtime API
-   * commands, and nothing rendered or written on the way (the files follow once changes pause).
-   * False when the worker is not the one planned for or it refused a command: the caller then
-   * renders everything, and a reload puts the worker on the files again.
+   * Sends runtime commands to the worker, counted and logged; false when HAProxy refused one
+   * (the catch-up reload is then scheduled: it puts the worker on the files again, whatever part
+   * of the commands it took, should the reload that follows not happen).
    */
-  private async applyDelta(state: ServiceState, delta: ServiceDelta, pid: number): Promise<boolean> {
-    const { port } = this.options
-    if (delta.commands.length > 0) {
-      // A worker started again by the master (after a crash) loaded the files, not this view.
-      if ((await port.workerPid()) !== pid) return false
-      if (!(await this.sendRuntimeCommands(delta.commands, state.size))) return false
+  private async sendRuntimeCommands(commands: readonly RuntimeCommand[], services: number): Promise<boolean> {
+    const { port, metrics, log } = this.options
+    try {
+      await port.runtimeCommands(commands)
+    } catch (err) {
+      countRuntimeChange(metrics, 'map', false)
+      log.warn({ error: messageOf(err) }, 'runtime change failed; reloading instead')
+      if (!this.queue.closed) this.catchUp.schedule(false)
+      return false
     }
-    this.worker = { view: delta.commit(), pid }
-    if (delta.backendsChanged) this.unvalidated = true
-    this.live.set(state, () => this.render(state).config)
-    // A restart after a crash, before the files are written, loads what the worker serves.
-    port.noteServed(() => this.render(state))
-    this.filesBehind = true
-    this.fileSync.schedule(false)
-    if (delta.leftovers || delta.usedSpares) this.scheduleCatchUp()
+    if (commands.length === 0) return true
+    this.runtimeCount++
+    countRuntimeChange(metrics, 'map')
+    log.info({ commands: commands.length, services }, 'routes changed through the runtime API, without reload')
     return true
   }
 
   /** A reload of the live state; after runtime changes (the catch-up) it is validated first. */
   private async forcedReload(): Promise<CheckResult> {
     if (this.unvalidated) {
-      const checked = await this.validate(this.state, { force: true })
+      const checked = await this.checker.check(this.state, { force: true })
       if (!checked.ok) {
         this.options.log.error({ error: checked.error }, 'haproxy refuses the file of the services made live at run time; the worker keeps serving them')
         return checked
       }
     }
-    return this.makeLive(this.state, true)
+    return this.makeLive(this.state)
   }
 
-  private async validate(state: ServiceState, { force = false } = {}): Promise<CheckResult> {
-    const { port, settings, metrics, log } = this.options
-    const rendered = this.render(state)
-    // Map entries are plain words by construction (src/render/maps.ts), so new entries alone
-    // cannot make a configuration HAProxy refuses.
-    if (rendered.config === this.live.config && !force) return { ok: true }
-    const taken = await newPortsInUse(port, rendered, this.livePorts())
-    if (taken) return { ok: false, kind: 'refused', error: taken }
-    const verdict = await port.validate(state)
-    if (verdict.ok) return verdict
-    if (verdict.kind === 'unavailable') {
-      log.error({ error: verdict.error }, 'the configuration could not be checked')
-      return verdict
-    }
-    // DISPLAY_CONFIG_ON_ERROR: the refused candidate goes to the log, whole, for debugging.
-    if (settings.DISPLAY_CONFIG_ON_ERROR) log.warn({ error: verdict.error, config: redactConfig(rendered.config) }, 'configuration refused by haproxy')
-    metrics.validationFailures.inc()
-    return verdict
-  }
-
-
-  /**
-   * Makes `state` live without a reload when the running worker already has every backend it
-   * needs and differs only in its route maps or server addresses: the files are written (they
-   * stay the source of truth), then the worker is changed through the Runtime API. False when a
-   * reload is needed, or when the Runtime API failed (the reload then puts the worker back on the files).
-   */
-  private async applyAtRuntime(state: ServiceState, rendered: Rendered): Promise<boolean> {
-    const { port, settings } = this.options
-    const worker = this.worker
-    if (!worker) return false
-    const delta = planRuntimeDelta(worker.view, rendered, settings.CONFIG_DIR)
-    if (!delta) return false
-    // A worker started again by the master (after a crash) loaded the files, not this view.
-    if ((delta.commands.length > 0 || rendered.config !== this.live.config) && (await port.workerPid()) !== worker.pid) return false
-    if (!(await swapCertificates(this.options, this.state, state))) return false
-    await this.writeFiles(rendered)
-    if (!(await this.sendRuntimeCommands(delta.commands, state.size))) {
-      // The live files back for the reload that follows (a change that follows may reload earlier).
-      await this.writeFiles(this.render(this.state))
-      return false
-    }
-    this.worker = { view: delta.worker, pid: worker.pid }
-    this.live.set(state, rendered.config)
-    if (delta.leftovers || delta.usedSpares) this.scheduleCatchUp()
-    return true
-  }
-
-  private scheduleCatchUp(): void {
-    if (this.queue.closed) return
-    // Not sooner when spares run low: a reload in the middle of a burst is what every request of
-    // it would wait for; once none is left, the next new service reloads anyway.
-    this.catchUp.schedule(false)
-  }
-
-  /**
-   * Makes the state's configuration live, at run time when it can, else by a reload. If HAProxy
-   * cannot load it (a port in use, say, or the master died), the previous files are put back and
-   * loaded again: `refused` when that worked, `systemic` when HAProxy could not be put back.
-   */
-  private async makeLive(state: ServiceState, force: boolean): Promise<CheckResult> {
+  /** Reloads HAProxy on `state` (src/apply/load.ts), counted. */
+  private async makeLive(state: ServiceState): Promise<CheckResult> {
     const { port, metrics, log } = this.options
-    const rendered = this.render(state)
-    await port.writeArtefacts(state, { prune: false })
-    if (!force && (await this.applyAtRuntime(state, rendered))) return { ok: true }
-    const timer = metrics.reloadDuration.startTimer()
-    await this.writeFiles(rendered)
-    const loaded = await port.reload(rendered.version)
-    const ms = Math.round(timer() * 1000)
-    metrics.recordReload(loaded.ok ? { ok: true, ms } : { ok: false, ms, error: loaded.error })
-    if (loaded.ok) {
-      this.worker = { view: workerView(rendered), pid: loaded.pid }
+    const result = await reloadOnto({ port, served: this.served, metrics, log, render: (s) => this.render(s) }, state)
+    if (result.ok) {
       this.unvalidated = false
       this.catchUp.cancel()
-      this.live.set(state, rendered.config)
       this.reloadCount++
-      metrics.reloads.inc()
-      log.info({ outcome: 'ok', ms, workerPid: loaded.pid, services: state.size, reloads: this.reloadCount }, 'haproxy reloaded')
-      return { ok: true }
     }
-    metrics.reloadFailures.inc()
-    log.error({ outcome: 'failed', ms, error: loaded.error, kind: loaded.kind }, 'haproxy could not load the new configuration; restoring the previous one')
-    await port.writeArtefacts(this.state, { prune: false })
-    // Rendering is deterministic: the live state renders to the files HAProxy served before.
-    const restoring = this.render(this.state)
-    await this.writeFiles(restoring)
-    const restored = await port.reload(restoring.version)
-    if (!restored.ok) log.error({ error: restored.error }, 'haproxy could not reload the previous configuration either')
-    // The worker now runs the previous files (or, if that failed too, nobody knows what).
-    this.worker = restored.ok ? { view: workerView(restoring), pid: restored.pid } : undefined
-    if (loaded.kind === 'unavailable') return { ok: false, kind: 'unavailable', error: loaded.error }
-    return { ok: false, kind: !restored.ok || rendered.config === restoring.config ? 'systemic' : 'refused', error: loaded.error }
+    return result
   }
 }

@@ -5,10 +5,9 @@ import type { Logger } from 'pino'
 import { HaproxyClient } from '../haproxy/client.js'
 import { HaproxyMaster } from '../haproxy/master.js'
 import { portsInUse } from '../haproxy/port-probe.js'
-import { sendCommands } from '../haproxy/runtime-delta.js'
+import { type RuntimeCommand, sendCommands } from '../haproxy/commands.js'
 import { validateConfig } from '../haproxy/validate.js'
 import { type Rendered, renderAll, serverStatePath, statsSocketPath } from '../render/index.js'
-import { commandText, type RuntimeCommand } from '../render/spares.js'
 import { routeMapFiles } from '../render/maps.js'
 import type { Settings } from '../settings.js'
 import type { ServiceState } from '../state/registry.js'
@@ -29,8 +28,8 @@ const SPARE_LOOKUP_MS = 250
  * and the change goes through validation and a reload instead, which looks no name up
  * (`init-addr last,none`).
  */
-async function withResolvedHost(command: RuntimeCommand, dnsServers: readonly string[], hostsFileNames: ReadonlySet<string>): Promise<string> {
-  if (typeof command === 'string' || isIP(command.host.replace(/^\[|\]$/g, '')) !== 0) return commandText(command)
+async function withResolvedHost(command: RuntimeCommand, dnsServers: readonly string[], hostsFileNames: ReadonlySet<string>): Promise<RuntimeCommand> {
+  if (command.kind !== 'add server' || isIP(command.host.replace(/^\[|\]$/g, '')) !== 0) return command
   const { host } = command
   let address: string | undefined
   if (hostsFileNames.has(host.toLowerCase())) {
@@ -41,7 +40,7 @@ async function withResolvedHost(command: RuntimeCommand, dnsServers: readonly st
     address = (await resolver.resolve4(host))[0]
   }
   if (address === undefined) throw new Error(`${host} has no IPv4 address`)
-  return commandText({ ...command, host: isIP(address) === 6 ? `[${address}]` : address })
+  return { ...command, host: isIP(address) === 6 ? `[${address}]` : address }
 }
 
 /** The real HAProxy behind the apply core's port: `haproxy -c`, the master, its Runtime API, the files. */
@@ -49,6 +48,8 @@ export class LiveHaproxy implements HaproxyPort {
   readonly master: HaproxyMaster
   readonly client: HaproxyClient
   private readonly artefacts: ArtefactWriter
+  /** `haproxy -c` runs so far: each candidate's file name. */
+  private checks = 0
 
   constructor(
     private readonly settings: Settings,
@@ -75,26 +76,29 @@ export class LiveHaproxy implements HaproxyPort {
     return validateConfig(this.settings.HAPROXY_BIN, dir, (mapPaths) => {
       const rendered = renderAll(state, this.settings, { validation: { mapPaths } })
       return { config: rendered.config, mapFiles: routeMapFiles(dir, rendered.maps, mapPaths) }
-    })
+    }, ++this.checks)
   }
 
   writeArtefacts(state: ServiceState, options: { prune: boolean }): Promise<void> {
     return this.artefacts.writeCertificates(state, options)
   }
 
-  /** The configuration last written: served once the Runtime API commands that follow succeed. */
-  private written?: string
-
-  async writeConfig(rendered: Rendered, { served = false }: { served?: boolean } = {}): Promise<void> {
-    await this.artefacts.writeConfig(rendered)
-    this.written = rendered.config
-    if (served) this.master.noteServed(rendered.config)
+  writeConfig(rendered: Rendered): Promise<void> {
+    return this.artefacts.writeConfig(rendered)
   }
 
   async start(version: string): Promise<LoadVerdict> {
     // A start after a failed one (the daemon's start-up fallback) is allowed again.
     this.master.resume()
     return this.master.start(version)
+  }
+
+  restart(version: string, oldPid: number | undefined): Promise<LoadVerdict> {
+    return this.master.start(version, oldPid)
+  }
+
+  onExit(listener: () => void): void {
+    this.master.onExit(listener)
   }
 
   async reload(version: string): Promise<LoadVerdict> {
@@ -112,34 +116,21 @@ export class LiveHaproxy implements HaproxyPort {
     )
   }
 
-  noteServed(rendered: () => Rendered): void {
-    this.master.noteServed(async () => {
-      const served = rendered()
-      await this.artefacts.writeConfig(served)
-      this.written = served.config
-      return served.config
-    })
-  }
-
   async runtimeCommands(commands: readonly RuntimeCommand[]): Promise<void> {
     await sendCommands(this.client.statsSocket, await Promise.all(commands.map((command) => withResolvedHost(command, this.settings.DNS_SERVERS, this.settings.HOSTS_FILE_NAMES))))
-    // The worker now serves the file just written without a reload: a restart after a crash
-    // must load that one (src/haproxy/master.ts).
-    if (this.written !== undefined) this.master.noteServed(this.written)
   }
 
   portsInUse(ports: readonly number[]): Promise<number[]> {
     return portsInUse(ports)
   }
 
-  async swapCertificate(loadPath: string, pem: string): Promise<void> {
+  async swapCertificate(path: string, pem: string): Promise<void> {
+    const socket = this.client.statsSocket
     try {
-      const set = await this.client.send(`set ssl cert ${loadPath} <<\n${pem.trimEnd()}\n`)
-      if (!/Transaction (created|updated)/.test(set)) throw new Error(set.trim())
-      const commit = await this.client.send(`commit ssl cert ${loadPath}`, 10_000)
-      if (!/Success!/.test(commit)) throw new Error(commit.trim())
+      await sendCommands(socket, [{ kind: 'set ssl cert', path, pem }])
+      await sendCommands(socket, [{ kind: 'commit ssl cert', path }])
     } catch (err) {
-      await this.client.send(`abort ssl cert ${loadPath}`).catch(() => undefined)
+      await sendCommands(socket, [{ kind: 'abort ssl cert', path }]).catch(() => undefined)
       throw err
     }
   }

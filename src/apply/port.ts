@@ -1,16 +1,13 @@
 import type { Rendered } from '../render/index.js'
-import type { RuntimeCommand } from '../render/spares.js'
+import type { RuntimeCommand } from '../haproxy/commands.js'
+import type { Outcome } from '../outcome.js'
 import type { ServiceState } from '../state/registry.js'
 
-/**
- * What HAProxy said about a configuration. `refused`: HAProxy read it and said no (a verdict on
- * the change). `unavailable`: the validator or the master died or timed out, which says nothing
- * about the change (answered 503, never 400).
- */
-export type Verdict = { ok: true } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
+/** What HAProxy said about a configuration (src/outcome.ts). */
+export type Verdict = Outcome
 
 /** A load (start or reload) confirmed by the worker that serves it, or why not. */
-export type LoadVerdict = { ok: true; pid: number } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
+export type LoadVerdict = Outcome<{ pid: number }>
 
 /**
  * Everything the apply core does to the outside world, so the core itself does no I/O and its
@@ -25,25 +22,23 @@ export interface HaproxyPort {
    * live) also removes the copies it no longer has.
    */
   writeArtefacts(state: ServiceState, options: { prune: boolean }): Promise<void>
-  /**
-   * Writes the route maps and the configuration file HAProxy loads next; `served`: the worker
-   * already serves it (made live through the Runtime API), so a restart after a crash loads it.
-   */
-  writeConfig(rendered: Rendered, options?: { served?: boolean }): Promise<void>
+  /** Writes the route maps and the configuration file HAProxy loads next. */
+  writeConfig(rendered: Rendered): Promise<void>
   /** Starts HAProxy on the written files and waits until a worker serves `version`. */
   start(version: string): Promise<LoadVerdict>
+  /**
+   * Starts HAProxy again after its master died, on the written files; `oldPid`: the worker of
+   * the dead master, which may answer for a moment and is not taken for the new one.
+   */
+  restart(version: string, oldPid: number | undefined): Promise<LoadVerdict>
+  /** Calls `listener` when a master that served exits without being asked to. */
+  onExit(listener: () => void): void
   /** Reloads HAProxy on the written files and waits until a new worker serves `version`. */
   reload(version: string): Promise<LoadVerdict>
   /** Stops HAProxy (`hard`: at once). */
   stop(hard: boolean): Promise<void>
   /** The pid of the worker answering the Runtime API, undefined when none answers. */
   workerPid(): Promise<number | undefined>
-  /**
-   * The worker serves what `rendered` renders (changes made through the Runtime API before the
-   * files are written): what HAProxy loads, its files written then, if it has to be restarted
-   * after a crash.
-   */
-  noteServed(rendered: () => Rendered): void
   /** Runtime API commands (`add map`, `set server … addr`, …); throws with HAProxy's answer. */
   runtimeCommands(commands: readonly RuntimeCommand[]): Promise<void>
   /** The ports of `ports` another process listens on (checked before a reload binds them). */

@@ -36,6 +36,13 @@ export class BatchQueue {
     })
   }
 
+  /** Settles once nothing is pending or running (tests wait on it instead of a timer). */
+  async idle(): Promise<void> {
+    // A turn may be queued behind the setImmediate that gathers a batch.
+    await new Promise((resolve) => setImmediate(resolve))
+    while (this.running) await this.running.catch(() => undefined)
+  }
+
   /** Refuses new changes and waits for the running turn. */
   async close(): Promise<void> {
     this.shut = true

@@ -10,19 +10,29 @@ export function sameState(a: ServiceState, b: ServiceState): boolean {
 }
 
 /**
- * The rendering of the last state asked for. Validation, the runtime plan and the reload of a
- * batch render the same state (each bisection step builds it anew with `with`); at 10 000
- * services a rendering is tens of ms and a few MB of strings to collect again.
+ * The renderings of the last two states asked for: a batch's candidate and the live state it
+ * is checked and reloaded against (validation, the runtime plan and the reload render the same
+ * candidate; each bisection step builds it anew with `with`). At 10 000 services a rendering is
+ * tens of ms and a few MB of strings to collect again.
  */
 export class RenderCache {
-  private last?: { state: ServiceState; rendered: Rendered }
+  /** Most recent first; at most two. */
+  private kept: Array<{ state: ServiceState; rendered: Rendered }> = []
+  /** Whole renderings made (not taken from the cache) since start. */
+  renders = 0
 
   constructor(private readonly settings: RenderSettings) {}
 
   render(state: ServiceState): Rendered {
-    if (this.last && sameState(this.last.state, state)) return this.last.rendered
+    const hit = this.kept.find((entry) => sameState(entry.state, state))
+    if (hit) {
+      this.kept = [hit, ...this.kept.filter((entry) => entry !== hit)]
+      return hit.rendered
+    }
     const rendered = renderAll(state, this.settings)
-    this.last = { state, rendered }
+    this.renders++
+    if (process.env.CORE_TRACE) console.error("RENDER", state.size, new Error().stack?.split("\n").slice(2, 6).join(" / "))
+    this.kept = [{ state, rendered }, ...this.kept.slice(0, 1)]
     return rendered
   }
 }

@@ -2,6 +2,7 @@ import { messageOf } from '../errors.js'
 import type { Logger } from 'pino'
 import { type Change, changedService, type ServiceState } from '../state/registry.js'
 import type { LiveState } from '../state/live.js'
+import { realTimers, type Timers } from './timers.js'
 
 /** Longest pause between two attempts at the unserved services. */
 const MAX_RETRY_DELAY_MS = 15_000
@@ -15,7 +16,7 @@ const FIRST_RETRY_DELAY_MS = 1_000
  * them. A request that changes or removes one of them takes over (`forget`).
  */
 export class UnservedRetry {
-  private timer?: NodeJS.Timeout
+  private cancelTimer?: () => void
   private attempts = 0
   private stopped = false
   private forgotten = false
@@ -25,6 +26,7 @@ export class UnservedRetry {
     /** Queues a change in the apply loop; settles when it is live (and saved) or refused. */
     private readonly enqueue: (change: Change) => Promise<void>,
     private readonly log: Logger,
+    private readonly timers: Timers = realTimers,
   ) {}
 
   /**
@@ -86,21 +88,20 @@ export class UnservedRetry {
 
   stop(): void {
     this.stopped = true
-    clearTimeout(this.timer)
+    this.cancelTimer?.()
   }
 
   private schedule(): void {
-    clearTimeout(this.timer)
+    this.cancelTimer?.()
     if (this.stopped || this.live.unserved.size === 0) {
       this.attempts = 0
       return
     }
     const delay = Math.min(MAX_RETRY_DELAY_MS, FIRST_RETRY_DELAY_MS * 2 ** this.attempts++)
-    this.timer = setTimeout(() => {
+    this.cancelTimer = this.timers.after(delay, () => {
       const changes = [...this.live.unserved.values()].map((entry) => entry.change)
       this.log.debug({ services: changes.length }, 'retrying the unserved saved services')
       this.applyKeeping(changes).catch((err) => this.log.warn({ err }, 'retrying unserved services failed'))
-    }, delay)
-    this.timer.unref()
+    })
   }
 }

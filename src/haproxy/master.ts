@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { execa, type ResultPromise } from 'execa'
 import type { Logger } from 'pino'
 import { writeAtomic } from '../files.js'
-import { configVersion } from '../render/index.js'
+import type { Outcome } from '../outcome.js'
 import { redactConfig } from './redact.js'
 import { sendCommand, showInfo, type WorkerInfo } from './runtime.js'
 
@@ -30,11 +30,17 @@ export interface MasterOptions {
  * problem of the configuration (its first alert), `unavailable` when it exited or timed out
  * without naming one (a verdict on nothing but the machinery).
  */
-export type LoadResult = { ok: true; pid: number } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
+export type LoadResult = Outcome<{ pid: number }>
 
 /** A failed load: refused when HAProxy gave an alert, else unavailable with `otherwise`. */
 const failedLoad = (alert: string, otherwise: string): LoadResult =>
   alert ? { ok: false, kind: 'refused', error: alert } : { ok: false, kind: 'unavailable', error: otherwise }
+
+/** How a master that served ended without being asked to. */
+export interface MasterExit {
+  exitCode?: number
+  signal?: string
+}
 
 interface OutputLine {
   seq: number
@@ -64,26 +70,21 @@ const POLL_MS = 15
 const routineOutput = /\] +\(\d+\) : (Proxy \S+ stopped|Stopping (frontend|backend|proxy) |Paused |Resumed |Former worker \(\d+\) exited with code 0)/
 
 /**
- * Runs HAProxy in master-worker mode (`-W`) as a child process and keeps it running: when the
- * master dies it is started again on the configuration file, which only ever holds the last good
- * configuration. Reloads go through the master (SIGUSR2), which passes the listening sockets to
- * the new worker, and are confirmed by reading back the version of the running configuration.
+ * Runs HAProxy in master-worker mode (`-W`) as a child process. Reloads go through the master
+ * (SIGUSR2), which passes the listening sockets to the new worker, and are confirmed by reading
+ * back the version of the running configuration. It loads only the file it is told to load and
+ * writes no configuration itself: when a master that served dies (killed, or its worker killed:
+ * HAProxy's master exits when its worker fails), `onExit` listeners are told, and the owner of
+ * what HAProxy serves (src/apply/served.ts) writes those files and calls `start` again.
  */
 export class HaproxyMaster {
   private child?: ResultPromise
   private stopping = false
   private lines: OutputLine[] = []
   private seq = 0
-  private restarting?: Promise<void>
-  private restarts = 0
-  /**
-   * The text of the configuration a worker last confirmed serving: what a restart loads (a
-   * function when it is rendered and its other files written only if needed: after changes
-   * made through the Runtime API).
-   */
-  private lastGood?: string | (() => Promise<string>)
-  /** Set once a master served its configuration: only such a master is restarted when it dies. */
+  /** Set once a master served its configuration: only the death of such a master is reported. */
   private served = false
+  private readonly exitListeners: Array<(exit: MasterExit) => void> = []
   readonly masterSocket: string
   readonly statsSocket: string
   private readonly pidFile: string
@@ -98,30 +99,41 @@ export class HaproxyMaster {
     return this.child?.pid
   }
 
-  /** Starts the master on the current file and waits until a worker serves `version`. */
-  async start(version: string): Promise<LoadResult> {
+  /** True while a master process runs (it may have died a moment ago without being reported yet). */
+  get running(): boolean {
+    const child = this.child
+    return child !== undefined && child.exitCode === null && child.signalCode === null
+  }
+
+  /** Calls `listener` when a master that served exits without being asked to. */
+  onExit(listener: (exit: MasterExit) => void): void {
+    this.exitListeners.push(listener)
+  }
+
+  /**
+   * Starts a master on the current file and waits until a worker serves `version`. `oldPid`: the
+   * worker of a master that died, which may still answer on the stats socket for a moment.
+   */
+  async start(version: string, oldPid?: number): Promise<LoadResult> {
     await this.stopLeftover()
-    const text = this.readConfig()
     const stateFile = this.options.serverStateFile
     if (stateFile && !existsSync(stateFile)) await writeAtomic(stateFile, NO_SERVER_STATE)
     const cursor = this.seq
     this.spawn()
-    const result = await this.confirm(version, undefined, cursor, false)
+    const result = await this.confirm(version, oldPid, cursor, false)
     this.served = result.ok
-    if (result.ok) this.confirmed(text, version)
     return result
   }
 
   /** Asks the master to load the current file and waits until a new worker serves `version`. */
   async reload(version: string): Promise<LoadResult> {
-    if (this.restarting) await this.restarting
+    // A dead master loads nothing: the change is not applied, and says nothing about it.
+    if (!this.running) return { ok: false, kind: 'unavailable', error: 'haproxy is not running (it is being restarted)' }
     const before = await this.workerInfo()
-    const text = this.readConfig()
     await this.saveServerState()
     const cursor = this.seq
     this.signalReload()
     const result = await this.confirm(version, before?.pid, cursor, true)
-    if (result.ok) this.confirmed(text, version)
     if (result.ok && this.options.terminateOnReload && before?.pid) {
       // SIGTERM makes a worker stop now instead of finishing its connections (management.txt §4).
       try {
@@ -131,27 +143,6 @@ export class HaproxyMaster {
       }
     }
     return result
-  }
-
-  /**
-   * Records `text` as the configuration the running worker serves, for changes made live
-   * without a reload (the Runtime API) after which the file was rewritten.
-   */
-  noteServed(text: string | (() => Promise<string>)): void {
-    this.lastGood = text
-  }
-
-  private readConfig(): string | undefined {
-    try {
-      return readFileSync(this.options.configPath, 'utf8')
-    } catch {
-      return undefined
-    }
-  }
-
-  /** Keeps the file just confirmed, if it is the one the worker reported (its version line). */
-  private confirmed(text: string | undefined, version: string): void {
-    if (text !== undefined && configVersion(text) === version) this.lastGood = text
   }
 
   /** Allows a start again after `stop` (the daemon's own start-up fallback). */
@@ -190,36 +181,11 @@ export class HaproxyMaster {
     }
     child.then((result) => {
       if (this.child !== child || this.stopping || !this.served) return
-      log.error({ exitCode: result.exitCode, signal: result.signal }, 'haproxy master exited; restarting it on the last good configuration')
-      this.restarting = this.restart().finally(() => (this.restarting = undefined))
+      this.served = false
+      log.error({ exitCode: result.exitCode, signal: result.signal }, 'haproxy master exited')
+      const exit: MasterExit = { exitCode: result.exitCode, signal: result.signal }
+      for (const listener of this.exitListeners) listener(exit)
     })
-  }
-
-  private async restart(): Promise<void> {
-    const delay = Math.min(30_000, 250 * 2 ** Math.min(this.restarts++, 7))
-    await sleep(delay)
-    if (this.stopping) return
-    // The file on disk may be anything by now (a candidate being tried, an edit by hand): the
-    // restart loads the text a worker last confirmed.
-    let config: string | undefined
-    try {
-      config = (typeof this.lastGood === 'function' ? await this.lastGood() : this.lastGood) ?? this.readConfig() ?? ''
-      await writeAtomic(this.options.configPath, config, 0o600)
-    } catch (err) {
-      this.options.log.error({ err }, 'could not write the last good configuration before restarting haproxy')
-    }
-    // Without it (its rendering or writing failed), whatever the file holds.
-    config ??= this.readConfig() ?? ''
-    const version = configVersion(config) ?? ''
-    const cursor = this.seq
-    this.spawn()
-    const result = await this.confirm(version, undefined, cursor, false)
-    if (result.ok) {
-      this.restarts = 0
-      this.options.log.warn({ masterPid: this.child?.pid, version }, 'haproxy restarted on the last good configuration')
-    } else {
-      this.options.log.error({ error: result.error }, 'haproxy could not be restarted')
-    }
   }
 
   /**
@@ -303,7 +269,12 @@ export class HaproxyMaster {
     while (Date.now() < deadline) {
       const output = this.linesSince(cursor)
       if (output.some((l) => l.includes('Loading failure'))) return failedLoad(firstAlert(output), 'haproxy exited')
-      if (!child || child.exitCode !== null || child.signalCode !== null) return failedLoad(firstAlert(output), 'haproxy exited')
+      if (!child || child.exitCode !== null || child.signalCode !== null) {
+        // A master that started and died (killed, or its worker killed) says nothing about the
+        // configuration a reload offered it; a start that exits names its problem in an alert.
+        if (resend) return { ok: false, kind: 'unavailable', error: `haproxy exited during the reload${firstAlert(output) ? `: ${firstAlert(output)}` : ''}` }
+        return failedLoad(firstAlert(output), 'haproxy exited')
+      }
       const info = await this.workerInfo()
       if (info && info.description === version && info.pid !== oldPid) return { ok: true, pid: info.pid }
       if (resend && !output.some((l) => l.includes('Reloading HAProxy')) && Date.now() - lastSignal > RESEND_AFTER_MS) {

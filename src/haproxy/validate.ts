@@ -1,16 +1,18 @@
 import { messageOf } from '../errors.js'
 import { rm, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
+import { randomUUID } from 'node:crypto'
 import { execa } from 'execa'
 import type { RouteMapName } from '../render/maps.js'
 import { firstAlert, haproxyEnvironment } from './master.js'
+import type { Outcome } from '../outcome.js'
 import { redactConfig } from './redact.js'
 
 /**
  * `refused`: HAProxy read the configuration and said no. `unavailable`: the check itself did not
  * run to its end (killed, timed out, not started), which says nothing about the configuration.
  */
-export type ValidationResult = { ok: true } | { ok: false; kind: 'refused' | 'unavailable'; error: string }
+export type ValidationResult = Outcome
 
 /** A file the configuration reads (a route map) with the content the candidate expects. */
 export interface MapFile {
@@ -21,17 +23,18 @@ export interface MapFile {
 /** The candidate to check, rendered for the map paths it must read (see RenderOptions.validation). */
 export type Candidate = (mapPaths: Record<RouteMapName, string>) => { config: string; mapFiles: MapFile[] }
 
-let counter = 0
 const CHECK_TIMEOUT_MS = 120_000
 
 /**
  * Checks a candidate configuration with `haproxy -c` before it may replace the live file, with
  * the candidate's own route maps written next to it. Only the exit status decides
  * (management.txt); the error is HAProxy's first alert, with the candidate's file name replaced
- * by the live one so line numbers read naturally.
+ * by the live one so line numbers read naturally. `check`: this check's number, unique in this
+ * process (the caller counts; a random one by default).
  */
-export async function validateConfig(bin: string, dir: string, candidate: Candidate): Promise<ValidationResult> {
-  const id = `${process.pid}-${++counter}`
+export async function validateConfig(bin: string, dir: string, candidate: Candidate, check: number | string = randomUUID()): Promise<ValidationResult> {
+  // Candidates of checks that overlap (and of other daemons on the folder) never share a name.
+  const id = `${process.pid}-${check}`
   const file = join(dir, `candidate-${id}.cfg`)
   const copy = (name: string) => join(dir, `candidate-${id}-${name}.map`)
   const { config, mapFiles } = candidate({ hostPath: copy('host-path'), path: copy('path') })

@@ -59,25 +59,6 @@ export interface PlainBackend {
 }
 
 /**
- * `add server <backend>/<server> <host>:<port>` as data: a host name must be resolved before
- * the command is sent (a dynamic server cannot use `resolvers`; src/apply/haproxy-port.ts).
- */
-export interface AddServer {
-  kind: 'add-server'
-  backend: string
-  server: string
-  host: string
-  port: string
-}
-
-/** A Runtime API command: a line as it is sent, or an `add server` whose host may need a lookup. */
-export type RuntimeCommand = string | AddServer
-
-/** The command as text, with the host as it is (for logs and tests). */
-export const commandText = (command: RuntimeCommand) =>
-  typeof command === 'string' ? command : `add server ${command.backend}/${command.server} ${command.host}:${command.port}`
-
-/**
  * The backends of a service's text when every one is plain (the spares' shape plus one plain
  * server line), else undefined: such a service can live in spares until the next reload.
  */
@@ -94,12 +75,6 @@ export function plainBackends(text: string, shape: string): PlainBackend[] | und
   }
   return plain
 }
-
-/** The Runtime API commands that put a plain backend into a spare (management.txt 9.3). */
-export const spareCommands = (spare: string, plain: PlainBackend): RuntimeCommand[] => [
-  { kind: 'add-server', backend: spare, server: plain.server, host: plain.host, port: plain.port },
-  `enable server ${spare}/${plain.server}`,
-]
 
 /**
  * The spare backends of a configuration: what a plain service's backend renders to (a

@@ -104,14 +104,17 @@ export async function wrk(url: string, seconds: number, connections = 40): Promi
 }
 
 /** The node flags of `npm start` (package.json), which the image uses too. */
-const startScript = () => JSON.parse(readFileSync('package.json', 'utf8')).scripts.start as string
+const startScript = (): string => {
+  const pkg: { scripts: { start: string } } = JSON.parse(readFileSync('package.json', 'utf8'))
+  return pkg.scripts.start
+}
 
 /** The node flags of `npm start`. */
 export const startFlags = () => startScript().replace(/^(\w+=\S* )*node /, '').replace(/ ?dist\/main\.js.*$/, '')
 
 /** The variables `npm start` sets before `node` (MALLOC_ARENA_MAX). */
 export const startEnv = (): Record<string, string> =>
-  Object.fromEntries([...(/^((\w+=\S* )*)node /.exec(startScript())?.[1] ?? '').matchAll(/(\w+)=(\S*)/g)].map((m) => [m[1] as string, m[2] as string]))
+  Object.fromEntries([...(/^((\w+=\S* )*)node /.exec(startScript())?.[1] ?? '').matchAll(/(\w+)=(\S*)/g)].map((m) => [m[1] ?? '', m[2] ?? '']))
 
 /** Clients on one route (2 with a new connection per request, 2 keep-alive) while `during` runs. */
 export async function underLoad(daemon: TestDaemon, path: string, during: () => Promise<void>) {

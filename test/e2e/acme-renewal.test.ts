@@ -3,6 +3,7 @@ import { startDaemon } from '../helpers/daemon.js'
 import { freePort, httpUpstream, until } from '../helpers/net.js'
 import { handshake, Pebble } from '../helpers/pebble.js'
 import { timeOf } from '../helpers/api-json.js'
+import { messageOf } from '../../src/errors.js'
 
 // Pebble issues 15-second certificates here, so dfp's own rule (renew when a third of the
 // lifetime is left) renews after 10 s: no test knob, the real schedule.
@@ -58,7 +59,7 @@ t.test('a certificate is renewed at a third of its lifetime left and swapped wit
         afterRenewal++
       }
     } catch (err) {
-      outcomes.failed.push((err as Error).message)
+      outcomes.failed.push(messageOf(err))
     }
   }
   t.ok(renewedAt !== undefined, 'the renewed certificate is served')

@@ -6,6 +6,7 @@ import { makeCertificate } from '../helpers/certs.js'
 import { freePort, httpGet, tcpEcho, tcpExchange, until } from '../helpers/net.js'
 import { FakeDns } from '../helpers/swarm.js'
 import type { ConfigAnswer } from '../helpers/api-json.js'
+import { nameInBody, portOf } from '../helpers/checks.js'
 
 // Sticky sessions and DNS discovery over two tasks (127.0.0.1 and 127.0.0.2 on one port, named
 // by a real DNS server), SNI routing to TLS upstreams, and a TCP group — through a real haproxy.
@@ -27,7 +28,7 @@ t.teardown(async () => {
 
 const get = async (path: string, headers: Record<string, string> = {}) => {
   const reply = await httpGet(daemon.proxyPort, path, headers)
-  return { status: reply.status, name: reply.status === 200 ? (JSON.parse(reply.body).name as string) : undefined, setCookie: reply.headers['set-cookie'] }
+  return { status: reply.status, name: reply.status === 200 ? nameInBody(reply.body) : undefined, setCookie: reply.headers['set-cookie'] }
 }
 
 /** Which tasks answer `path` within a bounded number of requests. */
@@ -95,7 +96,7 @@ t.test('reqMode=sni routes TLS connections by server name, to the backend named 
         socket.on('error', () => socket.destroy())
       })
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-      return { cn, server, port: (server.address() as { port: number }).port }
+      return { cn, server, port: portOf(server) }
     }),
   )
   t.teardown(() => Promise.all(upstreams.map(({ server }) => new Promise((resolve) => server.close(resolve)))))

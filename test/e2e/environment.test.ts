@@ -1,6 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tap from 'tap'
@@ -8,6 +7,7 @@ import { showInfo } from '../../src/haproxy/runtime.js'
 import { statsSocketPath } from '../../src/render/index.js'
 import { startDaemon, startWithUpstream } from '../helpers/daemon.js'
 import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
+import { portOf } from '../helpers/checks.js'
 
 // Variables of inventory §4 whose effect shows from outside, each through real HAProxy.
 
@@ -152,7 +152,7 @@ tap.test('TERMINATE_ON_RELOAD: a reload stops the previous worker at once, cutti
     await daemon.close()
     await new Promise((resolve) => slow.close(resolve))
   })
-  const slowPort = String((slow.address() as AddressInfo).port)
+  const slowPort = String(portOf(slow))
   await daemon.call('reconfigure', { serviceName: 'slow', servicePath: '/slow', port: slowPort, outboundHostname: '127.0.0.1' })
   const before = await showInfo(statsSocketPath(daemon.configDir))
   const inFlight = daemon.proxy('/slow').then(
@@ -173,7 +173,7 @@ tap.test('without TERMINATE_ON_RELOAD the previous worker finishes its requests'
     await daemon.close()
     await new Promise((resolve) => slow.close(resolve))
   })
-  const slowPort = String((slow.address() as AddressInfo).port)
+  const slowPort = String(portOf(slow))
   await daemon.call('reconfigure', { serviceName: 'slow', servicePath: '/slow', port: slowPort, outboundHostname: '127.0.0.1' })
   const inFlight = daemon.proxy('/slow')
   await slow.arrived

@@ -4,6 +4,7 @@ import t from 'tap'
 import { renderAll } from '../../src/render/index.js'
 import { startDaemon } from '../helpers/daemon.js'
 import { httpGet, until } from '../helpers/net.js'
+import { defined } from '../helpers/checks.js'
 
 // Thousands of random and malformed requests: the daemon answers each with 2xx or 4xx, never 5xx,
 // never crashes, and the live configuration always passes `haproxy -c`.
@@ -14,7 +15,7 @@ const CONCURRENCY = 25
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000)
 let state = seed
 const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
-const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
+const pick = <T>(items: readonly T[]): T => defined(items[Math.floor(random() * items.length)], 'a picked item')
 
 const keys = [
   'serviceName', 'servicePath', 'port', 'srcPort', 'reqMode', 'serviceDomain', 'pathType', 'servicePathExclude',

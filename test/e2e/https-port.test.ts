@@ -7,6 +7,7 @@ import t from 'tap'
 import { makeCertificate, servedCertificate } from '../helpers/certs.js'
 import { startDaemon, startWithUpstreams } from '../helpers/daemon.js'
 import { freePort, httpGet } from '../helpers/net.js'
+import { portOf } from '../helpers/checks.js'
 
 // httpsPort/srcHttpsPort: requests arriving on the TLS port go to the service's HTTPS-port
 // backend; and an sni service on the TLS port takes it over instead of sharing it (D12).
@@ -65,7 +66,7 @@ t.test('an sni service on the TLS port takes the port over: every connection pas
   const upstream = createTlsServer({ cert: pem, key: pem }, (socket) => socket.end('passed'))
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise((resolve) => upstream.close(resolve)))
-  const port = (upstream.address() as { port: number }).port
+  const port = portOf(upstream)
   const reply = await daemon.call('reconfigure', { serviceName: 'pass', reqMode: 'sni', srcPort: String(tlsPort), port: String(port), servicePath: 'pass.sni.test', outboundHostname: '127.0.0.1' })
   t.equal(reply.status, 200, reply.body)
   const config = (await daemon.call('config')).body

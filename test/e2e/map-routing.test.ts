@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { showInfo } from '../../src/haproxy/runtime.js'
 import { routeMapPaths } from '../../src/render/maps.js'
@@ -8,6 +7,7 @@ import { statsSocketPath } from '../../src/render/index.js'
 import { startDaemon } from '../helpers/daemon.js'
 import { httpUpstream, until } from '../helpers/net.js'
 import type { StatusAnswer } from '../helpers/api-json.js'
+import { nameInBody, portOf } from '../helpers/checks.js'
 
 // Map routing and runtime changes (issue 6), with a real haproxy and real upstreams.
 const daemon = await startDaemon()
@@ -23,7 +23,7 @@ daemon.applier.catchUpDelayMs = 3_600_000
 const reconfigure = (params: Record<string, string>) => daemon.call('reconfigure', { outboundHostname: '127.0.0.1', ...params })
 const upstreamOf = async (path: string, headers?: Record<string, string>) => {
   const reply = await daemon.proxy(path, headers)
-  return reply.status === 200 ? (JSON.parse(reply.body).name as string) : reply.status
+  return reply.status === 200 ? nameInBody(reply.body) : reply.status
 }
 /** The live path map file (written once changes pause: src/apply/core.ts, `fileSync`). */
 const mapFile = () => readFile(routeMapPaths(daemon.configDir).path, 'utf8')
@@ -126,7 +126,7 @@ t.test('a server address change goes through the Runtime API too', async (t) => 
       server.listen(port, host, () => resolve(server))
     })
   const one = await listen('127.0.0.1', 0, 'one')
-  const port = (one.address() as AddressInfo).port
+  const port = portOf(one)
   const two = await listen('127.0.0.2', port, 'two')
   t.teardown(async () => {
     for (const server of [one, two]) await new Promise((resolve) => server.close(resolve))

@@ -5,7 +5,7 @@ import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
 import { makeCertificate } from '../helpers/certs.js'
 import { freePort, httpUpstream, until } from '../helpers/net.js'
 import { FakeDns } from '../helpers/swarm.js'
-import type { ConfigAnswer } from '../helpers/api-json.js'
+import type { ApiAnswer, ConfigAnswer } from '../helpers/api-json.js'
 
 // A replica that starts takes the services created through the API and the uploaded
 // certificates from another replica (src/swarm/peer-sync.ts) before it reports ready. Replicas on
@@ -52,7 +52,8 @@ const upload = (daemon: TestDaemon, name: string, authorization?: string) =>
   })
 const certNames = async (daemon: TestDaemon, headers: Record<string, string> = {}) => {
   const reply = await getFrom(daemon.apiHost, daemon, '/v1/docker-flow-proxy/certs', headers)
-  return (JSON.parse(reply.body) as { Certs: Array<{ Name: string }> }).Certs.map((c) => c.Name)
+  const answer: ApiAnswer = JSON.parse(reply.body)
+  return answer.Certs?.map((c) => c.Name)
 }
 
 t.test('a replica started later gets the uploaded certificates and the API services', async (t) => {

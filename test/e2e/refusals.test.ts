@@ -1,7 +1,8 @@
-import { createServer, type AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import t from 'tap'
 import { startWithUpstream } from '../helpers/daemon.js'
 import type { ConfigAnswer } from '../helpers/api-json.js'
+import { defined, portOf } from '../helpers/checks.js'
 
 const { daemon, port } = await startWithUpstream('good')
 // Plain services go live in spare backends; their catch-up reload would land between the counts below.
@@ -87,7 +88,7 @@ t.test('a port in use is refused before any reload, naming it; nothing else chan
   const squatter = createServer()
   await new Promise<void>((resolve) => squatter.listen(0, '0.0.0.0', resolve))
   t.teardown(() => new Promise((resolve) => squatter.close(resolve)))
-  const busy = (squatter.address() as AddressInfo).port
+  const busy = portOf(squatter)
   const before = (await daemon.call('config')).body
   const reloads = daemon.applier.reloads
   const reply = await reconfigure({ serviceName: 'squat', reqMode: 'tcp', srcPort: String(busy), port })
@@ -120,7 +121,7 @@ t.test('an identical reconfigure does not reload', async (t) => {
 })
 
 t.test('when the haproxy master dies it is restarted on the last good configuration', async (t) => {
-  const pid = daemon.haproxy.masterPid as number
+  const pid = defined(daemon.haproxy.masterPid, 'the master pid')
   process.kill(pid, 'SIGKILL')
   let status = 0
   for (let i = 0; i < 200 && (status !== 200 || daemon.haproxy.masterPid === pid); i++) {
@@ -157,7 +158,7 @@ t.test('aclName names the rules; two services cannot generate the same names (40
 t.test('a tcp and an sni destination on one srcPort: the second is refused, the first keeps the port (D12)', async (t) => {
   const probe = createServer()
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const srcPort = String((probe.address() as AddressInfo).port)
+  const srcPort = String(portOf(probe))
   await new Promise((resolve) => probe.close(resolve))
   t.equal((await reconfigure({ serviceName: 'tcpfirst', reqMode: 'tcp', srcPort, port })).status, 200)
   const sni = await reconfigure({ serviceName: 'snisecond', reqMode: 'sni', srcPort, port, serviceDomain: 'sni.example' })

@@ -6,6 +6,7 @@ import { gunzipSync } from 'node:zlib'
 import t from 'tap'
 import { startDaemon, startWithUpstreams } from '../helpers/daemon.js'
 import { freePort } from '../helpers/net.js'
+import { nameInBody } from '../helpers/checks.js'
 
 // Routing by header and user agent, redirects, compression and custom templates, seen from
 // outside: real requests through a real haproxy to real upstreams on 127.0.0.1.
@@ -19,7 +20,7 @@ t.teardown(() => rm(templatesDir, { recursive: true, force: true }))
 const reconfigure = (params: Record<string, string>) => daemon.call('reconfigure', { outboundHostname: '127.0.0.1', ...params })
 const upstreamName = async (path: string, headers?: Record<string, string>) => {
   const reply = await daemon.proxy(path, headers)
-  return reply.status === 200 ? (JSON.parse(reply.body).name as string) : reply.status
+  return reply.status === 200 ? nameInBody(reply.body) : reply.status
 }
 
 t.test('serviceHeader routes by request header', async (t) => {

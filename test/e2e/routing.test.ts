@@ -1,6 +1,7 @@
 import t from 'tap'
 import { startWithUpstreams } from '../helpers/daemon.js'
 import { tcpEcho, tcpExchange, freePort } from '../helpers/net.js'
+import { nameInBody } from '../helpers/checks.js'
 
 // Every test here sends real requests through a real haproxy to real upstreams on 127.0.0.1.
 const {
@@ -11,7 +12,7 @@ const {
 const reconfigure = (params: Record<string, string>) => daemon.call('reconfigure', { outboundHostname: '127.0.0.1', ...params })
 const upstreamName = async (path: string, headers?: Record<string, string>) => {
   const reply = await daemon.proxy(path, headers)
-  return reply.status === 200 ? (JSON.parse(reply.body).name as string) : reply.status
+  return reply.status === 200 ? nameInBody(reply.body) : reply.status
 }
 
 t.test('a path route reaches its upstream, and remove takes it away', async (t) => {

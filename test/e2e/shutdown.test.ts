@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import t from 'tap'
+import type { LogLine } from '../helpers/daemon.js'
 import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
 
 // The daemon as a process (src/main.ts), as the container runs it: SIGTERM lets the change in
@@ -36,11 +37,11 @@ t.test('SIGTERM finishes the apply in flight, stops HAProxy and exits 0', async 
       RES_OPTIONS: 'timeout:1 attempts:1',
     },
   })
-  const lines: Array<Record<string, any>> = []
-  const waiters: Array<{ test: (l: Record<string, any>) => boolean; resolve: () => void }> = []
+  const lines: Array<LogLine> = []
+  const waiters: Array<{ test: (l: LogLine) => boolean; resolve: () => void }> = []
   const nonJson: string[] = []
   createInterface({ input: child.stdout! }).on('line', (text) => {
-    let line: Record<string, any>
+    let line: LogLine
     try {
       line = JSON.parse(text)
     } catch {
@@ -50,7 +51,7 @@ t.test('SIGTERM finishes the apply in flight, stops HAProxy and exits 0', async 
     lines.push(line)
     for (const w of waiters.splice(0)) (w.test(line) ? w.resolve() : waiters.push(w))
   })
-  const logged = (test: (l: Record<string, any>) => boolean) =>
+  const logged = (test: (l: LogLine) => boolean) =>
     lines.some(test) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ test, resolve }))
   const exited = child.then((r) => r)
 

@@ -6,6 +6,7 @@ import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
 import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
 import { FakeDns, FakeListener } from '../helpers/swarm.js'
 import type { ApiAnswer, ConfigAnswer, StatusAnswer } from '../helpers/api-json.js'
+import { defined } from '../helpers/checks.js'
 
 // Three replicas on 127.0.0.2, .3 and .4 (same API port, their own HAProxy port), found through
 // tasks.proxy served by a real dnsmasq, and a listener stand-in speaking the listener's protocol.
@@ -57,7 +58,7 @@ t.test('a distributed reconfigure reaches every replica', async (t) => {
 
 t.test('a certificate uploaded with distribute=true reaches every replica', async (t) => {
   const { makeCertificate } = await import('../helpers/certs.js')
-  const first = replicas[0] as TestDaemon
+  const first = defined(replicas[0], 'the first replica')
   const reply = await fetch(`http://127.0.0.1:${first.apiPort}/v1/docker-flow-proxy/cert?certName=shared.test&distribute=true`.replace('127.0.0.1', first.apiHost), {
     method: 'PUT',
     body: makeCertificate('shared.test'),
@@ -69,7 +70,7 @@ t.test('a certificate uploaded with distribute=true reaches every replica', asyn
 })
 
 t.test('a bad request is refused before it is distributed', async (t) => {
-  const reply = await (replicas[0] as TestDaemon).call('reconfigure', { serviceName: 'nopath', port, distribute: 'true' })
+  const reply = await (defined(replicas[0], 'the first replica')).call('reconfigure', { serviceName: 'nopath', port, distribute: 'true' })
   t.equal(reply.status, 409)
   t.notOk(reply.json.Replicas)
 })

@@ -6,6 +6,8 @@ import { fingerprintOf, httpsGet, makeCertificate, servedCertificate } from '../
 import type { ApiAnswer } from '../helpers/api-json.js'
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js'
 import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
+import { portOf } from '../helpers/checks.js'
+import { messageOf } from '../../src/errors.js'
 
 // Certificates made by openssl; TLS clients with SNI against the real haproxy.
 const upstream = await httpUpstream('secure')
@@ -107,7 +109,7 @@ t.test('replacing a certificate while clients connect fails no request and needs
         if (status === 200) ok++
         else failures.push(`status ${status}`)
       } catch (err) {
-        failures.push((err as Error).message)
+        failures.push(messageOf(err))
       }
     }
   })()
@@ -201,7 +203,7 @@ t.test('sslVerifyNone: HAProxy speaks TLS to an upstream with a self-signed cert
   const server = createServer({ cert: pem, key: pem }, (req, res) => res.end(`tls upstream ${req.url}`))
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise((resolve) => server.close(resolve)))
-  const tlsPort = String((server.address() as { port: number }).port)
+  const tlsPort = String(portOf(server))
   t.equal((await daemon.call('reconfigure', { serviceName: 'tls-upstream', servicePath: '/tls-up', port: tlsPort, outboundHostname: '127.0.0.1', sslVerifyNone: 'true' })).status, 200)
   const reply = await httpGet(httpPort, '/tls-up/x')
   t.equal(reply.status, 200)

@@ -2,6 +2,7 @@ import { Agent } from 'node:http'
 import t from 'tap'
 import { startWithUpstream } from '../helpers/daemon.js'
 import { statusOf } from '../helpers/net.js'
+import { messageOf } from '../../src/errors.js'
 
 // Clients keep requesting one route while 100 other services are added and removed — half of
 // them plain (spare backends and map entries through the Runtime API, a catch-up reload now and
@@ -24,7 +25,7 @@ t.test('no failed request while 100 services are added and removed', async (t) =
         if (status === 200) results[kind].ok++
         else results[kind].failed.push(`status ${status}`)
       } catch (err) {
-        results[kind].failed.push((err as Error).message)
+        results[kind].failed.push(messageOf(err))
       }
     }
   }

@@ -3,6 +3,8 @@ import t from 'tap'
 import { holdPort } from '../helpers/faults.js'
 import { startWithUpstream } from '../helpers/daemon.js'
 import { freePort, statusOf, tcpEcho } from '../helpers/net.js'
+import { errorCode } from '../helpers/checks.js'
+import { messageOf } from '../../src/errors.js'
 
 /**
  * Requests `path` every 20 ms until `stop` has resolved and at least `minimum` were sent; counts
@@ -23,7 +25,7 @@ async function probe(port: number, path: string, stop: Promise<unknown>, minimum
       }
     } catch (err) {
       outcome.failed++
-      outcome.errors.add((err as NodeJS.ErrnoException).code ?? (err as Error).message)
+      outcome.errors.add(errorCode(err) ?? messageOf(err))
     }
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, 20 - (Date.now() - started))))
   }

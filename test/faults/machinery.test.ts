@@ -7,6 +7,7 @@ import t from 'tap'
 import { faultyHaproxy } from '../helpers/faults.js'
 import { startWithUpstreams } from '../helpers/daemon.js'
 import { until } from '../helpers/net.js'
+import { defined } from '../helpers/checks.js'
 
 const faulty = await faultyHaproxy()
 const logLines: Array<Record<string, unknown>> = []
@@ -33,7 +34,7 @@ t.test('the master killed during the reload', async (t) => {
   const pending = daemon.call('reconfigure', service('reloaded'))
   const reloading = await until(async () => logLines.slice(before).some((l) => String(l.haproxy ?? '').includes('Reloading HAProxy')), 30_000)
   t.ok(reloading, 'the reload started')
-  process.kill(daemon.port.master.pid as number, 'SIGKILL')
+  process.kill(defined(daemon.port.master.pid, 'the master pid'), 'SIGKILL')
   const reply = await pending
   t.not(reply.status, 400, `not refused as invalid: ${reply.status} ${reply.body}`)
   t.ok(reply.status === 200 || reply.status === 503, `retried (200) or 503 (${reply.status})`)

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { startWithUpstream } from '../helpers/daemon.js'
+import { defined } from '../helpers/checks.js'
 
 // The daemon's environment holds secrets a configuration could reach with env(…) or "$NAME".
 process.env.USERS = 'alice:env-secret-password'
@@ -46,7 +47,7 @@ for (const [name, params] of attempts) {
 }
 
 t.test('haproxy runs without the daemon\'s environment', async (t) => {
-  const masterPid = daemon.port.master.pid as number
+  const masterPid = defined(daemon.port.master.pid, 'the master pid')
   const environ = readFileSync(`/proc/${masterPid}/environ`, 'utf8').split('\0').filter(Boolean)
   const names = environ.map((entry) => entry.split('=')[0] ?? '')
   t.notOk(names.includes('USERS'), 'no USERS')
@@ -59,7 +60,7 @@ t.test('haproxy runs without the daemon\'s environment', async (t) => {
 })
 
 t.test('as root, the workers run as the haproxy user', async (t) => {
-  const masterPid = daemon.port.master.pid as number
+  const masterPid = defined(daemon.port.master.pid, 'the master pid')
   const children = readFileSync(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
   t.ok(children.length >= 1, 'the master has a worker')
   const passwd = readFileSync('/etc/passwd', 'utf8')

@@ -11,6 +11,7 @@ import type { LiveState } from '../../src/state/live.js'
 import tap from 'tap'
 import type { ApiAnswer } from './api-json.js'
 import { freePort, httpGet, httpUpstream, type HttpReply, type Upstream, withJson } from './net.js'
+import { defined, portOf } from './checks.js'
 
 export interface TestDaemon {
   /** The port `frontend services` binds (DEFAULT_PORTS). */
@@ -48,6 +49,17 @@ export interface StartOptions {
   logLines?: Array<Record<string, unknown>>
 }
 
+/** A pino line of the daemon as an object, with the fields tests read by shape typed. */
+export interface LogLine {
+  msg?: string
+  /** The request of a Fastify request line. */
+  req?: { url?: string }
+  [field: string]: unknown
+}
+
+/** One pino line as the object it holds. */
+const parseLogLine = (line: string): LogLine => JSON.parse(line)
+
 /**
  * Starts the daemon in this process as main.ts does (createDaemon), with a real haproxy, a
  * temporary CONFIG_DIR and free high ports. `env` adds or overrides variables.
@@ -73,12 +85,12 @@ export async function startDaemon(env: Record<string, string> = {}, options: Sta
   // The daemon's own logger (redaction included), writing to the test when it collects lines.
   const lines = options.logLines
   const logger = lines
-    ? createLogger('debug', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
+    ? createLogger('debug', { write: (line: string) => void lines.push(parseLogLine(line)) })
     : createLogger(process.env.DFP_TEST_LOG ?? 'silent')
   const daemon = createDaemon(settings, logger)
   await daemon.start()
   await daemon.app.listen({ host: apiHost, port: options.apiPort ?? 0 })
-  const apiPort = (daemon.app.server.address() as { port: number }).port
+  const apiPort = portOf(daemon.app.server)
   const api = (path: string) => httpGet(apiPort, path, {}, 60_000, apiHost)
   return {
     proxyPort,
@@ -117,6 +129,6 @@ export async function startWithUpstreams<N extends string>(names: readonly N[], 
 /** `startWithUpstreams` with one upstream; `port` is its port as a parameter value. */
 export async function startWithUpstream(name: string, env: Record<string, string> = {}) {
   const { daemon, upstreams } = await startWithUpstreams([name], env)
-  const upstream = upstreams[name] as Upstream
+  const upstream = defined(upstreams[name], `upstream ${name}`)
   return { daemon, upstream, port: String(upstream.port) }
 }

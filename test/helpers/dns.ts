@@ -1,5 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram'
-import type { AddressInfo } from 'node:net'
+import { defined } from './checks.js'
 
 /**
  * A tiny DNS server on UDP (127.0.0.1 by default) answering A queries from `records` (AAAA: an empty answer
@@ -31,7 +31,7 @@ export class TestDns {
 
   /** `host:port`, as RESOLVERS' `nameserver` takes it. */
   get server(): string {
-    const { address, port } = this.socket?.address() as AddressInfo
+    const { address, port } = defined(this.socket, 'the DNS server socket').address()
     return `${address}:${port}`
   }
 
@@ -67,7 +67,7 @@ function parseQuestion(message: Buffer): Question | undefined {
   const labels: string[] = []
   let offset = 12
   while (offset < message.length && message[offset] !== 0) {
-    const length = message[offset] as number
+    const length = message.readUInt8(offset)
     labels.push(message.subarray(offset + 1, offset + 1 + length).toString('ascii'))
     offset += 1 + length
   }

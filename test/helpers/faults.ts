@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ApiAnswer } from './api-json.js'
+import { defined } from './checks.js'
 import { freePort, httpGet, type HttpReply, until, withJson } from './net.js'
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url))
@@ -16,7 +17,7 @@ export async function holdPort(port: number): Promise<{ pid: number; port: numbe
   const [chunk] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => [undefined])])) as [Buffer | undefined]
   if (!chunk?.toString().includes('held')) throw new Error(`could not hold port ${port}`)
   return {
-    pid: child.pid as number,
+    pid: defined(child.pid, 'the holding process pid'),
     port,
     release: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return
@@ -98,7 +99,8 @@ export async function daemonProcess(configDir: string, env: Record<string, strin
     rest = parts.pop() ?? ''
     for (const line of parts) {
       try {
-        lines.push(JSON.parse(line) as Record<string, unknown>)
+        const parsed: Record<string, unknown> = JSON.parse(line)
+        lines.push(parsed)
       } catch {
         lines.push({ msg: line })
       }

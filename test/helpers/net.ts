@@ -1,12 +1,13 @@
 import { type Agent, request } from 'node:http'
 import { createServer as createHttpServer, type Server } from 'node:http'
-import { createServer as createTcpServer, createConnection, type AddressInfo } from 'node:net'
+import { createServer as createTcpServer, createConnection } from 'node:net'
+import { portOf } from './checks.js'
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export async function freePort(): Promise<number> {
   const server = createTcpServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const port = portOf(server)
   await new Promise((resolve) => server.close(resolve))
   return port
 }
@@ -62,7 +63,7 @@ export async function httpUpstream(name: string): Promise<Upstream> {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
-    port: (server.address() as AddressInfo).port,
+    port: portOf(server),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   }
 }
@@ -75,7 +76,7 @@ export async function tcpEcho(name: string): Promise<Upstream> {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
-    port: (server.address() as AddressInfo).port,
+    port: portOf(server),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   }
 }

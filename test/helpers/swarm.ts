@@ -1,10 +1,10 @@
 import { execa, type ResultPromise } from 'execa'
 import { writeFile, mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './net.js'
+import { portOf } from './checks.js'
 
 /**
  * A stand-in for the Docker Flow Swarm Listener, speaking its protocol (user-pain-points §2.10):
@@ -39,7 +39,7 @@ export class FakeListener {
       }
     })
     await new Promise<void>((resolve) => this.server?.listen(port, host, resolve))
-    this.port = (this.server.address() as AddressInfo).port
+    this.port = portOf(this.server)
     return this
   }
 

@@ -51,15 +51,15 @@ try {
   // dfp → the original
   const toGo = await dfp.call('reconfigure', { serviceName: 'fromdfp', 'servicePath.1': '/a', 'port.1': port, 'servicePath.2': '/b', 'port.2': port, outboundHostname: '127.0.0.1', distribute: 'true' })
   check(toGo.status === 200 && toGo.json.Replicas?.[0]?.Status === 200, `dfp distributes a reconfigure with two destinations to the original (${toGo.status})`)
-  const goConfig = (await (await fetch(`${goApi}/config?type=json`)).json()) as Record<string, { ServiceDest?: Array<{ ServicePath: string[] }> }>
+  const goConfig: Record<string, { ServiceDest?: Array<{ ServicePath: string[] }> }> = await (await fetch(`${goApi}/config?type=json`)).json()
   check(JSON.stringify(goConfig.fromdfp?.ServiceDest?.map((d) => d.ServicePath)) === '[["/a"],["/b"]]', 'the original has both destinations')
   for (const path of ['/a/x', '/b/y']) check((await fetch(`http://127.0.0.1:18080${path}`)).status === 200, `the original routes ${path}`)
   const cert = await fetch(`http://${dfpIp}:18081/v1/docker-flow-proxy/cert?certName=mixed.test&distribute=true`, { method: 'PUT', body: makeCertificate('mixed.test') })
   check(cert.status === 200, `dfp distributes a certificate upload to the original (${cert.status})`)
-  const goCerts = (await (await fetch(`${goApi}/certs`)).json()) as { Certs?: Array<{ ProxyServiceName: string }> }
+  const goCerts: { Certs?: Array<{ ProxyServiceName: string }> } = await (await fetch(`${goApi}/certs`)).json()
   check((goCerts.Certs ?? []).some((c) => c.ProxyServiceName === 'mixed.test'), 'the original has the certificate')
   const removed = await dfp.call('remove', { serviceName: 'fromdfp', distribute: 'true' })
-  const goAfter = (await (await fetch(`${goApi}/config?type=json`)).json()) as Record<string, unknown>
+  const goAfter: Record<string, unknown> = await (await fetch(`${goApi}/config?type=json`)).json()
   check(removed.status === 200 && !goAfter.fromdfp, 'dfp distributes a remove to the original')
 
   // the original → dfp

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process'
 import t from 'tap'
 import { ApiAuthenticator, parseApiUsers } from '../../src/auth/api-users.js'
 import { loadSettings, SettingsError } from '../../src/settings.js'
+import { messageOf } from '../../src/errors.js'
 
 const header = (credentials: string) => `Basic ${Buffer.from(credentials).toString('base64')}`
 
@@ -17,10 +18,10 @@ t.test('API_USERS entries', async (t) => {
 })
 
 t.test('a bad API_USERS stops the start without printing it', async (t) => {
-  const err = t.throws(() => loadSettings({ API_USERS: 'admin:$2y$secret-looking', SECRETS_DIR: '/nonexistent' })) as unknown
+  const err = t.throws(() => loadSettings({ API_USERS: 'admin:$2y$secret-looking', SECRETS_DIR: '/nonexistent' }))
   t.ok(err instanceof SettingsError)
-  t.match((err as Error).message, /API_USERS .*not a SHA-crypt hash.*\(value not shown\)/)
-  t.notMatch((err as Error).message, /secret-looking/)
+  t.match(messageOf(err), /API_USERS .*not a SHA-crypt hash.*\(value not shown\)/)
+  t.notMatch(messageOf(err), /secret-looking/)
   t.equal(loadSettings({ SECRETS_DIR: '/nonexistent' }).STATUS_PUBLIC, true)
   t.equal(loadSettings({ STATUS_PUBLIC: 'false', SECRETS_DIR: '/nonexistent' }).STATUS_PUBLIC, false)
 })

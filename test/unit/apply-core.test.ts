@@ -1,122 +1,12 @@
 import { pino } from 'pino'
 import t from 'tap'
 import { ApplyCore } from '../../src/apply/core.js'
-import type { HaproxyPort, LoadVerdict, StatePort, Verdict } from '../../src/apply/port.js'
-import { DfpError } from '../../src/errors.js'
 import { createMetrics } from '../../src/metrics/index.js'
-import type { Rendered } from '../../src/render/index.js'
-import { commandText, type RuntimeCommand } from '../../src/render/spares.js'
-import { parseService } from '../../src/service/params.js'
-import { loadSettings } from '../../src/settings.js'
-import type { Change, ServiceState } from '../../src/state/registry.js'
+import { answers, FakeHaproxy, FakeStore, own, put, settings, started, web } from './fake-haproxy.js'
+import { FakeTimers } from './fake-timers.js'
 
-// The apply core's decisions, driven through a fake HAProxy: every answer HAProxy can give is
-// scripted, so each test pins what the core does with it. (test/e2e/ drives the real one.)
-
-const settings = loadSettings({ CONFIG_DIR: '/cfg', ERRORFILES_DIR: '/errorfiles', SECRETS_DIR: '/nonexistent' })
-const put = (q: string): Change => ({ kind: 'put', service: parseService(new URLSearchParams(q), { separator: ',' }) })
-const web = (name: string, extra = '') => put(`serviceName=${name}&servicePath=/${name}&port=80${extra}`)
-/** A service with a backend line of its own: no spare fits it, so it needs validation and a reload. */
-const own = (name: string) => web(name, '&timeoutServer=9')
-
-/**
- * A scripted HAProxy. `haproxy -c` refuses any state with a service named `bad…`; a reload fails
- * (and a start) when the files hold a service named `unbindable…` (as a port held by another
- * process does);
- * `validator` and `reloadOutcomes` script machinery failures.
- */
-class FakeHaproxy implements HaproxyPort {
-  validations = 0
-  reloadCalls = 0
-  commands: string[] = []
-  validator: 'up' | 'down' = 'up'
-  /** Outcomes of the next reloads, in order, before the scripted behaviour applies. */
-  reloadOutcomes: LoadVerdict[] = []
-  /** What the configuration file holds (the last write). */
-  file?: Rendered
-  /** The last file written as one the worker already serves (after runtime changes). */
-  servedFile?: Rendered
-  served?: string
-  pid = 100
-
-  async validate(state: ServiceState): Promise<Verdict> {
-    this.validations++
-    if (this.validator === 'down') return { ok: false, kind: 'unavailable', error: 'haproxy -c killed by SIGKILL' }
-    const bad = [...state.values()].find((s) => s.serviceName.startsWith('bad'))
-    return bad ? { ok: false, kind: 'refused', error: `[/cfg/haproxy.cfg:99] unknown keyword in backend ${bad.serviceName}` } : { ok: true }
-  }
-  async writeArtefacts(): Promise<void> {}
-  async writeConfig(rendered: Rendered, options: { served?: boolean } = {}): Promise<void> {
-    this.file = rendered
-    if (options.served) this.servedFile = rendered
-  }
-  async start(version: string): Promise<LoadVerdict> {
-    const unbindable = [...(this.file?.backends.keys() ?? [])].find((name) => name.startsWith('unbindable'))
-    if (unbindable) return { ok: false, kind: 'refused', error: `Starting frontend tcpFE_${unbindable}: cannot bind socket` }
-    this.served = version
-    return { ok: true, pid: this.pid }
-  }
-  async reload(version: string): Promise<LoadVerdict> {
-    this.reloadCalls++
-    const scripted = this.reloadOutcomes.shift()
-    if (scripted) return scripted
-    const unbindable = [...(this.file?.backends.keys() ?? [])].find((name) => name.startsWith('unbindable'))
-    if (unbindable) return { ok: false, kind: 'refused', error: `Starting frontend tcpFE_${unbindable}: cannot bind socket` }
-    this.served = version
-    return { ok: true, pid: ++this.pid }
-  }
-  async stop(): Promise<void> {}
-  async workerPid(): Promise<number | undefined> {
-    return this.pid
-  }
-  /** Runtime command batches to refuse, from now on. */
-  runtimeFailures = 0
-  async runtimeCommands(commands: readonly RuntimeCommand[]): Promise<void> {
-    if (this.runtimeFailures > 0) {
-      this.runtimeFailures--
-      throw new Error('No such backend.')
-    }
-    this.commands.push(...commands.map(commandText))
-  }
-  async swapCertificate(): Promise<void> {}
-  /** What a restart after a crash would load, when changed at run time. */
-  servedText?: () => string
-  noteServed(rendered: () => Rendered): void {
-    this.servedText = () => rendered().config
-  }
-  /** Ports another process holds. */
-  held = new Set<number>()
-  async portsInUse(ports: readonly number[]): Promise<number[]> {
-    return ports.filter((port) => this.held.has(port))
-  }
-}
-
-/** A state file that records every save, and fails while `failing`. */
-class FakeStore implements StatePort {
-  saved: ServiceState[] = []
-  failing = false
-  async save(state: ServiceState): Promise<void> {
-    if (this.failing) throw new Error('ENOSPC: no space left on device')
-    this.saved.push(state)
-  }
-  get last(): string[] {
-    return [...(this.saved.at(-1)?.values() ?? [])].map((s) => s.serviceName).sort()
-  }
-}
-
-async function started(initial: Change[] = []) {
-  const port = new FakeHaproxy()
-  const store = new FakeStore()
-  const core = new ApplyCore({ settings, port, store, log: pino({ level: 'silent' }), metrics: createMetrics() })
-  await core.start(initial)
-  port.validations = 0
-  const names = () => [...core.live.services.values()].map((s) => s.serviceName).sort()
-  return { port, store, core, names }
-}
-
-/** Settles every promise; each answer as 200 or the error's status and code. */
-const answers = (promises: Array<Promise<void>>) =>
-  Promise.all(promises.map((p) => p.then(() => ({ status: 200, code: 'OK', message: '' }), (err: DfpError) => ({ status: err.statusCode, code: err.code, message: err.message }))))
+// The apply core's decisions, driven through a fake HAProxy (test/unit/fake-haproxy.ts): every
+// answer HAProxy can give is scripted, so each test pins what the core does with it.
 
 t.test('a batch with one refused service among many: only it is refused, the rest applied, saved, with one reload', async (t) => {
   const { port, store, core, names } = await started()
@@ -264,7 +154,8 @@ t.test('a tcp service on a port another process holds is refused before any relo
 t.test('saved services HAProxy does not serve at start stay saved, are reported and retried', async (t) => {
   const port = new FakeHaproxy()
   const store = new FakeStore()
-  const core = new ApplyCore({ settings, port, store, log: pino({ level: 'silent' }), metrics: createMetrics() })
+  const clock = new FakeTimers()
+  const core = new ApplyCore({ settings, port, store, log: pino({ level: 'silent' }), metrics: createMetrics(), timers: clock })
   port.held.add(9200)
   // The saved state together fails to load (the fake's unbindable service), so the core starts
   // empty and applies each saved service through the loop.
@@ -275,22 +166,16 @@ t.test('saved services HAProxy does not serve at start stay saved, are reported 
   t.same([...core.live.unserved.keys()].sort(), ['tcp9200', 'unbindable1'], 'reported as unserved')
   t.same(store.last, ['good', 'tcp9200', 'unbindable1'], 'and still saved')
   port.held.delete(9200)
-  const deadline = Date.now() + 10_000
-  while (core.live.unserved.has('tcp9200') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  // The first retry comes after a second.
+  await clock.advance(1000, () => core.idle())
   t.notOk(core.live.unserved.has('tcp9200'), 'served by a retry once the port is free')
   t.ok(core.live.unserved.has('unbindable1'), 'the other one is still retried')
   await core.apply([{ kind: 'remove', serviceName: 'unbindable1' }])
   t.notOk(store.last.includes('unbindable1'), 'a removal takes it out of the state file')
 })
 
-/** Waits (bounded) until `check` holds, yielding to the core's timers in between. */
-async function eventually(check: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
-  return check()
-}
-
 t.test('new plain services go into spare backends: no haproxy -c, no reload; the catch-up validates, then reloads', async (t) => {
-  const { port, store, core, names } = await started([web('kept')])
+  const { port, store, core, names, later } = await started([web('kept')])
   core.catchUpDelayMs = 20
   const reloads = port.reloadCalls
   const replies = await answers([core.apply([web('p1')]), core.apply([web('p2', '&outboundHostname=10.0.0.7')])])
@@ -307,24 +192,24 @@ t.test('new plain services go into spare backends: no haproxy -c, no reload; the
   t.same(names(), ['kept', 'p1', 'p2'])
   t.same(store.last, ['kept', 'p1', 'p2'], 'saved before the answer')
   t.notMatch(port.file?.config, /\nbackend p1-be80_0\n/, 'no file is written on the request path')
-  t.ok(await eventually(() => port.reloadCalls === reloads + 1), 'one catch-up reload')
+  await later(20)
+  t.equal(port.reloadCalls, reloads + 1, 'one catch-up reload, once changes pause')
   t.match(port.file?.config, /\nbackend p1-be80_0\n/, 'its file names the service\'s own backend')
   t.equal(port.validations, 1, 'validated first')
   t.equal(port.served, port.file?.version)
 })
 
 t.test('after changes made live at run time, the files catch up once changes pause, as the configuration the worker serves, without a reload', async (t) => {
-  const { port, core } = await started([web('kept')])
+  const { port, core, later } = await started([web('kept')])
   core.catchUpDelayMs = 60_000
   const reloads = port.reloadCalls
   const before = port.file?.config
   await core.apply([web('p1')])
   await core.apply([web('p2')])
   t.equal(port.file?.config, before, 'nothing written while the changes come')
-  t.match(port.servedText?.(), /\nbackend p1-be80_0\n[\s\S]*\nbackend p2-be80_0\n/, 'but a restart after a crash would load them')
-  for (let i = 0; i < 100 && !port.servedFile; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  t.match(port.servedFile?.config, /\nbackend p1-be80_0\n[\s\S]*\nbackend p2-be80_0\n/, 'then the file of the live state, marked as served')
-  t.equal(port.file, port.servedFile)
+  await later(1000)
+  t.not(port.file?.config, before, 'the files are written once changes pause')
+  t.match(port.file?.config, /\nbackend p1-be80_0\n[\s\S]*\nbackend p2-be80_0\n/, 'as the configuration of the live state')
   t.equal(port.reloadCalls, reloads, 'no reload for it')
   t.equal(core.live.config, port.file?.config, 'the live text is that file')
   await core.close()
@@ -345,11 +230,12 @@ t.test('a worker the master started again loaded the files, not the view: no run
 })
 
 t.test('a catch-up that haproxy -c refuses does not reload; the worker keeps serving', async (t) => {
-  const { port, core, names } = await started([web('kept')])
+  const { port, core, names, later } = await started([web('kept')])
   core.catchUpDelayMs = 20
   const reloads = port.reloadCalls
   await core.apply([web('bad-plain')])
-  t.ok(await eventually(() => port.validations === 1), 'the catch-up validated the file')
+  await later(20)
+  t.equal(port.validations, 1, 'the catch-up validated the file')
   t.equal(port.reloadCalls, reloads, 'and did not reload it')
   t.same(names(), ['bad-plain', 'kept'])
 })
@@ -362,6 +248,6 @@ t.test('runtime commands that fail: the change is validated and made live again,
   t.same((await answers([core.apply([web('p1')])])).map((r) => r.status), [200])
   t.equal(port.validations, 1, 'no longer trusted without haproxy -c')
   t.same(names(), ['kept', 'p1'])
-  t.ok(await eventually(() => port.reloadCalls > reloads), 'a reload puts the worker on the files, whatever part of the commands it took')
+  t.ok(port.reloadCalls > reloads, 'a reload puts the worker on the files, whatever part of the commands it took')
   t.equal(port.served, port.file?.version, 'HAProxy serves the file on disk')
 })

@@ -7,8 +7,8 @@ import t, { type Test } from 'tap'
 const root = join(import.meta.dirname, '..', '..')
 const madgeBin = join(root, 'node_modules', 'madge', 'bin', 'cli.js')
 
-/** madge's JSON answer under `dir` (type-only imports count too), with `args` (e.g. `--circular`). */
-function madge(t: Test, dir: string, args: string[]): unknown {
+/** madge's JSON answer under `dir` (type-only imports count too), with `args` (e.g. `--circular`): its cycles or its graph. */
+function madge<T extends string[][] | Record<string, string[]>>(t: Test, dir: string, args: string[]): T {
   const result = spawnSync(process.execPath, [madgeBin, ...args, '--json', '--extensions', 'ts', '--ts-config', join(root, 'tsconfig.json'), dir], {
     cwd: root,
     encoding: 'utf8',
@@ -20,7 +20,7 @@ function madge(t: Test, dir: string, args: string[]): unknown {
 }
 
 /** The import cycles madge finds under `dir`, as module paths. */
-const cyclesIn = (t: Test, dir: string) => madge(t, dir, ['--circular']) as string[][]
+const cyclesIn = (t: Test, dir: string) => madge<string[][]>(t, dir, ['--circular'])
 
 /** The unit a module belongs to: its folder under `dir` (`apply/core.ts` → `apply`), or itself at the top (`settings.ts` → `settings`). */
 const unitOf = (path: string) => (path.includes('/') ? path.slice(0, path.indexOf('/')) : path.replace(/\.ts$/, ''))
@@ -31,7 +31,7 @@ const unitOf = (path: string) => (path.includes('/') ? path.slice(0, path.indexO
  * that tie them (`from → to`). Empty when dependencies between folders run one way.
  */
 function folderCyclesIn(t: Test, dir: string): Array<{ units: string[]; imports: string[] }> {
-  const graph = madge(t, dir, []) as Record<string, string[]>
+  const graph = madge<Record<string, string[]>>(t, dir, [])
   const edges = new Map<string, Set<string>>()
   const imports = new Map<string, string[]>()
   for (const [from, targets] of Object.entries(graph)) {

@@ -51,7 +51,7 @@ const services = [
   'serviceName=default&servicePath.1=/d1&port.1=7011&servicePath.2=/d2&port.2=7012&isDefaultBackend=true',
   'serviceName=custom&servicePath=/custom&port=7013&outboundHostname=127.0.0.1&templateFePath=custom-fe.hbs&templateBePath=custom-be.hbs&userDef=hello&userDef.1=x',
   'serviceName=meta&servicePath=/meta&port=7014&proxyInstanceName=edge&serviceColor=blue&userDef=anything',
-]
+] as const
 
 t.test('issue-3 parameters render as the golden file, and haproxy accepts it', async (t) => {
   const text = render(state(...services), settings)
@@ -60,7 +60,7 @@ t.test('issue-3 parameters render as the golden file, and haproxy accepts it', a
 })
 
 t.test('serviceHeader on several destinations declares every ACL it uses (D4)', async (t) => {
-  const text = render(state(services[0] as string), settings)
+  const text = render(state(services[0]), settings)
   const declared = new Set([...text.matchAll(/^ {4}acl (hdr_\S+)/gm)].map((m) => m[1]))
   const used = [...text.matchAll(/^ {4}use_backend .*$/gm)].flatMap((m) => m[0].split(' ').filter((w) => w.startsWith('hdr_')))
   t.same([...declared].sort(), ['hdr_headers7001_0', 'hdr_headers7001_1', 'hdr_headers7001_2'])
@@ -71,7 +71,7 @@ t.test('serviceHeader on several destinations declares every ACL it uses (D4)', 
 })
 
 t.test('compression is in the service backend, not in frontend services (D9)', async (t) => {
-  const text = render(state(services[5] as string, 'serviceName=other&servicePath=/other&port=1'), settings)
+  const text = render(state(services[5], 'serviceName=other&servicePath=/other&port=1'), settings)
   const frontend = text.slice(text.indexOf('frontend services'), text.indexOf('\nbackend '))
   t.notMatch(frontend, 'compression')
   t.match(text, /backend zipped-be7006_0\n(    .*\n)*    compression algo gzip\n    compression type text\/html application\/json\n/)
@@ -81,13 +81,13 @@ t.test('compression is in the service backend, not in frontend services (D9)', a
 })
 
 t.test('isDefaultBackend on several destinations writes one default_backend (D9)', async (t) => {
-  const text = render(state(services[17] as string), settings)
+  const text = render(state(services[17]), settings)
   t.equal([...text.matchAll(/default_backend/g)].length, 1)
   t.match(text, 'default_backend default-be7011_1')
 })
 
 t.test('SNI use_backend names the backend by aclName, and 443 is bound once (D2, D12)', async (t) => {
-  const text = render(state(services[12] as string, 'serviceName=web&servicePath=/&port=80'), settings)
+  const text = render(state(services[12], 'serviceName=web&servicePath=/&port=80'), settings)
   t.match(text, 'use_backend sni-acl-be8443_0 if sni_sni-acl8443-1 srcPort_sni-acl443_0')
   t.match(text, '\nbackend sni-acl-be8443_0\n')
   t.equal([...text.matchAll(/bind \*:443\b/g)].length, 1)
@@ -95,7 +95,7 @@ t.test('SNI use_backend names the backend by aclName, and 443 is bound once (D2,
 })
 
 t.test('TCP group: no backend for members, backendExtra inside the listen section (D11)', async (t) => {
-  const text = render(state(services[14] as string, services[15] as string), settings)
+  const text = render(state(services[14], services[15]), settings)
   t.notMatch(text, /\nbackend db-/)
   t.match(text, /listen tcpListen_db_5000\n(    .*\n)*    server db-db-a5432_0 db-a:5432 check resolvers docker\n    server db-db-b5433_0 10.0.0.9:5433\n    option tcplog\n/)
 })
@@ -113,7 +113,7 @@ t.test('a wildcard domain renders the same on every regeneration (D1)', async (t
 })
 
 t.test('custom templates: data, no escaping, no second pass, inside frontend services (D5, D6, D10)', async (t) => {
-  const text = render(state(services[18] as string, 'serviceName=t&reqMode=tcp&srcPort=4000&port=4000'), settings)
+  const text = render(state(services[18], 'serviceName=t&reqMode=tcp&srcPort=4000&port=4000'), settings)
   const frontend = text.slice(text.indexOf('frontend services'), text.indexOf('frontend tcpFE_4000'))
   t.match(frontend, '    acl url_custom7013 path_beg /custom\n    use_backend custom-be if url_custom7013\n', 'custom frontend rules are in frontend services')
   t.notMatch(text, 'custom-be7013_0', 'the generated rules and backend are replaced')
@@ -168,11 +168,11 @@ t.test('bad values of the new parameters are refused with 400 naming them', asyn
 })
 
 t.test('stored fields: proxyInstanceName, userDef, httpsPort defaults; serviceColor names the servers (blue-green)', async (t) => {
-  const meta = parse(services[19] as string)
+  const meta = parse(services[19])
   t.equal(meta.proxyInstanceName, 'edge')
   t.equal(meta.userDef, 'anything')
   t.equal(meta.serviceColor, 'blue')
-  t.match(render(state(services[19] as string), settings), '    server meta meta-blue:7014 resolvers docker\n')
+  t.match(render(state(services[19]), settings), '    server meta meta-blue:7014 resolvers docker\n')
   const both = parse('serviceName=b&servicePath=/b&httpsPort.1=8443&port.1=80')
   t.match(both.destinations[0], { httpsPort: 8443, srcPort: 80, srcHttpsPort: 443 })
   t.equal(parse('serviceName=h&servicePath.1=/h&httpsPort.1=9443').destinations.length, 1, 'httpsPort.N alone creates destination N')

@@ -26,7 +26,7 @@ const services = [
   'serviceName=headers&servicePath=/h&port=7000&addReqHeader=X-A 1,X-B 2&setReqHeader=X-C 3&addResHeader=X-D 4&setResHeader=X-E 5&delReqHeader=X-F&delResHeader=Server&connectionMode=http-server-close&allowedMethods=GET,POST&deniedMethods=DELETE&denyHttp=true&httpsOnly=true&httpsRedirectCode=308&backendExtra=http-response set-header X-Extra yes',
   'serviceName=lb&servicePath=/lb&servicePathExclude=/lb/x&port=7001&redirectWhenHttpProto=true&httpsRedirectCode=301',
   'serviceName=private&servicePath.1=/private&port.1=7002&servicePath.2=/private-health&port.2=7002&ignoreAuthorization.2=true&users=alice:secret,bob:other',
-]
+] as const
 
 t.test('services render as the golden file, and haproxy accepts it', async (t) => {
   const text = render(state(...services), settings)
@@ -51,7 +51,7 @@ t.test('global settings render as the golden file (stats port, DEBUG, captures, 
     COMPRESSION_ALGO: 'gzip',
     COMPRESSION_TYPE: 'text/html text/plain',
   })
-  const chosen = [services[0] as string, 'serviceName=postgres&reqMode=tcp&srcPort=5432&port=5432']
+  const chosen = [services[0], 'serviceName=postgres&reqMode=tcp&srcPort=5432&port=5432']
   const text = render(state(...chosen), withSettings)
   t.equal(text, golden('settings', text))
   t.same(await haproxyVerdict(state(...chosen), withSettings), { ok: true })
@@ -88,11 +88,11 @@ t.test('values reach the config exactly as given (no escaping, no second templat
 })
 
 t.test('the version line changes with the content and only with it', async (t) => {
-  const a = render(state(services[0] as string), settings)
-  const b = render(state(services[1] as string), settings)
+  const a = render(state(services[0]), settings)
+  const b = render(state(services[1]), settings)
   const version = (text: string) => /description (dfp-\w+)/.exec(text)?.[1]
   t.not(version(a), version(b))
-  t.equal(version(a), version(render(state(services[0] as string), settings)))
+  t.equal(version(a), version(render(state(services[0]), settings)))
 })
 
 t.test('certificates: crt-list order, PREFERRED_CERTIFICATE, and the :ssl bind options', async (t) => {

@@ -1,9 +1,10 @@
 import t from 'tap'
 import { planServiceDelta } from '../../src/apply/service-delta.js'
 import { RouteClaims } from '../../src/apply/state-index.js'
-import { planRuntimeDelta, workerView, type WorkerView } from '../../src/haproxy/runtime-delta.js'
+import { planRuntimeDelta } from '../../src/apply/runtime-plan.js'
+import { viewAfter, workerView, type WorkerView } from '../../src/apply/worker-view.js'
+import { commandLine, type RuntimeCommand } from '../../src/haproxy/commands.js'
 import { renderAll } from '../../src/render/index.js'
-import { commandText, type RuntimeCommand } from '../../src/render/spares.js'
 import { parseService } from '../../src/service/params.js'
 import { loadSettings } from '../../src/settings.js'
 import { type Change, ServiceState } from '../../src/state/registry.js'
@@ -28,7 +29,7 @@ function base(withDomains: boolean): ServiceState {
 }
 
 /** Commands with their payload lines split out, sorted: the two planners may order entries of one payload differently. */
-const lines = (commands: readonly RuntimeCommand[]) => commands.flatMap((c) => commandText(c).split('\n').filter((l) => l !== '')).sort()
+const lines = (commands: readonly RuntimeCommand[]) => commands.flatMap((c) => commandLine(c).split('\n').filter((l) => l !== '')).sort()
 
 const mapsOf = (worker: WorkerView) => ({ hostPath: [...worker.maps.hostPath].sort(), path: [...worker.maps.path].sort() })
 
@@ -36,9 +37,11 @@ function plans(before: ServiceState, changes: Change[], worker = workerView(rend
   const after = before.with(changes)
   const names = new Set(changes.map((c) => (c.kind === 'put' ? c.service.serviceName : c.kind === 'remove' ? c.serviceName : '')))
   const claims = new RouteClaims(settings)
+  const whole = planRuntimeDelta(worker, renderAll(after, settings), settings.CONFIG_DIR)
+  const delta = planServiceDelta(worker, before, after, names, settings, claims.countIn(before))
   return {
-    whole: planRuntimeDelta(worker, renderAll(after, settings), settings.CONFIG_DIR),
-    delta: planServiceDelta(worker, before, after, names, settings, claims.countIn(before)),
+    whole: whole && { ...whole, worker: viewAfter(worker, whole.changes) },
+    delta: delta && { ...delta, worker: viewAfter(worker, delta.changes) },
   }
 }
 
@@ -61,7 +64,7 @@ for (const [what, changes] of same) {
     if (!whole || !delta) return
     t.ok(delta.commands.length > 0, 'there is something to do')
     t.same(lines(delta.commands), lines(whole.commands))
-    const worker = delta.commit()
+    const worker = delta.worker
     t.same(mapsOf(worker), mapsOf(whole.worker))
     t.same([...worker.aliases].sort(), [...whole.worker.aliases].sort())
     t.same(worker.freeSpares, whole.worker.freeSpares)
@@ -76,11 +79,10 @@ t.test('after one delta, the next one plans from its worker as the whole compari
   const first = plans(before, [plain('new1'), plain('new2')])
   t.ok(first.delta)
   const middle = before.with([plain('new1'), plain('new2')])
-  const { whole, delta } = plans(middle, [remove('new1'), plain('new2', '&servicePath=/moved'), plain('new3')], first.delta?.commit())
+  const { whole, delta } = plans(middle, [remove('new1'), plain('new2', '&servicePath=/moved'), plain('new3')], first.delta?.worker)
   t.ok(whole && delta)
   t.same(lines(delta?.commands ?? []), lines(whole?.commands ?? []))
-  // The second commit changes the view of the first in place (it owns its collections now).
-  t.same(mapsOf(delta!.commit()), mapsOf(whole!.worker))
+  t.same(mapsOf(delta!.worker), mapsOf(whole!.worker))
 })
 
 const refused = [

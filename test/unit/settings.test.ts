@@ -50,8 +50,9 @@ t.test('a secret file replaces any variable; a non-empty variable replaces the d
 })
 
 t.test('one error lists every bad variable', async (t) => {
-  const err = t.throws(() => loadSettings({ SECRETS_DIR: secrets, PORT: '0x50', TIMEOUT_SERVER: '20s', CONNECTION_MODE: 'keep', EXTRA_FRONTEND: 'a\nb' })) as SettingsError
+  const err = t.throws(() => loadSettings({ SECRETS_DIR: secrets, PORT: '0x50', TIMEOUT_SERVER: '20s', CONNECTION_MODE: 'keep', EXTRA_FRONTEND: 'a\nb' }))
   t.type(err, SettingsError)
+  if (!(err instanceof SettingsError)) return
   t.same(
     err.problems.map((p) => p.split(' ')[0]),
     ['PORT', 'CONNECTION_MODE', 'EXTRA_FRONTEND', 'TIMEOUT_SERVER'],

@@ -8,10 +8,12 @@ import { type Change, ServiceState } from '../../src/state/registry.js'
 import { StateStore } from '../../src/state/store.js'
 
 const log = pino({ level: 'silent' })
-const parse = (params: Record<string, string>) => parseChange(params, { separator: ',' } as never)
+const parse = (params: Record<string, string>) => parseChange(params, { separator: ',' })
 const put = (name: string, path = `/${name}`): Change => {
   const params = { serviceName: name, servicePath: path, port: '80' }
-  return { ...parse(params), params } as Change
+  const change = parse(params)
+  if (change.kind !== 'put') throw new Error(`${name} parsed as a removal`)
+  return { ...change, params }
 }
 const namesAndPaths = (changes: Change[]) =>
   changes.flatMap((c) => (c.kind === 'put' ? [`${c.service.serviceName}:${c.service.destinations[0]?.servicePath.join(',')}:${c.source}`] : []))
