@@ -14,10 +14,10 @@ const DEFAULT_TEMPLATE_SLOTS = 10
  * resolvers that find it at run time (and, for a name of /etc/hosts, `hostsFileNames`, the system
  * lookup when the configuration loads: src/hosts-file.ts).
  */
-export function serverAddress(host: string, port: string | number, hostsFileNames: ReadonlySet<string>) {
+export function serverAddress(host: string, port: string | number, hostsFileNames: ReadonlySet<string>, lookUpAtLoad = false) {
   const address = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`
   if (isIP(host)) return { address, resolvers: '' }
-  return { address, resolvers: `${hostsFileNames.has(host.toLowerCase()) ? ' init-addr last,libc,none' : ''} resolvers docker` }
+  return { address, resolvers: `${lookUpAtLoad || hostsFileNames.has(host.toLowerCase()) ? ' init-addr last,libc,none' : ''} resolvers docker` }
 }
 
 /** A server of a backend, as rendered: what a runtime delta needs to move it without a reload. */
@@ -80,7 +80,10 @@ function serverLine(service: Service, dest: Destination, port: string | number, 
   const real = serverHost(service, dest)
   const fact = (name: string, template: boolean): ServerFact => ({ backend, name, host: real, port, template, ...(service.weight === undefined ? {} : { weight: service.weight }) })
   const kind = sticky ? fact(`${service.serviceName}_`, true) : fact(service.serviceName, service.discoveryType === 'DNS')
-  const { address, resolvers } = serverAddress(forShape && movableServer(kind) ? ADDRESS_PLACEHOLDER : real, port, hostsFileNames)
+  // A colour's host is looked up when the configuration loads: blue-green switches to a colour
+  // that runs already, and its server must not wait for the resolvers without an address (503s).
+  const colour = service.serviceColor !== undefined && dest.outboundHostname === undefined
+  const { address, resolvers } = serverAddress(forShape && movableServer(kind) ? ADDRESS_PLACEHOLDER : real, port, hostsFileNames, colour)
   const ssl = dest.sslVerifyNone ? ' ssl verify none' : ''
   const weight = service.weight === undefined ? '' : ` weight ${forShape ? WEIGHT_PLACEHOLDER : service.weight}`
   const slots = service.replicas ?? DEFAULT_TEMPLATE_SLOTS

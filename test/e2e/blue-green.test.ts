@@ -40,7 +40,7 @@ const colourOf = async () => {
 t.test('serviceColor: the servers are the tasks of <serviceName>-<serviceColor>', async (t) => {
   const reply = await daemon.call('reconfigure', { serviceName: 'shade', serviceColor: 'blue', servicePath: '/shade', port: '8080' })
   t.equal(reply.status, 200)
-  t.match((await daemon.call('config')).body, /server shade shade-blue:8080 resolvers docker/)
+  t.match((await daemon.call('config')).body, /server shade shade-blue:8080 init-addr last,libc,none resolvers docker/, 'looked up when the configuration loads, then by the resolvers')
   const bad = await daemon.call('reconfigure', { serviceName: 'shade', serviceColor: 'blue green', servicePath: '/shade', port: '8080' })
   t.equal(bad.status, 400)
   t.match(String(bad.json?.Message), /serviceColor/)
