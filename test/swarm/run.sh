@@ -385,7 +385,7 @@ load_started=$SECONDS
 probe "$ctr" load http://127.0.0.1/canary/x 600 3 20 GET close >"$tmp/canary" &
 load_pids=($!)
 # (probe prints a body on one line, its whitespace collapsed)
-generation() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep -o 'dfp_haproxy_worker_generation [0-9]*' | cut -d' ' -f2; }
+generation() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep -oE 'dfp_haproxy_worker_generation [0-9]+' | cut -d' ' -f2; }
 generation_before=$(generation)
 weights_are() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep -Eq "haproxy_server_weight\{backend=\"canary-be80_0\",server=\"stable\"\} $1( |\$)"; }
 for step in '50 50' '0 100'; do
