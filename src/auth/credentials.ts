@@ -1,3 +1,5 @@
+import { passwordProblem, userNameProblem } from '../haproxy-text.js'
+
 /** A user of an HAProxy userlist; `encrypted`: the password is a crypt(3) hash. */
 export interface User {
   name: string
@@ -21,8 +23,6 @@ export function credentialEntries(text: string): Array<{ entry: string; name: st
     })
 }
 
-// userlist entries are `user <name> (insecure-)password <password>`: both are single words.
-const userWord = /^[^\s#:,]+$/
 
 /**
  * HAProxy userlist users from `name:password` entries, comma or newline separated (inventory
@@ -31,8 +31,12 @@ const userWord = /^[^\s#:,]+$/
  */
 export function parseUsers(text: string, encrypted: boolean, fallback: readonly User[] = []): { users: User[]; invalid?: string } {
   const users: User[] = []
-  for (const { name, password } of credentialEntries(text)) {
-    if (!userWord.test(name) || (password !== '' && /[\s#]/.test(password))) return { users, invalid: `user ${JSON.stringify(name)} has a name or password HAProxy cannot read (no spaces, "#", ":" or ",")` }
+  // The problem names the entry by its position only: the text may be a secret file.
+  for (const [index, { name, password }] of credentialEntries(text).entries()) {
+    const nameProblem = userNameProblem(name)
+    if (nameProblem) return { users, invalid: `entry ${index + 1}: the user name ${nameProblem}` }
+    const secretProblem = passwordProblem(password)
+    if (secretProblem) return { users, invalid: `entry ${index + 1}: the password ${secretProblem}` }
     const known = password === '' ? fallback.find((u) => u.name === name) : undefined
     if (password !== '') users.push({ name, password, encrypted })
     else if (known) users.push(known)

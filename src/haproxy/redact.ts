@@ -6,8 +6,13 @@
 export const REDACTED = '<redacted>'
 
 const rules: ReadonlyArray<[RegExp, string]> = [
-  // userlist entries (configuration.txt 3.4): `user <name> password|insecure-password <secret>`
-  [/(\b(?:insecure-)?password\s+)\S+/g, `$1${REDACTED}`],
+  // userlist entries (configuration.txt 3.4): `user <name> password|insecure-password <secret>`,
+  // read by position: a user name is one word without blanks or quotes (haproxy-text.ts), so the
+  // third word is the keyword and everything after it the password, whatever the name looks like
+  [/^(\s*user\s+\S+\s+(?:insecure-)?password\s+).*$/gm, `$1${REDACTED}`],
+  // the same words quoted in HAProxy's messages, outside a whole line: the keyword as a word of its
+  // own (not the end of a name such as `my-password`) and the word after it
+  [/((?:^|[\s'"])(?:insecure-)?password\s+)(?!<redacted>|(?:insecure-)?password\b)[^\s'"]+/g, `$1${REDACTED}`],
   // `stats auth <user>:<password>` (configuration.txt 4.2)
   [/(\bstats\s+auth\s+[^\s:]*:)\S+/g, `$1${REDACTED}`],
   // header rules carrying credentials: `http-request set-header Authorization Basic …`

@@ -4,7 +4,8 @@ import { compact } from '../compact.js'
 import type { Destination, Service, User } from '../service/types.js'
 import { redirectCode, templates } from './common.js'
 import { pathRewriteRule } from '../service/path-rewrite.js'
-import { inGroup, names } from './names.js'
+import { GLOBAL_USERLIST, inGroup, names, serviceUserlist } from './names.js'
+import { configWord, logFormatWord } from '../haproxy-text.js'
 
 /** Slots of a server-template when the request gave no `replicas` (a global service). */
 const DEFAULT_TEMPLATE_SLOTS = 10
@@ -95,7 +96,16 @@ function serverLine(service: Service, dest: Destination, port: string | number, 
 /** Whether a server's address can be changed at run time (`set server … addr`): an IP literal `server`. */
 export const movableServer = (server: ServerFact) => !server.template && isIP(server.host) !== 0
 
-export const userLines = (users: User[]) => users.map((u) => `user ${u.name} ${u.encrypted ? 'password' : 'insecure-password'} ${u.password}`)
+/** `user <name> (insecure-)password <password>` (configuration.txt 3.4), name and password as data. */
+export const userLines = (users: User[]) => users.map((u) => `user ${configWord(u.name)} ${u.encrypted ? 'password' : 'insecure-password'} ${configWord(u.password)}`)
+
+/** A header rule `Name value` (service-schema.ts) as the words of an add/set-header: the value a literal log-format string. */
+const headerWords = (rule: string) => {
+  const blank = rule.indexOf(' ')
+  return blank === -1 ? configWord(rule) : `${configWord(rule.slice(0, blank))} ${logFormatWord(rule.slice(blank + 1))}`
+}
+const headerLines = (headers: Service['headers']) =>
+  Object.fromEntries(Object.entries(headers).map(([kind, rules]) => [kind, rules.map(headerWords)])) as Service['headers']
 
 /**
  * The auth lines of a service's http backend: its own users when it has some, else USERS
@@ -103,10 +113,10 @@ export const userLines = (users: User[]) => users.map((u) => `user ${u.name} ${u
  */
 function authLines(service: Service, dest: Destination, hasGlobalUsers: boolean): string[] {
   if (dest.ignoreAuthorization) return []
-  const list = service.users.length > 0 ? `${service.serviceName}Users` : hasGlobalUsers ? 'defaultUsers' : undefined
+  const list = service.users.length > 0 ? serviceUserlist(service) : hasGlobalUsers ? GLOBAL_USERLIST : undefined
   if (!list) return []
   const realm = service.users.length > 0 ? `${service.serviceName}Realm` : 'defaultRealm'
-  return [`acl ${list}Acl http_auth(${list})`, `http-request auth realm ${realm} if !${list}Acl`, 'http-request del-header Authorization']
+  return [`acl ${list}:auth http_auth(${list})`, `http-request auth realm ${realm} if !${list}:auth`, 'http-request del-header Authorization']
 }
 
 /**
@@ -128,7 +138,7 @@ export function renderServiceBackends(service: Service, hasGlobalUsers: boolean,
 function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostsFileNames: ReadonlySet<string>, shared: SharedServers, forShape: boolean, seen: (fact: ServerFact) => void): string {
   // A custom backend template replaces the generated backends (and userlist) of the service.
   if (service.customBackend !== undefined) return service.customBackend === '' ? '' : `\n${service.customBackend}`
-  const userlist = service.users.length > 0 ? templates.userlist({ name: `${service.serviceName}Users`, users: userLines(service.users) }) : ''
+  const userlist = service.users.length > 0 ? templates.userlist({ name: serviceUserlist(service), users: userLines(service.users) }) : ''
   const withPort = service.destinations.filter((dest) => dest.port !== '' && !inGroup(dest))
   const server = (dest: Destination, port: string | number, backend: string) => {
     const lines = [serverLine(service, dest, port, backend, hostsFileNames, forShape)]
@@ -155,7 +165,7 @@ function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolea
       debug,
       compressionAlgo: service.compressionAlgo,
       compressionType: service.compressionType,
-      headers: service.headers,
+      headers: headerLines(service.headers),
       clientCertAcl: dest.verifyClientSsl ? `valid_client_cert_${service.serviceName}${port}` : undefined,
       allowedMethods: dest.allowedMethods.join(' '),
       deniedMethods: dest.deniedMethods.join(' '),

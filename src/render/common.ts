@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Handlebars from 'handlebars'
+import { aclPatterns } from '../haproxy-text.js'
 import { PROJECT_DIR, type Settings } from '../settings.js'
 import type { Destination, Service } from '../service/types.js'
 
@@ -88,8 +89,8 @@ export { commaList } from '../field-values.js'
 
 export const byteCompare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
-/** ` <type> <value>` per value: the matching part of an `acl` line. */
-export const paths = (type: string, list: string[]) => list.map((p) => ` ${type} ${p}`).join('')
+/** ` <type> <values>`: the matching part of an `acl` line, each value as data (haproxy-text.ts). */
+export const paths = (type: string, list: string[]) => (list.length === 0 ? '' : ` ${type}${aclPatterns(list)}`)
 
 /** The lines of a custom template's output, as written (no indentation added). */
 export const customLines = (text: string | undefined) => (text === undefined || text === '' ? [] : text.replace(/\n$/, '').split('\n'))

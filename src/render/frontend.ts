@@ -1,6 +1,10 @@
 import type { Destination, Service } from '../service/types.js'
 import { customLines, paths, redirectCode, type RenderSettings } from './common.js'
 import { domainAcls, names } from './names.js'
+import { aclPatterns, configWord, logFormatWord } from '../haproxy-text.js'
+
+/** `<acl> hdr(<name>) <value>`: the header name inside the fetch and the value, each as data. */
+const headerAcl = (h: { acl: string; name: string; value: string }) => `${h.acl} ${configWord(`hdr(${h.name})`)}${aclPatterns([h.value])}`
 
 /** Frontend order of the original (inventory §5.3): `/.well-known` paths first, `/` last. */
 export function frontendRank(s: Service): number {
@@ -31,21 +35,22 @@ export function serviceFrontend(service: Service, settings: RenderSettings) {
       acls.push(`${n.url}${paths(dest.pathType, dest.servicePath)}`)
       if (dest.servicePathExclude.length) acls.push(`${n.urlExclude}${paths(dest.pathType, dest.servicePathExclude)}`)
       acls.push(...domainAcls(n.domain, dest.serviceDomain, algo))
-      acls.push(...headers.map((h) => `${h.acl} hdr(${h.name}) ${h.value}`))
+      acls.push(...headers.map(headerAcl))
     }
     if (dest.httpsPort !== undefined) {
       acls.push(`${n.urlHttps}${paths(dest.pathType, dest.servicePath)}`)
       if (dest.servicePathExclude.length) acls.push(`${n.urlExcludeHttps}${paths(dest.pathType, dest.servicePathExclude)}`)
       acls.push(...domainAcls(n.domainHttps, dest.serviceDomain, algo))
-      if (dest.port === '') acls.push(...headers.map((h) => `${h.acl} hdr(${h.name}) ${h.value}`))
+      if (dest.port === '') acls.push(...headers.map(headerAcl))
     }
     const withSrcPort = dest.srcPort !== undefined && dest.port !== ''
     const withSrcHttpsPort = dest.srcHttpsPort !== undefined && dest.httpsPort !== undefined
     if (withSrcPort) acls.push(`${n.srcPort} dst_port ${dest.srcPort}`)
     if (withSrcHttpsPort) acls.push(`${n.srcHttpsPort} dst_port ${dest.srcHttpsPort}`)
-    if (dest.userAgent.length) acls.push(`${n.userAgent} hdr_sub(User-Agent) -i ${dest.userAgent.join(' ')}`)
+    if (dest.userAgent.length) acls.push(`${n.userAgent} hdr_sub(User-Agent) -i${aclPatterns(dest.userAgent)}`)
     for (const host of dest.redirectFromDomain) {
-      fromDomain.push(`http-request redirect code 301 prefix http://${dest.serviceDomain[0]} if { hdr_beg(host) -i ${host} }`)
+      // the prefix is a log-format string (configuration.txt 4.2 "http-request redirect")
+      fromDomain.push(`http-request redirect code 301 prefix ${logFormatWord(`http://${dest.serviceDomain[0]}`)} if { hdr_beg(host) -i${aclPatterns([host])} }`)
     }
     if (dest.port === '') {
       if (dest.httpsPort !== undefined) useBackends.push(httpsUseBackend(dest, n, headers, withSrcHttpsPort))

@@ -9,7 +9,7 @@ import { frontendRank, ownStatsPort, serviceFrontend, statsLines } from './front
 import { isMapRouted, mergeRouteEntries, type RouteEntry, serviceRouteEntries, mapLookupLines, mapLookupStyle, mapUseBackendLine, type MapLookupStyle, routeMapPaths, type RouteMapName, type RouteMaps } from './maps.js'
 import { sharedRoutes } from './shared-routes.js'
 import { renderSpares, spareCount } from './spares.js'
-import { backendName } from './names.js'
+import { backendName, GLOBAL_USERLIST } from './names.js'
 import { renderTcpFrontends, renderSniFrontends, renderTcpGroups, tcpPorts } from './tcp.js'
 
 export { movableServer, type ServerFact, type ServiceBackends } from './backends.js'
@@ -198,7 +198,7 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
         httpKeepAlive: settings.TIMEOUT_HTTP_KEEP_ALIVE,
       },
     }),
-    userlist: globalUsers.length > 0 ? templates.userlist({ name: 'defaultUsers', users: userLines(globalUsers) }) : '',
+    userlist: globalUsers.length > 0 ? templates.userlist({ name: GLOBAL_USERLIST, users: userLines(globalUsers) }) : '',
     frontend: (style: MapLookupStyle) => templates.frontendServices({
       binds,
       unboundPorts: bindHttp && !ssl ? ports.filter((p) => p.includes(':ssl') && !takenBy(p)) : [],

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { runtimeWordProblem } from '../haproxy-text.js'
 import type { Destination, Service } from '../service/types.js'
 
 /**
@@ -79,9 +80,11 @@ export function mapUseBackendLine(files: Record<RouteMapName, string>, style: Ma
 /** The domain algorithms whose meaning a map keyed by the exact host keeps (see docs/usage.md). */
 const MAP_DOMAIN_ALGOS = new Set(['hdr_beg(host)', 'hdr(host)'])
 
-// Keys are single words of a map file and of a Runtime API command line: no blanks, no `;` (the
-// CLI's command separator), no `#` (comments), no quotes or backslashes (CLI escaping).
-const SAFE_PATH = /^\/[^\s;#\\'"]*$/
+// Keys are single words of a map file and of a Runtime API command line (haproxy-text.ts
+// runtimeWordProblem: no blanks, `;`, `#`, quotes, backslashes, `<`/`>` — `<<` opens a payload).
+// Other paths are routed by ACLs, where they are written as data.
+const SAFE_PATH = /^\/[\x21-\x7e]*$/
+const runtimeSafe = (key: string) => runtimeWordProblem(key) === undefined
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/
 const SAFE_DOMAIN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/
 
@@ -96,7 +99,7 @@ const DESTINATION_FIELDS: Record<string, true | ((dest: Destination) => boolean)
   port: true,
   reqMode: (d) => d.reqMode === 'http',
   srcPort: (d) => d.srcPort === undefined,
-  servicePath: (d) => d.servicePath.length > 0 && d.servicePath.every((p) => SAFE_PATH.test(p)),
+  servicePath: (d) => d.servicePath.length > 0 && d.servicePath.every((p) => SAFE_PATH.test(p) && runtimeSafe(p)),
   pathType: (d) => d.pathType === 'path_beg',
   servicePathExclude: (d) => d.servicePathExclude.length === 0,
   serviceDomain: (d) => d.serviceDomain.every((domain) => SAFE_DOMAIN.test(domain)),

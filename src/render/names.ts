@@ -1,4 +1,5 @@
 import { compact } from '../compact.js'
+import { aclPatterns } from '../haproxy-text.js'
 import type { Destination, Service } from '../service/types.js'
 
 /** Names of inventory §5.8: the acl name, port and index are concatenated without separator. */
@@ -26,6 +27,14 @@ export const names = (service: Service, dest: Destination) => {
   }
 }
 
+/**
+ * Userlists live in a namespace of their own: a service's is `users:<serviceName>`, USERS' is
+ * `dfp:users`. serviceName cannot hold a `:`, so no service can name USERS' userlist or another
+ * service's (two services with one userlist name would be merged by HAProxy).
+ */
+export const serviceUserlist = (service: Service) => `users:${service.serviceName}`
+export const GLOBAL_USERLIST = 'dfp:users'
+
 /** A TCP-group member gets a server in `listen tcpListen_…`, no frontend and no backend. */
 export const inGroup = (dest: Destination) => dest.reqMode === 'tcp' && dest.serviceGroup !== undefined
 
@@ -49,7 +58,11 @@ export function generatedNames(service: Service): string[] {
 const generatedCache = new WeakMap<Service, string[]>()
 
 function computeGeneratedNames(service: Service): string[] {
-  return service.destinations.flatMap((d) => {
+  // serviceHeader ACLs `hdr_<acl><port>_<n>`, numbered across the service's http destinations
+  // (render/frontend.ts): `a1`+`23` and `a12`+`3` would share them too.
+  let headerCount = 0
+  const headerAcls = service.destinations.filter((d) => d.reqMode === 'http').flatMap((d) => d.serviceHeader.map(() => `hdr_${service.aclName}${d.port}_${headerCount++}`))
+  return [...headerAcls, ...service.destinations.flatMap((d) => {
     const n = names(service, d)
     return [
       ...(d.port !== '' ? [n.backend, d.reqMode === 'sni' ? n.sni : n.url] : []),
@@ -61,7 +74,7 @@ function computeGeneratedNames(service: Service): string[] {
       ...(d.srcHttpsPort !== undefined && d.httpsPort !== undefined ? [n.srcHttpsPort] : []),
       ...(d.userAgent.length > 0 ? [n.userAgent] : []),
     ]
-  })
+  })]
 }
 
 /**
@@ -72,7 +85,7 @@ export function domainAcls(name: string, domains: string[], algo: string): strin
   const exact = domains.filter((d) => !d.startsWith('*'))
   const wildcard = domains.filter((d) => d.startsWith('*')).map((d) => d.replace(/^\*+|\*+$/g, ''))
   const lines: string[] = []
-  if (exact.length) lines.push(`${name} ${algo} -i ${exact.join(' ')}`)
-  if (wildcard.length) lines.push(`${name} hdr_end(host) -i ${wildcard.join(' ')}`)
+  if (exact.length) lines.push(`${name} ${algo} -i${aclPatterns(exact)}`)
+  if (wildcard.length) lines.push(`${name} hdr_end(host) -i${aclPatterns(wildcard)}`)
   return lines
 }

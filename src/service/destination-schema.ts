@@ -3,6 +3,8 @@ import { booleanSchema } from '../field-values.js'
 import { isSet, listOf, optional, optionalOf, optionalWord, refuse, text, wordBreakers } from './param-fields.js'
 import { balanceSchema, groupNameSchema, portSchema, redirectCodeSchema, reqModeSchema } from './param-schemas.js'
 import { rewriteProblem } from './path-rewrite.js'
+import { domainToASCII } from 'node:url'
+import { pathAsSent } from '../haproxy-text.js'
 
 const MAX_DESTINATIONS = 10
 
@@ -24,7 +26,8 @@ const serviceHeaders = (separator: string) =>
       const colon = item.indexOf(':')
       const header = colon === -1 ? '' : item.slice(0, colon).trim()
       const headerValue = colon === -1 ? '' : item.slice(colon + 1).trim()
-      if (!headerName.test(header) || headerValue === '') return refuse(ctx, value, `${JSON.stringify(item)} must be "Header:value"`)
+      // A quote would be read again by the argument parser of hdr() (configuration.txt 7.3).
+      if (!headerName.test(header) || header.includes("'") || headerValue === '') return refuse(ctx, value, `${JSON.stringify(item)} must be "Header:value"`)
       if (wordBreakers.test(headerValue)) return refuse(ctx, value, `the value of ${header} must not contain spaces or "#"`)
       if (pairs.has(header)) return refuse(ctx, value, `${header} is given twice`)
       pairs.set(header, headerValue)
@@ -54,6 +57,34 @@ const rewritePairs = text.transform((value, ctx) =>
 
 const flag = optionalOf(booleanSchema)
 
+/** Paths (servicePath, servicePathExclude) as clients send them: non-ASCII percent-encoded (haproxy-text.ts). */
+const pathList = (separator: string) => listOf(separator).transform((paths) => paths.map(pathAsSent))
+
+/**
+ * Domains as the Host header carries them: an internationalised name in its ASCII form
+ * (RFC 5891, punycode `xn--…`), wildcard `*` prefixes kept.
+ */
+const domainList = (separator: string) =>
+  listOf(separator).transform((domains, ctx) =>
+    domains.map((domain) => {
+      if (/^[\x21-\x7e]*$/.test(domain)) return domain
+      const [, stars = '', rest = ''] = /^(\**)(.*)$/.exec(domain) ?? []
+      const ascii = domainToASCII(rest)
+      return ascii === '' ? refuse(ctx, domains, `${JSON.stringify(domain)} is not a domain name`) : `${stars}${ascii}`
+    }),
+  )
+
+/**
+ * `outboundHostname`: a host name (RFC 1123 labels, `_` allowed as Docker names have it) or an IP
+ * literal. It is a word of the server line and of the Runtime API's `add server`/`set server addr`,
+ * where `;` would start another command (haproxy-text.ts runtimeWordProblem).
+ */
+const hostSchema = z.string().regex(/^([A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/, 'must be a host name or an IP address')
+
+/** `pathType`: the fetch path ACLs match with (configuration.txt 7.3.6), optionally case-insensitive. */
+const PATH_TYPE = /^((path|url|base)(_(beg|end|reg|sub|dir|dom|len))?|req_ssl_sni|req\.ssl_sni)( -i)?$/
+const pathType = text.transform((value, ctx) => (value.trim() === '' || PATH_TYPE.test(value.trim()) ? value : refuse(ctx, value, 'must be path, path_beg, path_end, path_reg, path_sub, path_dir, path_dom (or url…, base…, req_ssl_sni), optionally followed by " -i"')))
+
 /**
  * The parameters of one destination, in the order they are checked (the first wrong one is the
  * one a refusal names), and the Destination they make (inventory §3.4). `index` is N of
@@ -67,16 +98,16 @@ export const destinationSchema = (separator: string, forceHttpsOnly: boolean) =>
       httpsPort: optionalOf(portSchema),
       srcPort: optionalOf(portSchema),
       srcHttpsPort: optionalOf(portSchema),
-      servicePath: listOf(separator),
-      serviceDomain: listOf(separator),
+      servicePath: pathList(separator),
+      serviceDomain: domainList(separator),
       serviceGroup: optionalOf(groupNameSchema),
       balanceGroup: optionalOf(balanceSchema),
       userDef: text,
       reqPathSearchReplace: rewritePairs,
       port: optionalOf(portSchema),
-      pathType: text,
-      servicePathExclude: listOf(separator),
-      outboundHostname: optionalWord,
+      pathType,
+      servicePathExclude: pathList(separator),
+      outboundHostname: optionalOf(hostSchema),
       timeoutServer: optionalWord,
       timeoutTunnel: optionalWord,
       httpsOnly: flag,
@@ -91,7 +122,7 @@ export const destinationSchema = (separator: string, forceHttpsOnly: boolean) =>
       checkTcp: flag,
       serviceHeader: serviceHeaders(separator),
       userAgent: listOf(separator),
-      redirectFromDomain: listOf(separator),
+      redirectFromDomain: domainList(separator),
       verifyClientSsl: flag,
     })
     .transform((given) => {

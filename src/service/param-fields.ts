@@ -32,9 +32,12 @@ export const isSet = (values: Record<string, string>, name: string): boolean => 
 // Values are spliced into haproxy.cfg as given. A newline or control character would end the
 // line and let a value add directives of its own, so every value is refused if it has one.
 const controlChars = /[\x00-\x1f\x7f]/
-// Values that HAProxy reads as one word (names, ports, hosts, paths) must not contain blanks
+// Values that HAProxy reads as one word (names, ports, hosts, times) must not contain blanks
 // or a comment start either, or they would add words to the line they are spliced into.
 export const wordBreakers = /[\s#]/
+// A word written as it is must not hold what parse_line interprets either: quotes, a backslash,
+// `$` (src/haproxy-text.ts). Values that may hold those are written with configWord instead.
+const wordSyntax = /[\s#'"\\$]/
 
 /**
  * What is wrong with a raw value whatever the parameter: the one place every value of every
@@ -63,7 +66,7 @@ export const text = z
   .prefault('')
 
 /** A value HAProxy reads as one word. */
-export const word = text.transform((value, ctx) => (wordBreakers.test(value) ? refuse(ctx, value, 'must not contain spaces or "#"') : value))
+export const word = text.transform((value, ctx) => (wordSyntax.test(value) ? refuse(ctx, value, 'must not contain spaces, quotes, backslashes, "$" or "#"') : value))
 
 /** A word, undefined when absent or empty. */
 export const optionalWord = word.transform((value) => (value === '' ? undefined : value))

@@ -7,6 +7,8 @@ import { destinationInputs, destinationSchema } from './destination-schema.js'
 import { isSet, optional, optionalOf, optionalWord, refuse, text, word } from './param-fields.js'
 import { compressionAlgoSchema, connectionModeSchema, mimeTypes, serviceNameSchema, weightSchema } from './param-schemas.js'
 import { replaceProblem, searchProblem } from './path-rewrite.js'
+import { backendExtraLine, backendExtraWords } from './backend-extra.js'
+import { headerNameProblem, headerValueProblem } from '../haproxy-text.js'
 
 /** What parsing needs from the settings. */
 export interface ParseOptions {
@@ -51,14 +53,35 @@ const userEntries = text.transform((value, ctx) => {
   return invalid ? refuse(ctx, value, invalid) : value
 })
 
-/** A SEPARATOR list of header rules (`Name value`): spaces are part of a rule, newlines are not. */
-const headerRules = (separator: string) =>
-  text.transform((value) =>
-    value
+/**
+ * A SEPARATOR list of header rules `Name value`: the name (an RFC 9110 token) up to the first
+ * blank, the value (data, written so HAProxy sends exactly these bytes: render/backends.ts) after
+ * it. `withValue` false: rules of del-header, a name alone.
+ */
+const headerRules = (separator: string, withValue: boolean) =>
+  text.transform((value, ctx) => {
+    // Blanks before a rule are layout; after it they would be part of the value: refused there.
+    const rules = value
       .split(separator)
-      .map((rule) => rule.trim())
-      .filter((rule) => rule !== ''),
-  )
+      .map((rule) => rule.trimStart())
+      .filter((rule) => rule !== '')
+    for (const rule of rules) {
+      const blank = rule.indexOf(' ')
+      const name = blank === -1 ? rule : rule.slice(0, blank)
+      const problem = headerNameProblem(name) ?? (withValue ? headerValueProblem(blank === -1 ? '' : rule.slice(blank + 1)) : blank === -1 ? undefined : 'names a header only')
+      if (problem) return refuse(ctx, value, problem)
+    }
+    return rules
+  })
+
+/** `serviceDomainAlgo`: the fetch domain ACLs match the Host header with (configuration.txt 7.3.6). */
+const DOMAIN_ALGO = /^((hdr|hdr_beg|hdr_end|hdr_dom|hdr_reg|hdr_sub|hdr_str|hdr_dir|req\.hdr)\(host\)|req_ssl_sni|req\.ssl_sni)$/
+
+/** `backendExtra`: the line as HAProxy reads it, checked word by word (backend-extra.ts) and written back from its words. */
+const backendExtra = text.transform((value, ctx) => {
+  const read = backendExtraWords(value)
+  return 'problem' in read ? refuse(ctx, value, read.problem) : backendExtraLine(read.words)
+})
 
 const flag = optionalOf(booleanSchema)
 
@@ -68,12 +91,13 @@ const flag = optionalOf(booleanSchema)
  * read, so internal fields cannot be set from outside.
  */
 function buildServiceSchema(options: ParseOptions) {
-  const rules = headerRules(options.separator)
+  const rules = headerRules(options.separator, true)
+  const names = headerRules(options.separator, false)
   return z
     .object({
       serviceName: text.pipe(serviceNameSchema),
       serviceDomainMatchAll: flag,
-      serviceDomainAlgo: word,
+      serviceDomainAlgo: word.transform((value, ctx) => (value === '' || DOMAIN_ALGO.test(value) ? value : refuse(ctx, value, 'must be hdr(host), hdr_beg(host), hdr_end(host), hdr_dom(host), hdr_reg(host), hdr_sub(host), hdr_str(host), hdr_dir(host), req.hdr(host) or req_ssl_sni'))),
       reqPathSearch: text.transform((value, ctx) => {
         const problem = value === '' ? undefined : searchProblem(value)
         return problem ? refuse(ctx, value, problem) : value
@@ -100,10 +124,10 @@ function buildServiceSchema(options: ParseOptions) {
       setReqHeader: rules,
       addResHeader: rules,
       setResHeader: rules,
-      delReqHeader: rules,
-      delResHeader: rules,
+      delReqHeader: names,
+      delResHeader: names,
       connectionMode: optionalOf(connectionModeSchema),
-      backendExtra: text,
+      backendExtra,
       usersPassEncrypted: flag,
       usersSecret: usersSecret(options.secretsDir),
       users: userEntries,

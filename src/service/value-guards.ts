@@ -80,31 +80,16 @@ const fileKeywords = new Set([
   '-f',
 ])
 
-// The keywords that open a section (configuration.txt 2.5 and the sections of 3, 4, 8–12):
-// a line starting with one would leave the service's backend.
-const sectionKeywords = new Set([
-  'global',
-  'defaults',
-  'frontend',
-  'backend',
-  'listen',
-  'resolvers',
-  'userlist',
-  'peers',
-  'mailers',
-  'program',
-  'cache',
-  'ring',
-  'http-errors',
-  'log-forward',
-  'dynamic-update',
-  'fcgi-app',
-  'namespace_list',
-  'traces',
-])
 
-/** Parameters written as whole lines of the backend, where the first word chooses the directive. */
-const lineParameters = new Set(['backendExtra'])
+/**
+ * Parameters with a grammar of their own that are written as data (src/haproxy-text.ts:
+ * `configWord`, `logFormatWord`) or, for backendExtra, read as HAProxy reads them and checked
+ * word by word (backend-extra.ts). The string rules below would only refuse harmless data there.
+ */
+const dataParameters = new Set([
+  'addReqHeader', 'setReqHeader', 'addResHeader', 'setResHeader', 'delReqHeader', 'delResHeader', 'addHeader', 'setHeader',
+  'users', 'servicePath', 'servicePathExclude', 'serviceDomain', 'redirectFromDomain', 'userAgent', 'serviceHeader', 'backendExtra',
+])
 
 /**
  * Why `value` (of `parameter`) is refused, or undefined when it may be spliced into the
@@ -112,15 +97,10 @@ const lineParameters = new Set(['backendExtra'])
  * cannot form a directive of its own, so the keyword rules apply to free text only.
  */
 export function checkValue(parameter: string, value: string): string | undefined {
+  if (dataParameters.has(parameter.replace(/\.\d+$/, ''))) return undefined
   for (const rule of anywhere) if (rule.pattern.test(value)) return rule.problem
   if (quoted.test(value) && variable.test(value)) return 'must not combine a double quote with "$NAME": HAProxy would put an environment variable there'
   const words = value.trim().split(/[\s(),]+/).filter((w) => w !== '')
-  if (lineParameters.has(parameter.replace(/\.\d+$/, ''))) {
-    const first = (words[0] ?? '').toLowerCase()
-    if (sectionKeywords.has(first)) return `must stay inside its backend: "${first}" would open a new section`
-    if (first.startsWith('.')) return `must stay inside its backend: "${first}" is a conditional block or diagnostic directive`
-    if (first === 'stats') return 'must not configure the statistics page: it would expose every backend'
-  }
   if (/\s/.test(value.trim())) {
     const keyword = words.find((w) => fileKeywords.has(w.toLowerCase()))
     if (keyword) return `must not use "${keyword}": HAProxy would read a file`

@@ -185,10 +185,10 @@ tap.test('DISPLAY_CONFIG_ON_ERROR logs the refused candidate', async (t) => {
   const logLines: Array<Record<string, unknown>> = []
   const daemon = await startDaemon({ DISPLAY_CONFIG_ON_ERROR: 'true' }, { logLines })
   t.teardown(() => daemon.close())
-  const refused = await daemon.call('reconfigure', { serviceName: 'bad', servicePath: '/bad', port: '80', backendExtra: 'no-such-keyword here' })
+  const refused = await daemon.call('reconfigure', { serviceName: 'bad', servicePath: '/bad', port: '80', backendExtra: 'timeout server no-such-time' })
   t.equal(refused.status, 400)
   const logged = logLines.find((l) => l.msg === 'configuration refused by haproxy')
-  t.match(String(logged?.config), /no-such-keyword here/)
+  t.match(String(logged?.config), /timeout server no-such-time/)
 })
 
 /** A secrets folder holding `files`, removed when the test file ends. */

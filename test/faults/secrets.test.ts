@@ -23,22 +23,29 @@ async function exposed(): Promise<string> {
   return JSON.stringify(reply.headers) + reply.body
 }
 
-const attempts: Array<[string, Record<string, string>]> = [
-  ['setResHeader with %[env(USERS)]', { setResHeader: 'X-U %[env(USERS)]' }],
-  ['addResHeader with %[env(DFP_FAULT_SECRET)]', { addResHeader: 'X-S %[env(DFP_FAULT_SECRET)]' }],
-  ['setResHeader with "${USERS}"', { setResHeader: 'X-U "${USERS}"' }],
-  ['reqPathReplace reaching env()', { reqPathSearch: '^/leaky', reqPathReplace: '/%[env(USERS)]' }],
-  ['backendExtra serving the state file', { backendExtra: `http-request return status 200 content-type text/plain file ${daemon.configDir}/dfp-state.json` }],
-  ['backendExtra serving a secrets file', { backendExtra: `http-request return status 200 content-type text/plain file ${daemon.settings.SECRETS_DIR}/dfp_users_team` }],
-  ['backendExtra with lf-file', { backendExtra: `http-request return status 200 lf-file ${daemon.configDir}/haproxy.cfg` }],
-  ['setResHeader through a map file', { setResHeader: `X-M %[str(alice),map(${daemon.configDir}/dfp-state.json)]` }],
+// Header values are data since issue 21 (docs/guarantees.md §12): the header carries the text
+// written; the others are refused with a 400 naming the parameter.
+const attempts: Array<[string, Record<string, string>, { header: string; value: string } | 'refused']> = [
+  ['setResHeader with %[env(USERS)]', { setResHeader: 'X-U %[env(USERS)]' }, { header: 'x-u', value: '%[env(USERS)]' }],
+  ['addResHeader with %[env(DFP_FAULT_SECRET)]', { addResHeader: 'X-S %[env(DFP_FAULT_SECRET)]' }, { header: 'x-s', value: '%[env(DFP_FAULT_SECRET)]' }],
+  ['setResHeader with "${USERS}"', { setResHeader: 'X-U "${USERS}"' }, { header: 'x-u', value: '"${USERS}"' }],
+  ['reqPathReplace reaching env()', { reqPathSearch: '^/leaky', reqPathReplace: '/%[env(USERS)]' }, 'refused'],
+  ['backendExtra serving the state file', { backendExtra: `http-request return status 200 content-type text/plain file ${daemon.configDir}/dfp-state.json` }, 'refused'],
+  ['backendExtra serving a secrets file', { backendExtra: `http-request return status 200 content-type text/plain file ${daemon.settings.SECRETS_DIR}/dfp_users_team` }, 'refused'],
+  ['backendExtra with lf-file', { backendExtra: `http-request return status 200 lf-file ${daemon.configDir}/haproxy.cfg` }, 'refused'],
+  ['setResHeader through a map file', { setResHeader: `X-M %[str(alice),map(${daemon.configDir}/dfp-state.json)]` }, 'refused'],
 ]
 
-for (const [name, params] of attempts) {
+for (const [name, params, expected] of attempts) {
   t.test(name, async (t) => {
     const reply = await daemon.call('reconfigure', { ...base, ...params })
-    t.equal(reply.status, 400, `refused: ${reply.body}`)
-    t.match(reply.json?.Message, new RegExp(`^${Object.keys(params).at(-1)}: `), 'the answer names the parameter')
+    if (expected === 'refused') {
+      t.equal(reply.status, 400, `refused: ${reply.body}`)
+      t.match(reply.json?.Message, new RegExp(`^${Object.keys(params).at(-1)}: `), 'the answer names the parameter')
+    } else {
+      t.equal(reply.status, 200, reply.body)
+      t.equal((await daemon.proxy('/leaky')).headers[expected.header], expected.value, 'the header carries the text as written')
+    }
     const seen = await exposed()
     for (const secret of ['env-secret-password', 'another-env-secret', 'secret-file-password', '"format"']) {
       t.notOk(seen.includes(secret), `nothing secret is served (${secret})`)

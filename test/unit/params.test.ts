@@ -145,7 +145,7 @@ t.test('users: entries, passwords from USERS for names without one, refused form
     { name: 'alice', password: 'pw1', encrypted: true },
     { name: 'ops', password: 'fromglobal', encrypted: false },
   ], 'a name without password takes it from USERS; unknown ones are dropped')
-  t.match(failure({ serviceName: 's', servicePath: '/', port: '80', users: 'bob:two words' }), { status: 400, message: /^users: / })
+  t.match(failure({ serviceName: 's', servicePath: '/', port: '80', users: 'b"ob:x' }), { status: 400, message: /^users: entry 1: the user name/ })
   t.match(failure({ serviceName: 's', servicePath: '/', port: '80', usersSecret: '../x' }), { status: 400, message: /^usersSecret: / })
   t.match(failure({ serviceName: 's', servicePath: '/', port: '80', usersSecret: 'missing' }), { status: 400, message: /^usersSecret: no secret dfp_users_missing/ })
 })

@@ -61,7 +61,7 @@ t.test('one error lists every bad variable', async (t) => {
 
 t.test('USERS must be user:password entries', async (t) => {
   t.equal(loadSettings({ SECRETS_DIR: secrets, USERS: 'a:1,b:2' }).USERS, 'a:1,b:2')
-  t.throws(() => loadSettings({ SECRETS_DIR: secrets, USERS: 'a:one two' }), { message: /USERS must be user:password entries/ })
+  t.throws(() => loadSettings({ SECRETS_DIR: secrets, USERS: 'a"b:one' }), { message: /USERS must be user:password entries/ })
   t.throws(() => loadSettings({ SECRETS_DIR: secrets, USERS: 'nopassword' }), { message: /USERS/ })
 })
 
