@@ -69,18 +69,26 @@ const spareCommands = (spare: string, plain: PlainBackend): RuntimeCommand[] => 
 ]
 
 /**
- * `set server <backend>/<server> addr <ip>` for each server whose IP literal is all that changed
- * between two renderings of a service's backends (management.txt 9.3 "set server"), or undefined
- * when anything else changed: their shapes (the text without those addresses) must be equal.
+ * `set server <backend>/<server> addr <ip>` for each server whose IP literal changed and
+ * `set weight <backend>/<server> <n>` for each `server` whose weight changed, when that is all
+ * that changed between two renderings of a service's backends (management.txt 9.3 "set server",
+ * "set weight"), or undefined when anything else changed: their shapes (the text without those
+ * addresses and weights) must be equal. A server-template's weight needs a reload.
  */
 function serverAddressChanges(running: ServiceBackends, next: ServiceBackends, alias: (backend: string) => string | undefined): RuntimeCommand[] | undefined {
   if (running.shape !== next.shape || running.servers.length !== next.servers.length) return undefined
   const commands: RuntimeCommand[] = []
   for (const [i, now] of next.servers.entries()) {
     const old = running.servers[i]
-    if (!old || old.host === now.host) continue
-    if (!movableServer(old) || !movableServer(now) || old.backend !== now.backend || old.name !== now.name) return undefined
-    commands.push({ kind: 'set server addr', backend: alias(now.backend) ?? now.backend, server: now.name, address: now.host })
+    if (!old || old.backend !== now.backend || old.name !== now.name) return undefined
+    const backend = alias(now.backend) ?? now.backend
+    if (old.weight !== now.weight) {
+      if (now.template || now.weight === undefined) return undefined
+      commands.push({ kind: 'set weight', backend, server: now.name, weight: now.weight })
+    }
+    if (old.host === now.host) continue
+    if (!movableServer(old) || !movableServer(now)) return undefined
+    commands.push({ kind: 'set server addr', backend, server: now.name, address: now.host })
   }
   return commands
 }

@@ -1,5 +1,6 @@
 import { Gauge, Registry } from 'prom-client'
 import { statType, type StatRow } from '../haproxy/stats.js'
+import { SERVER_STATES, serverState } from '../haproxy/server-state.js'
 
 // The families of the original's exporter (a copy of prometheus/haproxy_exporter, inventory
 // §8.2): CSV column → metric name, all gauges, labelled `frontend`, `backend` or
@@ -68,6 +69,11 @@ export async function haproxyMetricsText(rows: StatRow[] | undefined): Promise<s
     const labelNames = Object.keys(labels)
     for (const [column, name] of Object.entries(families[kind])) set(gauge(kind, name, labelNames), labels, row[column])
     if (kind !== 'frontend') gauge(kind, 'up', labelNames).set(labels, isUp(row.status ?? '') ? 1 : 0)
+    if (kind === 'server') {
+      // One series per state, 1 for the server's current one (src/haproxy/server-state.ts).
+      const state = serverState(row.status ?? '', row.weight === undefined || row.weight === '' ? null : Number(row.weight))
+      for (const each of SERVER_STATES) gauge(kind, 'state', [...labelNames, 'state']).set({ ...labels, state: each }, each === state ? 1 : 0)
+    }
     const responses = gauge(kind, 'http_responses_total', [...labelNames, 'code'])
     for (const code of responseCodes) set(responses, { ...labels, code }, row[`hrsp_${code}`])
   }

@@ -15,10 +15,10 @@ const DEFAULT_TEMPLATE_SLOTS = 10
  * resolvers that find it at run time (and, for a name of /etc/hosts, `hostsFileNames`, the system
  * lookup when the configuration loads: src/hosts-file.ts).
  */
-export function serverAddress(host: string, port: string | number, hostsFileNames: ReadonlySet<string>) {
+export function serverAddress(host: string, port: string | number, hostsFileNames: ReadonlySet<string>, lookUpAtLoad = false) {
   const address = `${isIP(host) === 6 ? `[${host}]` : host}:${port}`
   if (isIP(host)) return { address, resolvers: '' }
-  return { address, resolvers: `${hostsFileNames.has(host.toLowerCase()) ? ' init-addr last,libc,none' : ''} resolvers docker` }
+  return { address, resolvers: `${lookUpAtLoad || hostsFileNames.has(host.toLowerCase()) ? ' init-addr last,libc,none' : ''} resolvers docker` }
 }
 
 /** A server of a backend, as rendered: what a runtime delta needs to move it without a reload. */
@@ -31,6 +31,8 @@ export interface ServerFact {
   port: string | number
   /** `server-template`: several servers, found through DNS. */
   template: boolean
+  /** Its `weight` (the service's `weight` parameter); absent: HAProxy's default, 1. */
+  weight?: number
 }
 
 /** What one service's backends render to. */
@@ -38,36 +40,57 @@ export interface ServiceBackends {
   /** The backend sections (with the service's userlist). */
   text: string
   /**
-   * `text` with the address of each IP-literal `server` in a placeholder, for comparison only:
-   * equal shapes differ only in those addresses. `text` itself when there is no such server,
-   * else a hash of that text (kept for every service, so kept small).
+   * `text` with the address of each IP-literal `server` and the weight of each server in
+   * placeholders, for comparison only: equal shapes differ only in those addresses and weights.
+   * `text` itself when there is no such server, else a hash of that text (kept for every
+   * service, so kept small).
    */
   shape: string
   servers: ServerFact[]
 }
 
+/**
+ * Servers of other services that share a route with this one and are served by its backend,
+ * by the name of that backend (src/render/shared-routes.ts).
+ */
+export type SharedServers = ReadonlyMap<string, ReadonlyArray<{ service: Service; dest: Destination }>>
+
 const ADDRESS_PLACEHOLDER = '<address>'
+const WEIGHT_PLACEHOLDER = '<weight>'
+
+/** The host a service's servers resolve: `tasks.<name>` for sticky sessions, `<name>-<serviceColor>` for blue-green. */
+function serverHost(service: Service, dest: Destination): string {
+  if (dest.outboundHostname !== undefined) return dest.outboundHostname
+  const name = service.serviceColor === undefined ? service.serviceName : `${service.serviceName}-${service.serviceColor}`
+  return service.sessionType === 'sticky-server' ? `tasks.${name}` : name
+}
 
 /**
  * The server line of a destination's backend on `port`:
  * - sessionType=sticky-server: `server-template <svc>_ <n> tasks.<svc>:<port> check …` — every
  *   task the `docker` resolvers return is a server, and the backend's dynamic cookie names it;
  * - discoveryType=DNS: `server-template <svc> <n> <host>:<port> check …`;
- * - else `server <svc> <host>:<port>[ check] …`.
+ * - else `server <svc> <host>:<port>[ check] …`;
+ * each with ` weight <n>` when the service gives one.
  * Names are resolved again at run time through the `docker` resolvers, so a task that did not
- * exist at load time is found later without a reload. `host` replaces the address (the shape).
+ * exist at load time is found later without a reload. `forShape` puts the address of an
+ * IP-literal server and the weight in placeholders (the shape).
  */
-function serverLine(service: Service, dest: Destination, port: string | number, backend: string, hostsFileNames: ReadonlySet<string>, host?: string) {
+function serverLine(service: Service, dest: Destination, port: string | number, backend: string, hostsFileNames: ReadonlySet<string>, forShape = false) {
   const sticky = service.sessionType === 'sticky-server'
-  const real = dest.outboundHostname ?? (sticky ? `tasks.${service.serviceName}` : service.serviceName)
-  const { address, resolvers } = serverAddress(host ?? real, port, hostsFileNames)
+  const real = serverHost(service, dest)
+  const fact = (name: string, template: boolean): ServerFact => ({ backend, name, host: real, port, template, ...(service.weight === undefined ? {} : { weight: service.weight }) })
+  const kind = sticky ? fact(`${service.serviceName}_`, true) : fact(service.serviceName, service.discoveryType === 'DNS')
+  // A colour's host is looked up when the configuration loads: blue-green switches to a colour
+  // that runs already, and its server must not wait for the resolvers without an address (503s).
+  const colour = service.serviceColor !== undefined && dest.outboundHostname === undefined
+  const { address, resolvers } = serverAddress(forShape && movableServer(kind) ? ADDRESS_PLACEHOLDER : real, port, hostsFileNames, colour)
   const ssl = dest.sslVerifyNone ? ' ssl verify none' : ''
+  const weight = service.weight === undefined ? '' : ` weight ${forShape ? WEIGHT_PLACEHOLDER : service.weight}`
   const slots = service.replicas ?? DEFAULT_TEMPLATE_SLOTS
-  const fact = (name: string, template: boolean): ServerFact => ({ backend, name, host: real, port, template })
-  if (sticky) return { line: `server-template ${service.serviceName}_ ${slots} ${address} check${resolvers}${ssl}`, fact: fact(`${service.serviceName}_`, true) }
-  if (service.discoveryType === 'DNS') return { line: `server-template ${service.serviceName} ${slots} ${address} check${resolvers}${ssl}`, fact: fact(service.serviceName, true) }
+  if (kind.template) return { line: `server-template ${kind.name} ${slots} ${address} check${resolvers}${ssl}${weight}`, fact: kind }
   const check = (dest.reqMode !== 'http' && dest.checkTcp) || service.checkResolvers ? ' check' : ''
-  return { line: `server ${service.serviceName} ${address}${check}${resolvers}${ssl}`, fact: fact(service.serviceName, false) }
+  return { line: `server ${kind.name} ${address}${check}${resolvers}${ssl}${weight}`, fact: kind }
 }
 
 /** Whether a server's address can be changed at run time (`set server … addr`): an IP literal `server`. */
@@ -98,30 +121,31 @@ function authLines(service: Service, dest: Destination, hasGlobalUsers: boolean)
 
 /**
  * A service's backend sections, the servers in them, and their shape (the same sections with
- * each IP-literal server address in a placeholder, rendered only when the service has one).
+ * each IP-literal server address and each weight in a placeholder, rendered only when the
+ * service has such a server). `shared`: other services' servers its backends serve too.
  */
-export function renderServiceBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostsFileNames: ReadonlySet<string>): ServiceBackends {
+export function renderServiceBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostsFileNames: ReadonlySet<string>, shared: SharedServers = new Map()): ServiceBackends {
   const servers: ServerFact[] = []
-  const text = renderBackends(service, hasGlobalUsers, debug, hostsFileNames, (fact) => {
-    servers.push(fact)
-    return undefined
-  })
-  const shape = servers.some(movableServer)
-    ? `shape:${createHash('sha256').update(renderBackends(service, hasGlobalUsers, debug, hostsFileNames, (fact) => (movableServer(fact) ? ADDRESS_PLACEHOLDER : undefined))).digest('base64')}`
+  const text = renderBackends(service, hasGlobalUsers, debug, hostsFileNames, shared, false, (fact) => servers.push(fact))
+  const shape = servers.some((server) => movableServer(server) || server.weight !== undefined)
+    ? `shape:${createHash('sha256').update(renderBackends(service, hasGlobalUsers, debug, hostsFileNames, shared, true, () => undefined)).digest('base64')}`
     : text
   // Kept for as long as the service lives: flat, not as the template's pieces (src/compact.ts).
   return compact({ text, shape, servers })
 }
 
-/** `hostOf` sees each server as it is rendered and may replace its host (for the shape). */
-function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostsFileNames: ReadonlySet<string>, hostOf: (fact: ServerFact) => string | undefined): string {
+/** `seen` sees each server as it is rendered; `forShape` renders the shape (serverLine). */
+function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolean, hostsFileNames: ReadonlySet<string>, shared: SharedServers, forShape: boolean, seen: (fact: ServerFact) => void): string {
   // A custom backend template replaces the generated backends (and userlist) of the service.
   if (service.customBackend !== undefined) return service.customBackend === '' ? '' : `\n${service.customBackend}`
   const userlist = service.users.length > 0 ? templates.userlist({ name: serviceUserlist(service), users: userLines(service.users) }) : ''
   const withPort = service.destinations.filter((dest) => dest.port !== '' && !inGroup(dest))
   const server = (dest: Destination, port: string | number, backend: string) => {
-    const { fact } = serverLine(service, dest, port, backend, hostsFileNames)
-    return serverLine(service, dest, port, backend, hostsFileNames, hostOf(fact)).line
+    const lines = [serverLine(service, dest, port, backend, hostsFileNames, forShape)]
+    // Members of a shared route follow on the backend that serves it (not on its HTTPS one).
+    if (port === dest.port) for (const member of shared.get(backend) ?? []) lines.push(serverLine(member.service, member.dest, member.dest.port, backend, hostsFileNames, forShape))
+    for (const { fact } of lines) seen(fact)
+    return lines.map(({ line }) => line).join('\n    ')
   }
   const http = (dest: Destination, https: boolean) => {
     const port = https ? (dest.httpsPort as number) : dest.port

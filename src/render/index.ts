@@ -7,6 +7,7 @@ import { byteCompare, commaList, debugOptions, type RenderSettings, type RenderS
 import { renderCrtList, sslBindOptions } from './crt-list.js'
 import { frontendRank, ownStatsPort, serviceFrontend, statsLines } from './frontend.js'
 import { isMapRouted, mergeRouteEntries, type RouteEntry, serviceRouteEntries, mapLookupLines, mapLookupStyle, mapUseBackendLine, type MapLookupStyle, routeMapPaths, type RouteMapName, type RouteMaps } from './maps.js'
+import { sharedRoutes } from './shared-routes.js'
 import { renderSpares, spareCount } from './spares.js'
 import { backendName, GLOBAL_USERLIST } from './names.js'
 import { renderTcpFrontends, renderSniFrontends, renderTcpGroups, tcpPorts } from './tcp.js'
@@ -155,9 +156,13 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
   // A map-routed service that is not the default backend has no line in the frontend.
   const hasLines = ({ service, map }: { service: Service; map: boolean }) => !map || service.isDefaultBackend
   const isLast = (s: Service) => partsOf(s).rank === 2
-  const backends = new Map(
-    [...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => [s.serviceName, partsOf(s).backends] as const),
-  )
+  // A backend that serves a route shared by weight holds the other members' servers too.
+  const shared = sharedRoutes(services)
+  const backendsOf = (s: Service) => {
+    const members = shared.get(s.serviceName)
+    return members ? renderServiceBackends(s, hasGlobalUsers, settings.DEBUG, settings.HOSTS_FILE_NAMES, members) : partsOf(s).backends
+  }
+  const backends = new Map([...services].sort((a, b) => byteCompare(a.aclName, b.aclName)).map((s) => [s.serviceName, backendsOf(s)] as const))
   const servicesAfterMaps = routed.filter((r) => !r.map && isLast(r.service)).map(frontendOf)
   const lookupStyle = mapLookupStyle(maps)
   const mapFiles = options.validation?.mapPaths ?? routeMapPaths(settings.CONFIG_DIR)

@@ -143,6 +143,9 @@ const SERVICE_FIELDS: Record<string, true | ((service: Service, domainAlgo: stri
   discoveryType: true,
   replicas: true,
   sessionType: true,
+  // Weights and colours change the server lines only (a shared route: src/render/shared-routes.ts).
+  weight: true,
+  serviceColor: true,
   proxyInstanceName: true,
   userDef: true,
   destinations: true,

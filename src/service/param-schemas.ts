@@ -28,3 +28,9 @@ export const mimeTypes = z
 export const groupNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must start with a letter or digit and contain only letters, digits, ".", "_" and "-"')
 export const balanceSchema = z.string().regex(/^[a-z][a-z_-]*(\([^\s()]*\))?$/, 'must be an HAProxy balance algorithm such as roundrobin, leastconn or source')
 export const connectionModeSchema = z.enum(['http-keep-alive', 'http-server-close', 'httpclose'], 'must be http-keep-alive, http-server-close or httpclose')
+// HAProxy's server weight (configuration.txt 5.2 "weight": 0 to 256).
+export const weightSchema = z
+  .string()
+  .regex(/^\d{1,3}$/, 'must be a whole number from 0 to 256')
+  .transform(Number)
+  .pipe(z.number().max(256, 'must be a whole number from 0 to 256'))

@@ -5,7 +5,7 @@ import { parseUsers, type User } from '../auth/credentials.js'
 import { booleanSchema } from '../field-values.js'
 import { destinationInputs, destinationSchema } from './destination-schema.js'
 import { isSet, optional, optionalOf, optionalWord, refuse, text, word } from './param-fields.js'
-import { compressionAlgoSchema, connectionModeSchema, mimeTypes, serviceNameSchema } from './param-schemas.js'
+import { compressionAlgoSchema, connectionModeSchema, mimeTypes, serviceNameSchema, weightSchema } from './param-schemas.js'
 import { replaceProblem, searchProblem } from './path-rewrite.js'
 import { backendExtraLine, backendExtraWords } from './backend-extra.js'
 import { headerNameProblem, headerValueProblem } from '../haproxy-text.js'
@@ -105,6 +105,8 @@ function buildServiceSchema(options: ParseOptions) {
       discoveryType: optionalOf(z.string().transform((v) => v.toUpperCase()).pipe(z.enum(['DNS'], 'must be DNS (or absent)'))),
       replicas: optionalOf(z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().max(10_000, 'must be at most 10000'))),
       sessionType: optionalOf(z.enum(['sticky-server'], 'must be sticky-server')),
+      weight: optionalOf(weightSchema),
+      serviceColor: optionalOf(serviceNameSchema),
       userDef: text,
       aclName: optionalOf(serviceNameSchema),
       isDefaultBackend: flag,
@@ -158,6 +160,10 @@ function buildServiceSchema(options: ParseOptions) {
         ...optional('replicas', replicas === undefined || replicas === 0 || (discoveryType === undefined && sessionType === undefined) ? undefined : replicas),
         /** `sticky-server`: a cookie binds each client to one task. */
         ...optional('sessionType', sessionType),
+        /** HAProxy's server weight (0–256) of its servers; services that share a route with it share by weight (docs/usage.md "Weights"). */
+        ...optional('weight', given.weight),
+        /** Blue-green (the Docker Flow CLI): its servers are the tasks of `<serviceName>-<serviceColor>`. */
+        ...optional('serviceColor', given.serviceColor),
         /** The proxy instance the service is meant for (FILTER_PROXY_INSTANCE_NAME). */
         ...optional('proxyInstanceName', given.proxyInstanceName),
         /** Free text for custom templates. */

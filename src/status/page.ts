@@ -100,6 +100,8 @@ export const statusPage = (refreshSeconds: number) => `<!doctype html>
           el('code', {}, b.name), ' ', el('span', { class: 'status ' + health(b.status), 'data-backend-status': b.status }, b.status),
           el('ul', { class: 'servers' }, b.servers.map((sv) => el('li', {},
             el('code', {}, sv.name), el('span', { class: 'status ' + health(sv.status) }, sv.status),
+            el('span', { class: 'state ' + (sv.state === 'ready' ? 'up' : sv.state === 'down' ? 'down' : 'other'), 'data-server-state': sv.state }, sv.state),
+            sv.weight === null ? null : el('span', { class: 'muted', 'data-server-weight': String(sv.weight) }, 'weight ' + sv.weight),
             sv.address ? el('span', { class: 'muted' }, sv.address) : null,
             sv.check ? el('span', { class: 'muted' }, 'check ' + sv.check) : null,
           ))),

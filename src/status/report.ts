@@ -4,6 +4,7 @@ import { statType } from '../haproxy/stats.js'
 import type { ReloadRecord } from '../metrics/index.js'
 import { destinationBackends } from '../render/index.js'
 import type { ServiceEntry } from '../state/registry.js'
+import { type ServerState, serverState } from '../haproxy/server-state.js'
 import type { Traffic } from './traffic.js'
 
 /** A server of a backend as HAProxy reports it (`show stat`). */
@@ -18,6 +19,10 @@ export interface ServerHealth {
   /** Seconds since the status last changed (`lastchg`). */
   sinceChange: number | null
   sessions: number
+  /** Its weight as the worker runs it (`weight`: the `weight` parameter, or 1). */
+  weight: number | null
+  /** What its status and weight mean for traffic (src/haproxy/server-state.ts). */
+  state: ServerState
 }
 
 export interface BackendHealth {
@@ -147,6 +152,8 @@ export function buildStatusReport(input: ReportInput): StatusReport {
         check: row.check_status ?? '',
         sinceChange: count(row.lastchg),
         sessions: count(row.scur) ?? 0,
+        weight: count(row.weight),
+        state: serverState(row.status ?? '', count(row.weight)),
       })
       backends.set(name, backend)
     }

@@ -60,6 +60,9 @@ const PEERS_ASKED = 3
 // How often, and how long, a replica looks for itself in tasks.<SERVICE_NAME> after it is ready.
 const LISTED_POLL_MS = 1000
 const LISTED_WAIT_MS = 180_000
+// Once listed, the replica catches up again after this long: the replica that distributes a change
+// may see it listed later than it sees itself (each Swarm node's DNS learns the others' tasks by gossip).
+const LISTED_SETTLE_MS = 5000
 
 /**
  * At start, takes from one other replica (found through `tasks.<SERVICE_NAME>`, as distribute
@@ -111,8 +114,9 @@ export class PeerSync {
   }
 
   /**
-   * Takes a peer's state; true when this replica is already in `tasks.<SERVICE_NAME>` (or there
-   * is no such name), false when it is not listed yet.
+   * Takes a peer's state; true when this replica is already in `tasks.<SERVICE_NAME>`, false when
+   * it is not listed yet — also when the name gave no answer: replicas that start together (a
+   * global service deployed on every node) find nobody listed, and are listed one after the other.
    */
   private async run(): Promise<boolean> {
     const own = this.distributor.ownAddresses()
@@ -130,7 +134,7 @@ export class PeerSync {
         return undefined
       })
       .finally(() => clearTimeout(timer))
-    const listed = !addresses || addresses.some((address) => own.has(address))
+    const listed = addresses !== undefined && addresses.some((address) => own.has(address))
     await this.takeFromPeers((addresses ?? []).filter((address) => !own.has(address)))
     return listed
   }
@@ -152,21 +156,30 @@ export class PeerSync {
    * Docker lists a task with a health check in `tasks.<SERVICE_NAME>` only once it is healthy, so
    * changes distributed between this replica's listener pull and that moment never reached it.
    * Once it finds itself listed (polled, bounded), it pulls from the listener and takes a peer's
-   * state once more: from then on, distribution reaches it.
+   * state once more, and again LISTED_SETTLE_MS later, for the replicas whose node's DNS listed it
+   * after its own did: from then on, distribution reaches it.
    */
   private async catchUpWhenListed(): Promise<void> {
     const own = this.distributor.ownAddresses()
     const deadline = Date.now() + LISTED_WAIT_MS
     while (!this.stopped.signal.aborted && Date.now() < deadline) {
-      await sleep(LISTED_POLL_MS, undefined, { signal: this.stopped.signal }).catch(() => undefined)
+      await this.pause(LISTED_POLL_MS)
       const addresses = await this.distributor.replicas().catch(() => [] as string[])
       if (!addresses.some((address) => own.has(address))) continue
-      if (this.stopped.signal.aborted) return
-      await this.listener?.pullOnce()
-      await this.takeFromPeers(addresses.filter((address) => !own.has(address)))
+      for (const round of [1, 2]) {
+        if (this.stopped.signal.aborted) return
+        if (round === 2) await this.pause(LISTED_SETTLE_MS)
+        const now = round === 1 ? addresses : await this.distributor.replicas().catch(() => addresses)
+        await this.listener?.pullOnce()
+        await this.takeFromPeers(now.filter((address) => !own.has(address)))
+      }
       this.log.info({ service: this.settings.SERVICE_NAME }, 'listed in tasks of the service: caught up with the listener and a peer')
       return
     }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.stopped.signal }).catch(() => undefined)
   }
 
   private async applyState(peer: string, state: PeerState): Promise<void> {

@@ -4,6 +4,13 @@
 //   get URL                  → "<status> <ms> <body>"   (a refused connection prints "000 <ms> <error>")
 //   put URL                  → the same, the body read from stdin (PUT /cert)
 //   tls PORT SERVERNAME      → the served certificate's subject CN, or "none <error>"
+//   load URL SECONDS WORKERS PAUSE_MS METHOD CONNECTION
+//                            → "<requests> <failed> <not ready> <first failure>": WORKERS loops
+//                              of METHOD requests for SECONDS, each pausing PAUSE_MS, on a new
+//                              connection each (CONNECTION=close) or kept alive (keep-alive); an
+//                              answer whose body starts with "notready" counts as not ready;
+//                              the file /tmp/dfp-load-stop ends it early; then
+//                              "<name>=<count> …" of the answers by their first word
 // With `node -e`, process.argv is [node, ...args] (Node drops the `--`).
 const [verb, target, extra] = process.argv.slice(1).filter((arg, i) => !(i === 0 && arg === '--'))
 const started = Date.now()
@@ -22,7 +29,43 @@ async function stdin() {
   for await (const chunk of process.stdin) chunks.push(chunk)
   return Buffer.concat(chunks)
 }
+async function load([seconds, workers, pauseMs, method, connection]) {
+  const http = require('node:http')
+  const agent = connection === 'keep-alive' ? new http.Agent({ keepAlive: true }) : false
+  const deadline = Date.now() + Number(seconds) * 1000
+  let requests = 0, failed = 0, notReady = 0, first = '-'
+  const byName = new Map()
+  const once = () =>
+    new Promise((resolve) => {
+      const req = http.request(target, { method, agent, timeout: 30000 }, (res) => {
+        let body = ''
+        res.on('data', (c) => (body += c))
+        res.on('end', () => {
+          const name = body.split(' ')[0]
+          if (res.statusCode === 200) byName.set(name, (byName.get(name) ?? 0) + 1)
+          resolve(res.statusCode === 200 ? (body.startsWith('notready') ? 'notready' : 'ok') : `status-${res.statusCode}`)
+        })
+        res.on('error', (err) => resolve(`error-${err.code ?? err.message}`))
+      })
+      req.on('timeout', () => req.destroy(new Error('timeout')))
+      req.on('error', (err) => resolve(`error-${err.code ?? err.message}`))
+      req.end(method === 'POST' ? 'x=1' : undefined)
+    })
+  await Promise.all(Array.from({ length: Number(workers) }, async () => {
+    // `docker exec CTR touch /tmp/dfp-load-stop` ends every load early.
+    while (Date.now() < deadline && !require('node:fs').existsSync('/tmp/dfp-load-stop')) {
+      const outcome = await once()
+      requests++
+      if (outcome === 'notready') notReady++
+      else if (outcome !== 'ok') { failed++; if (first === '-') first = outcome }
+      if (Number(pauseMs) > 0) await new Promise((r) => setTimeout(r, Number(pauseMs)))
+    }
+  }))
+  say(`${requests} ${failed} ${notReady} ${first} ${[...byName].map(([name, n]) => `${name}=${n}`).join(' ')}`)
+  if (agent) agent.destroy()
+}
 if (verb === 'get') request('GET')
+else if (verb === 'load') load(process.argv.slice(1).filter((arg, i) => !(i === 0 && arg === '--')).slice(2))
 else if (verb === 'put') stdin().then((body) => request('PUT', body))
 else if (verb === 'tls') {
   const socket = require('node:tls').connect({ host: '127.0.0.1', port: Number(target), servername: extra, rejectUnauthorized: false }, () => {

@@ -31,6 +31,17 @@ LISTENER_BIN=${LISTENER_BIN:-$REPO/../shared/tools/docker-flow-swarm-listener}
 DFP_TAG=dfp:swarm-test
 UPSTREAM_JS='const os = require("node:os"); require("node:http").createServer((q, s) => s.end(`${process.env.NAME} ${os.hostname()} ${q.url}\n`)).listen(80)'
 PROBE_JS=$(cat "$REPO/test/swarm/probe.js")
+# The rolling-update scenario's upstream: answers "notready …" until 3 s after it started (its
+# HEALTHCHECK fails until then), a path ending in /slow after 2 s, and on SIGTERM finishes what it
+# has in flight before it exits.
+ROLL_JS='const os = require("node:os"); const started = Date.now(); const ready = () => Date.now() - started > 3000
+const server = require("node:http").createServer((q, s) => {
+  if (q.url === "/health") { s.statusCode = ready() ? 200 : 503; return s.end() }
+  const answer = () => s.end(`${ready() ? "" : "notready "}${process.env.NAME} ${os.hostname()} ${q.url}\n`)
+  q.resume(); q.on("end", () => (q.url.endsWith("/slow") ? setTimeout(answer, 2000) : answer()))
+}).listen(80)
+process.on("SIGTERM", () => { server.close(() => process.exit(0)); server.closeIdleConnections() })'
+HEALTH_JS='require("node:http").get("http://127.0.0.1/health", (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on("error", () => process.exit(1))'
 
 buildah_setup /usr/sbin/dockerd:docker.io /usr/bin/docker:docker.io openssl:openssl
 D=(/usr/bin/docker)
@@ -73,7 +84,7 @@ else
   setsid /usr/sbin/dockerd --data-root "$own_dockerd/root" --exec-root "$own_dockerd/exec" \
     -H "unix://$own_dockerd/docker.sock" --pidfile "$own_dockerd/pid" \
     --iptables=false --ip-forward=false --ip-masq=false --bridge=none --storage-driver=vfs \
-    >"$own_dockerd/log" 2>&1 </dev/null &
+    >"$own_dockerd/log" 2>&1 </dev/null 9>&- &
   dockerd_pid=$!
   D+=(-H "unix://$own_dockerd/docker.sock")
   up=0
@@ -282,6 +293,118 @@ check 'nothing was lost: the certificate on every replica' every_replica 4 serve
 # removal un-routes
 "${D[@]}" service rm late >/dev/null
 eventually 60 'a removed service is no longer routed by any replica' every_replica 4 eval '[[ $(probe CTR get http://127.0.0.1/late/a) == 503* ]]'
+
+# a rolling update under load (issue 23): 3 replicas with a HEALTHCHECK, dnsrr and
+# discoveryType=DNS (one server per task), `docker service update --force --update-parallelism 1`
+# while one replica's clients send GETs on new and on kept-alive connections, 2 s GETs and POSTs
+services+=(roll)
+"${D[@]}" service create --quiet --detach --no-resolve-image --name roll --network proxy \
+  --endpoint-mode dnsrr --replicas 3 --container-label dfp-swarm-test=1 --env NAME=roll \
+  --health-cmd "node -e '$HEALTH_JS'" --health-interval 1s --health-retries 1 --health-timeout 2s \
+  --stop-grace-period 20s --update-parallelism 1 --update-delay 2s \
+  --label com.df.notify=true --label com.df.servicePath=/roll --label com.df.port=80 \
+  --label com.df.discoveryType=DNS --label com.df.replicas=3 \
+  "$DFP_TAG" node -e "$ROLL_JS" >/dev/null
+roll_running() { [[ $("${D[@]}" service ps --filter desired-state=running --format '{{.CurrentState}}' roll 2>/dev/null | grep -c '^Running') == 3 ]]; }
+wait_until 240 roll_running
+eventually 120 'the rolling service is routed' every_replica 4 routes CTR /roll/a roll
+ctr=$(replicas | head -n 1)
+"${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+load_started=$SECONDS
+probe "$ctr" load http://127.0.0.1/roll/fast 600 4 10 GET close >"$tmp/roll-new" &
+load_pids=($!)
+probe "$ctr" load http://127.0.0.1/roll/fast 600 2 20 GET keep-alive >"$tmp/roll-keep" &
+load_pids+=($!)
+probe "$ctr" load http://127.0.0.1/roll/slow 600 6 0 GET close >"$tmp/roll-slow" &
+load_pids+=($!)
+probe "$ctr" load http://127.0.0.1/roll/post 600 2 20 POST close >"$tmp/roll-post" &
+load_pids+=($!)
+sleep 5
+update_started=$SECONDS
+if timeout 480 "${D[@]}" service update --quiet --detach=false --force --update-parallelism 1 roll >/dev/null 2>&1; then
+  pass "docker service update --force --update-parallelism 1 of 3 replicas converged in $((SECONDS - update_started)) s"
+else
+  fail 'docker service update --force of the rolling service did not converge within 480 s'
+fi
+sleep 5
+"${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
+wait "${load_pids[@]}"
+load_seconds=$((SECONDS - load_started))
+for kind in new keep slow post; do
+  read -r requests failed not_ready first_failure _ <"$tmp/roll-$kind" || true
+  label=$(case $kind in new) echo 'GETs on new connections' ;; keep) echo 'GETs on kept-alive connections' ;; slow) echo 'GETs taking 2 s' ;; post) echo 'POSTs' ;; esac)
+  note "rolling update, $label: ${requests:-0} requests in $load_seconds s, ${failed:-?} failed (first: ${first_failure:-none}), ${not_ready:-?} answered by a task not ready"
+  if [[ $kind != post ]]; then
+    check "rolling update: 0 failed $label (${requests:-0} requests)" test "${failed:-x}" == 0
+  fi
+  check "rolling update: no $label answered by a task before its health check passed" test "${not_ready:-x}" == 0
+done
+read -r requests _ <"$tmp/roll-new" || true
+check "the client sent at least 50 requests/s on new connections ($((${requests:-0} / (load_seconds > 0 ? load_seconds : 1))) /s)" test "$((${requests:-0} / (load_seconds > 0 ? load_seconds : 1)))" -ge 50
+
+# blue-green as the Docker Flow CLI's proxy step does it: go-demo-blue serves, go-demo-green is
+# deployed beside it, `reconfigure?serviceName=go-demo&serviceColor=green…` switches, blue is removed
+upstream go-demo-blue
+wait_until 120 task_running go-demo-blue
+reply=$(api "$ctr" 'reconfigure?serviceName=go-demo&serviceColor=blue&servicePath=/demo&port=80&distribute=true')
+check "the CLI's reconfigure with serviceColor=blue answers 200 (${reply:0:40})" test "${reply%% *}" == 200
+eventually 60 'go-demo-blue serves /demo' routes "$ctr" /demo/a go-demo-blue
+"${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+load_started=$SECONDS
+probe "$ctr" load http://127.0.0.1/demo/x 600 3 20 GET close >"$tmp/bg-new" &
+load_pids=($!)
+probe "$ctr" load http://127.0.0.1/demo/x 600 2 20 GET keep-alive >"$tmp/bg-keep" &
+load_pids+=($!)
+upstream go-demo-green
+wait_until 120 task_running go-demo-green
+reply=$(api "$ctr" 'reconfigure?serviceName=go-demo&serviceColor=green&servicePath=/demo&port=80&distribute=true')
+check "the CLI's reconfigure with serviceColor=green answers 200 (${reply:0:40})" test "${reply%% *}" == 200
+eventually 60 'go-demo-green serves /demo' routes "$ctr" /demo/b go-demo-green
+"${D[@]}" service rm go-demo-blue >/dev/null
+wait_until 60 eval '[[ -z $("${D[@]}" ps -q --filter label=com.docker.swarm.service.name=go-demo-blue) ]]'
+sleep 3
+"${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
+wait "${load_pids[@]}"
+for kind in new keep; do
+  read -r requests failed _ first_failure split <"$tmp/bg-$kind" || true
+  note "blue-green, GETs on ${kind/keep/kept-alive} connections: ${requests:-0} requests in $((SECONDS - load_started)) s, ${failed:-?} failed (first: ${first_failure:-none}; answered: ${split:-none})"
+  check "blue-green: 0 failed GETs on ${kind/keep/kept-alive} connections through deploy, switch and removal" test "${failed:-x}" == 0
+done
+check 'every replica routes /demo to go-demo-green' every_replica 4 routes CTR /demo/c go-demo-green
+
+# canary by weight through labels: the listener sends each label change, dfp applies the
+# weights with `set weight` (no reload); moved 100/0 → 50/50 → 0/100 under load
+upstream stable --label com.df.notify=true --label com.df.servicePath=/canary --label com.df.port=80 --label com.df.weight=100
+upstream canary --label com.df.notify=true --label com.df.servicePath=/canary --label com.df.port=80 --label com.df.weight=0
+wait_until 120 task_running stable
+wait_until 120 task_running canary
+shared_backend() { probe "$ctr" get 'http://127.0.0.1:8080/v1/docker-flow-proxy/config' | grep -q 'server canary canary:80 resolvers docker weight 0'; }
+eventually 90 'the canary (weight 0) is a server of the shared route' shared_backend
+"${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+load_started=$SECONDS
+probe "$ctr" load http://127.0.0.1/canary/x 600 3 20 GET close >"$tmp/canary" &
+load_pids=($!)
+# (probe prints a body on one line, its whitespace collapsed)
+generation() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep -oE 'dfp_haproxy_worker_generation [0-9]+' | cut -d' ' -f2; }
+generation_before=$(generation)
+weights_are() { probe "$ctr" get 'http://127.0.0.1:8080/metrics' | grep -Eq "haproxy_server_weight\{backend=\"canary-be80_0\",server=\"stable\"\} $1( |\$)"; }
+for step in '50 50' '0 100'; do
+  read -r stable_weight canary_weight <<<"$step"
+  "${D[@]}" service update --quiet --detach --label-add "com.df.weight=$canary_weight" canary >/dev/null
+  "${D[@]}" service update --quiet --detach --label-add "com.df.weight=$stable_weight" stable >/dev/null
+  eventually 90 "weights $stable_weight/$canary_weight applied" weights_are "$stable_weight"
+  sleep 5
+done
+"${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
+wait "${load_pids[@]}"
+read -r requests failed _ first_failure split <"$tmp/canary" || true
+note "canary 100/0 → 50/50 → 0/100 by labels: ${requests:-0} requests in $((SECONDS - load_started)) s, ${failed:-?} failed (first: ${first_failure:-none}; answered: ${split:-none})"
+check "canary: 0 failed GETs while the weights moved (${requests:-0} requests)" test "${failed:-x}" == 0
+generation_after=$(generation)
+check "the weight changes reloaded nothing (worker generation $generation_before → $generation_after)" test -n "$generation_before" -a "$generation_after" == "$generation_before"
+"${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+last=$(probe "$ctr" load http://127.0.0.1/canary/y 3 1 0 GET close)
+check "at 0/100 the stable service receives nothing (${last})" eval '[[ $last != *stable=* && $last == *canary=* ]]'
 
 note 'in ms, per replica:'
 for ctr in $(replicas); do note "  $ctr $(timings "$ctr")"; done

@@ -167,11 +167,12 @@ t.test('bad values of the new parameters are refused with 400 naming them', asyn
   for (const [query, message] of cases) t.match(failure(query), { status: 400, message }, query)
 })
 
-t.test('stored fields: proxyInstanceName, userDef, httpsPort defaults; serviceColor ignored', async (t) => {
+t.test('stored fields: proxyInstanceName, userDef, httpsPort defaults; serviceColor names the servers (blue-green)', async (t) => {
   const meta = parse(services[19])
   t.equal(meta.proxyInstanceName, 'edge')
   t.equal(meta.userDef, 'anything')
-  t.notOk('serviceColor' in meta)
+  t.equal(meta.serviceColor, 'blue')
+  t.match(render(state(services[19]), settings), '    server meta meta-blue:7014 init-addr last,libc,none resolvers docker\n')
   const both = parse('serviceName=b&servicePath=/b&httpsPort.1=8443&port.1=80')
   t.match(both.destinations[0], { httpsPort: 8443, srcPort: 80, srcHttpsPort: 443 })
   t.equal(parse('serviceName=h&servicePath.1=/h&httpsPort.1=9443').destinations.length, 1, 'httpsPort.N alone creates destination N')

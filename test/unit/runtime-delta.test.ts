@@ -67,3 +67,32 @@ t.test('a new plain service takes a spare backend: add server, enable, map entri
   t.equal(planRuntimeDelta(none, renderAll(base.with([put('serviceName=c&servicePath=/c&port=80')]), settings), '/cfg'), undefined, 'no spare left: a reload')
   t.equal(plan(base.with([put('serviceName=c&servicePath=/c&port=80&sessionType=sticky-server')])), undefined, 'a server-template is not plain')
 })
+
+t.test('weights: a changed weight is a set weight command, on a shared route in each backend holding the server', async (t) => {
+  const q = (name: string, weight: number | undefined, extra = '') => put(`serviceName=${name}&servicePath=/w&port=80${weight === undefined ? '' : `&weight=${weight}`}${extra}`)
+  const shared = ServiceState.empty().with([q('blue', 90), q('green', 10)])
+  const running = workerView(renderAll(shared, settings))
+  const text = renderAll(shared, settings).config
+  t.match(text, /backend blue-be80_0\n(?:.*\n)*? {4}server blue blue:80 resolvers docker weight 90\n {4}server green green:80 resolvers docker weight 10\n/, "the first by name's backend holds both servers")
+  const step = planRuntimeDelta(running, renderAll(ServiceState.empty().with([q('blue', 0), q('green', 100)]), settings), '/cfg')
+  t.same(textOf(step), ['set weight blue-be80_0/blue 0', 'set weight blue-be80_0/green 100', 'set weight green-be80_0/green 100'])
+  t.equal(planRuntimeDelta(running, renderAll(ServiceState.empty().with([q('blue', 90), q('green', undefined)]), settings), '/cfg'), undefined, 'leaving the shared route needs a reload')
+  t.equal(planRuntimeDelta(running, renderAll(shared.with([q('red', 5)]), settings), '/cfg'), undefined, 'a third member needs a reload')
+  const sticky = ServiceState.empty().with([q('s', 5, '&sessionType=sticky-server&replicas=2')])
+  const stickyWorker = workerView(renderAll(sticky, settings))
+  t.equal(planRuntimeDelta(stickyWorker, renderAll(ServiceState.empty().with([q('s', 6, '&sessionType=sticky-server&replicas=2')]), settings), '/cfg'), undefined, "a server-template's weight needs a reload")
+  const ip = ServiceState.empty().with([q('solo', 3, '&outboundHostname=10.0.0.1')])
+  const both = planRuntimeDelta(workerView(renderAll(ip, settings)), renderAll(ServiceState.empty().with([q('solo', 4, '&outboundHostname=10.0.0.2')]), settings), '/cfg')
+  t.same(textOf(both), ['set weight solo-be80_0/solo 4', 'set server solo-be80_0/solo addr 10.0.0.2'], 'weight and address together')
+})
+
+t.test('routes are shared only between services that set weight and claim the same route', async (t) => {
+  const render = (...queries: string[]) => renderAll(ServiceState.empty().with(queries.map(put)), settings).config
+  const servers = (config: string, backend: string) => (new RegExp(`backend ${backend}\\n((?: {4}.*\\n)*)`).exec(config)?.[1] ?? '').split('\n').filter((l) => /^ {4}server/.test(l)).map((l) => l.trim().split(' ')[1])
+  t.same(servers(render('serviceName=a&servicePath=/x&port=80&weight=1', 'serviceName=b&servicePath=/x&port=81'), 'a-be80_0'), ['a'], 'one without weight: no sharing')
+  t.same(servers(render('serviceName=a&servicePath=/x&port=80&weight=1', 'serviceName=b&servicePath=/y&port=81&weight=1'), 'a-be80_0'), ['a'], 'other paths: no sharing')
+  t.same(servers(render('serviceName=a&servicePath=/x,/z&port=80&weight=1', 'serviceName=b&servicePath=/z,/x&port=81&weight=1'), 'a-be80_0'), ['a', 'b'], 'the same paths in another order')
+  t.same(servers(render('serviceName=a&servicePath=/x&serviceDomain=A.example&port=80&weight=1', 'serviceName=b&servicePath=/x&serviceDomain=a.example&port=81&weight=1'), 'a-be80_0'), ['a', 'b'], 'domains in any case')
+  t.same(servers(render('serviceName=a&servicePath=/x&serviceDomain=a.example&port=80&weight=1', 'serviceName=b&servicePath=/x&port=81&weight=1'), 'a-be80_0'), ['a'], 'a domain makes another route')
+  t.same(servers(render('serviceName=c&servicePath=/x&port=80&weight=1', 'serviceName=b&servicePath=/x&port=81&weight=1', 'serviceName=a&servicePath=/x&port=82&weight=1'), 'a-be82_0'), ['a', 'b', 'c'], 'three members, in the first by name')
+})
