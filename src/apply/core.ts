@@ -4,12 +4,12 @@ import type { RuntimeCommand } from '../haproxy/commands.js'
 import { countRuntimeChange, type Metrics } from '../metrics/index.js'
 import type { Rendered, RenderSettings } from '../render/index.js'
 import { type Change, changedService, type ServiceState } from '../state/registry.js'
-import type { StateCheckpoint } from '../state/store.js'
 import { LiveState } from '../state/live.js'
 import { bisect, type CheckResult, failureOf, type Pending, type PendingChange, withoutNameConflicts, withoutPortConflicts } from './batch.js'
 import { CatchUpTimer } from './catch-up.js'
 import { swapCertificates } from './cert-swap.js'
 import { CandidateCheck } from './check.js'
+import { DurableBatch, type DurableDeps } from './durable.js'
 import { reloadOnto } from './load.js'
 import { type Plan, planChange } from './plan.js'
 import type { HaproxyPort, StatePort } from './port.js'
@@ -198,6 +198,11 @@ export class ApplyCore {
     return this.renderCache.render(state)
   }
 
+  private get durableDeps(): DurableDeps {
+    const { port, store, log } = this.options
+    return { store, log, unserved: this.unserved, state: () => this.state, makeLive: (state) => this.makeLive(state), writeArtefacts: (state) => port.writeArtefacts(state, { prune: true }) }
+  }
+
   private async applyBatch(batch: Pending[]): Promise<void> {
     const { port, store, metrics, log } = this.options
     const started = performance.now()
@@ -210,18 +215,10 @@ export class ApplyCore {
       log.warn({ service: changedService(item.change), error }, 'change refused by haproxy; previous definition kept')
       item.reject(errors.rejectedByHaproxy(changedService(item.change), error))
     }
-    // Saved first, then made live (docs/guarantees.md "A full disk"): a change that cannot be
-    // saved never reaches HAProxy; what is then not made live is taken back out of the log.
-    const checkpoint = store?.checkpoint && store.rewind && changes.length > 0 ? await store.checkpoint() : undefined
-    if (store && checkpoint) {
-      const target = this.state.with(changes.map((item) => item.change))
-      const failed = await store.save(this.unserved.withKept(target), { compact: false }).then(() => undefined, (err: unknown) => err)
-      if (failed !== undefined) {
-        log.error({ err: failed }, 'could not save the state; the changes are not applied')
-        for (const item of changes) item.reject(errors.stateNotSaved(messageOf(failed), changedService(item.change)))
-        changes = []
-      }
-    }
+    // Saved first, then made live (src/apply/durable.ts): a change that cannot be saved never
+    // reaches HAProxy; what is then not made live is taken back out of the log.
+    const durable = new DurableBatch(this.durableDeps, stateBefore)
+    changes = await durable.saveFirst(changes)
     let live = changes
     try {
       if (changes.length > 0) {
@@ -235,7 +232,7 @@ export class ApplyCore {
       }
     } catch (err) {
       // A file that could not be written (a full disk) half-way: back to what was live and saved.
-      await this.backTo(stateBefore, checkpoint)
+      await durable.backOut()
       throw err
     }
     const reloadRequests = batch.filter((item) => !item.change && item.purpose !== 'sync')
@@ -243,27 +240,7 @@ export class ApplyCore {
     metrics.services.set(this.state.size)
     // Candidates of refused changes may have rewritten them; the live state's version stays on disk.
     await port.writeArtefacts(this.state, { prune: true })
-    // Everything saved first is live: the files hold the live state already.
-    const savedFirst = checkpoint !== undefined && changes.length > 0 && live.length === changes.length
-    if (savedFirst) this.unserved.takeForgotten()
-    else if (store?.rewind && checkpoint) await store.rewind(checkpoint)
-    if (store && !savedFirst && (this.state !== stateBefore || this.unserved.takeForgotten())) {
-      // Saved before anyone is answered, so an answered change survives a restart; a change that
-      // cannot be saved is taken back, so the proxy and the file agree.
-      const saved = await store.save(this.unserved.withKept(this.state)).then(
-        () => undefined,
-        (err: Error) => err,
-      )
-      if (saved) {
-        log.error({ err: saved }, 'could not save the state; rolling the changes back')
-        const back = await this.makeLive(stateBefore)
-        if (!back.ok) log.error({ error: back.error }, 'the changes that could not be saved could not be rolled back either')
-        await port.writeArtefacts(this.state, { prune: true })
-        for (const item of live) item.reject(errors.stateNotSaved(saved.message, changedService(item.change)))
-        live = []
-      }
-    }
-    if (savedFirst) await store?.compactIfDue?.(this.unserved.withKept(this.state))
+    live = await durable.settle(changes, live)
     if (this.served.filesBehind && batch.some((item) => item.purpose === 'sync')) await this.served.syncFiles()
     for (const item of live) item.resolve()
     for (const item of batch) if (item.purpose === 'sync') item.resolve()
@@ -272,23 +249,6 @@ export class ApplyCore {
       else item.reject(failureOf(forced.kind === 'refused' ? { ...forced, kind: 'systemic' } : forced))
     }
     log.debug({ requests: batch.length, applied: live.length, ms: Math.round(performance.now() - started) }, 'batch applied')
-  }
-
-  /**
-   * After a batch failed half-way (a file could not be written): HAProxy back on `before` when
-   * part of the batch went live, and the log back to `checkpoint`. Best effort; each failure is logged.
-   */
-  private async backTo(before: ServiceState, checkpoint: StateCheckpoint | undefined): Promise<void> {
-    const { port, store, log } = this.options
-    if (this.state !== before) {
-      const back = await this.makeLive(before).catch((err: unknown): CheckResult => ({ ok: false, kind: 'unavailable', error: messageOf(err) }))
-      if (!back.ok) log.error({ error: back.error }, 'a batch that failed half-way could not be rolled back')
-    }
-    await port.writeArtefacts(this.state, { prune: true }).catch((err: unknown) => log.warn({ err }, 'the files of the live state could not be written back'))
-    if (checkpoint && store?.rewind) {
-      await store.rewind(checkpoint).catch((err: unknown) => log.error({ err }, 'the state log could not be taken back'))
-      if (this.state !== before) await store.save(this.unserved.withKept(this.state)).catch((err: unknown) => log.error({ err }, 'the state could not be saved'))
-    }
   }
 
   /**
