@@ -24,6 +24,31 @@ interface Target {
   reconfigure: (params: Record<string, string>) => Promise<number>
 }
 
+type Figures = Record<string, { requests: number; failed: number }>
+
+/** The four kinds of clients, on `prefix`'s fast, slow and POST paths; `stop` gives their figures. */
+function mixedLoad(target: Target, prefix: string): { stop(): Promise<Figures> } {
+  const keepAlive = new Agent({ keepAlive: true, maxSockets: 2 })
+  const ask = (path: string, options: Parameters<typeof askProxy>[2] = {}) => async () => (await askProxy(target.proxyPort, path, options)).answer
+  const loads = {
+    'GET, new connections': clientLoad(ask(`${prefix}/fast`), 3),
+    'GET, keep-alive': clientLoad(ask(`${prefix}/fast`, { agent: keepAlive }), 2),
+    'GET taking 2 s': clientLoad(ask(`${prefix}/slow`), 6, 0),
+    POST: clientLoad(ask(`${prefix}/post`, { method: 'POST', body: 'x=1' }), 2),
+  }
+  return {
+    async stop() {
+      const results: Figures = {}
+      for (const [kind, load] of Object.entries(loads)) {
+        const answers = await load.stop()
+        results[kind] = { requests: answers.length, failed: answers.filter((a) => a.startsWith('failed')).length }
+      }
+      keepAlive.destroy()
+      return results
+    },
+  }
+}
+
 async function rollingUpdate(target: Target, dns: FakeDns, base: number): Promise<Record<string, { requests: number; failed: number }>> {
   const port = await freePort()
   const records = { roll: [0, 1, 2].map((i) => `127.0.0.${base + i}`) }
@@ -35,14 +60,7 @@ async function rollingUpdate(target: Target, dns: FakeDns, base: number): Promis
   const warm = clientLoad(async () => (await askProxy(target.proxyPort, '/roll/fast')).answer, 1)
   if (!(await until(async () => served(), 60_000))) throw new Error(`${target.name}: tasks not served`)
   await warm.stop()
-  const keepAlive = new Agent({ keepAlive: true, maxSockets: 2 })
-  const ask = (path: string, options: Parameters<typeof askProxy>[2] = {}) => async () => (await askProxy(target.proxyPort, path, options)).answer
-  const loads = {
-    'GET, new connections': clientLoad(ask('/roll/fast'), 3),
-    'GET, keep-alive': clientLoad(ask('/roll/fast', { agent: keepAlive }), 2),
-    'GET taking 2 s': clientLoad(ask('/roll/slow'), 6, 0),
-    POST: clientLoad(ask('/roll/post', { method: 'POST', body: 'x=1' }), 2),
-  }
+  const loads = mixedLoad(target, '/roll')
   await new Promise((resolve) => setTimeout(resolve, 3000))
   for (let i = 0; i < 3; i++) {
     const old = tasks[i] as Task
@@ -54,12 +72,7 @@ async function rollingUpdate(target: Target, dns: FakeDns, base: number): Promis
     if (!(await until(async () => [...next.received.values()].some((n) => n > 0), 60_000))) throw new Error(`${target.name}: ${next.host} never served`)
     await new Promise((resolve) => setTimeout(resolve, 3000))
   }
-  const results: Record<string, { requests: number; failed: number }> = {}
-  for (const [kind, load] of Object.entries(loads)) {
-    const answers = await load.stop()
-    results[kind] = { requests: answers.length, failed: answers.filter((a) => a.startsWith('failed')).length }
-  }
-  keepAlive.destroy()
+  const results = await loads.stop()
   await Promise.all(tasks.map((task) => task.stop()))
   return results
 }
@@ -78,14 +91,7 @@ async function movedByReconfigure(target: Target, base: number): Promise<Record<
   }
   await move(current)
   if (!(await until(async () => (await askProxy(target.proxyPort, '/moved/fast')).answer === 'v1', 60_000))) throw new Error(`${target.name}: not served`)
-  const keepAlive = new Agent({ keepAlive: true, maxSockets: 2 })
-  const ask = (path: string, options: Parameters<typeof askProxy>[2] = {}) => async () => (await askProxy(target.proxyPort, path, options)).answer
-  const loads = {
-    'GET, new connections': clientLoad(ask('/moved/fast'), 3),
-    'GET, keep-alive': clientLoad(ask('/moved/fast', { agent: keepAlive }), 2),
-    'GET taking 2 s': clientLoad(ask('/moved/slow'), 6, 0),
-    POST: clientLoad(ask('/moved/post', { method: 'POST', body: 'x=1' }), 2),
-  }
+  const loads = mixedLoad(target, '/moved')
   await new Promise((resolve) => setTimeout(resolve, 3000))
   for (let i = 1; i <= 3; i++) {
     const next = await startTask(`v${i + 1}`, `127.0.0.${base + i}`, port)
@@ -94,12 +100,7 @@ async function movedByReconfigure(target: Target, base: number): Promise<Record<
     current = next
     await new Promise((resolve) => setTimeout(resolve, 3000))
   }
-  const results: Record<string, { requests: number; failed: number }> = {}
-  for (const [kind, load] of Object.entries(loads)) {
-    const answers = await load.stop()
-    results[kind] = { requests: answers.length, failed: answers.filter((a) => a.startsWith('failed')).length }
-  }
-  keepAlive.destroy()
+  const results = await loads.stop()
   await current.stop()
   return results
 }
