@@ -22,6 +22,9 @@ LISTENER_BIN=${LISTENER_BIN:-$REPO/../shared/tools/docker-flow-swarm-listener}
 [[ -x $LISTENER_BIN ]] || LISTENER_BIN=/work/shared/tools/docker-flow-swarm-listener
 UPSTREAM_JS='const os = require("node:os"); require("node:http").createServer((q, s) => s.end(`${process.env.NAME} ${os.hostname()} ${q.url}\n`)).listen(80)'
 LOAD_JS=$REPO/test/swarm/cluster-load.mjs
+PROBE_JS=$(cat "$REPO/test/swarm/probe.js")
+# shellcheck source=test/swarm/deploy.sh
+source "$REPO/test/swarm/deploy.sh"
 TAG=dfp:cluster-test NEXT_TAG=dfp:cluster-next LISTENER_TAG=dfsl:cluster-test
 
 buildah_setup /usr/sbin/dockerd:docker.io /usr/bin/docker:docker.io openssl:openssl pebble:pebble dnsmasq:dnsmasq
@@ -339,6 +342,147 @@ reply=$(curl -s --max-time 60 -X PUT --data-binary "@$W/one.pem" "http://$(addr 
 check "2. a certificate uploaded to node1 with distribute=true answers OK ($(cut -c1-90 <<<"$reply"))" grep -q '"Status":"OK"' <<<"$reply"
 eventually 20 '2. all three nodes serve it on 443' serves_cert one.cluster.test
 note "scenario 2: $((SECONDS - s)) s"
+
+# --- deployments across nodes (issue 23) --------------------------------------------------------
+# The clients are probe.js `load` on the machine, each sending in turn through the published port
+# of every node (one URL per node); $W/probe-stop ends them.
+probe_load() { # probe_load <out> <url,url,…> <seconds> <workers> <pause ms> <method> <connection>
+  local out=$1
+  shift
+  DFP_LOAD_STOP=$W/probe-stop node -e "$PROBE_JS" -- load "$@" >"$out" 2>&1 &
+  load_pids+=($!)
+}
+probe_stop() { # probe_stop <pids…>: ends the clients started since and waits for them (bounded by their seconds)
+  touch "$W/probe-stop"
+  wait "$@"
+  rm -f "$W/probe-stop"
+}
+on_nodes() { local i out=''; for i in "${alive[@]}"; do out+="${out:+,}http://$(addr "$i")$1"; done; echo "$out"; }
+
+# Rolling update: 3 replicas, one per node, a HEALTHCHECK, discoveryType=DNS (one server per task).
+s=$SECONDS
+dk $M service create --quiet --detach --no-resolve-image --name roll --network proxy \
+  --endpoint-mode dnsrr --replicas 3 --replicas-max-per-node 1 --env NAME=roll \
+  --health-cmd "node -e '$HEALTH_JS'" --health-interval 1s --health-retries 1 --health-timeout 2s \
+  --stop-grace-period 20s --update-parallelism 1 --update-delay 2s \
+  $(labels /roll) --label com.df.discoveryType=DNS --label com.df.replicas=3 \
+  "$TAG" node -e "$ROLL_JS" >/dev/null || fail 'roll: docker service create'
+roll_nodes() { dk $M service ps --filter desired-state=running --format '{{.Node}} {{.CurrentState}}' roll 2>/dev/null | grep Running | cut -d' ' -f1 | sort | tr '\n' ' '; }
+wait_until 120 eval '[[ $(roll_nodes) == "node1 node2 node3 " ]]'
+eventually 90 "roll. a service with 3 healthy tasks, one per node ($(roll_nodes)), is routed by every node (/roll)" routed /roll/a roll
+rm -f "$W/probe-stop"
+load_started=$SECONDS
+pids=()
+probe_load "$W/roll-new" "$(on_nodes /roll/fast)" 300 4 10 GET close
+pids+=($!)
+probe_load "$W/roll-keep" "$(on_nodes /roll/fast)" 300 2 20 GET keep-alive
+pids+=($!)
+probe_load "$W/roll-slow" "$(on_nodes /roll/slow)" 300 6 0 GET close
+pids+=($!)
+probe_load "$W/roll-post" "$(on_nodes /roll/post)" 300 2 20 POST close
+pids+=($!)
+sleep 3 # the clients are under way before the update starts
+t0=$SECONDS
+if timeout 240 /usr/bin/docker -H "unix://$W/n$M/docker.sock" service update --quiet --detach=false --force --update-parallelism 1 roll >/dev/null 2>&1; then
+  pass "roll. docker service update --force --update-parallelism 1 of 3 tasks on 3 nodes converged in $((SECONDS - t0)) s (now on $(roll_nodes))"
+else
+  fail 'roll. docker service update --force did not converge within 240 s'
+fi
+sleep 3 # and keep going a little after it
+probe_stop "${pids[@]}"
+roll_figures "$W/roll" "$((SECONDS - load_started))" ' across nodes'
+dk $M service rm roll >/dev/null
+note "rolling update across nodes: $((SECONDS - s)) s"
+
+# Canary: two services on one path with com.df.weight 90/10; the split through every node, then
+# 50/50 and 0/100 by label updates under load (`set weight` on every replica, no reload).
+s=$SECONDS
+# shellcheck disable=SC2046
+upstream stable $(labels /canary) --label com.df.weight=90
+# shellcheck disable=SC2046
+upstream canary $(labels /canary) --label com.df.weight=10
+both_answer() { # both_answer <node>: a second of requests through it reaches both services
+  local reply
+  reply=$(DFP_LOAD_STOP=$W/probe-stop node -e "$PROBE_JS" -- load "http://$(addr "$1")/canary/w" 1 1 0 GET close)
+  [[ $reply == *stable=* && $reply == *canary=* ]]
+}
+both_everywhere() { local i; for i in "${alive[@]}"; do both_answer "$i" || return 1; done; }
+eventually 120 'canary. stable (weight 90) and canary (weight 10) share /canary on every node' both_everywhere
+pids=()
+for i in "${alive[@]}"; do
+  probe_load "$W/split-$i" "http://$(addr "$i")/canary/s" 8 2 0 GET close
+  pids+=($!)
+done
+wait "${pids[@]}"
+for i in "${alive[@]}"; do
+  read -r requests failed _ _ split <"$W/split-$i" || true
+  stable_n=$(grep -o 'stable=[0-9]*' <<<"$split" | cut -d= -f2)
+  canary_n=$(grep -o 'canary=[0-9]*' <<<"$split" | cut -d= -f2)
+  total=$((${stable_n:-0} + ${canary_n:-0}))
+  share=$((total > 0 ? ${stable_n:-0} * 1000 / total : 0))
+  check "canary. through node$i: 90/10 within ±3 % (${requests:-0} requests, ${failed:-?} failed; ${split:-none}: stable $((share / 10)).$((share % 10)) %)" \
+    eval "[[ ${failed:-x} == 0 && $total -ge 200 && $share -ge 870 && $share -le 930 ]]"
+done
+weights_are() { # weights_are <stable weight>: on every node's HAProxy
+  local i
+  for i in "${alive[@]}"; do
+    curl -s --max-time 5 "http://$(addr "$i"):8080/metrics" | grep -Eq "haproxy_server_weight\{backend=\"canary-be80_0\",server=\"stable\"\} $1( |\$)" || return 1
+  done
+}
+generations() { local i; for i in "${alive[@]}"; do curl -s --max-time 5 "http://$(addr "$i"):8080/metrics" | grep -oE '^dfp_haproxy_worker_generation [0-9]+' | cut -d' ' -f2; done | tr '\n' ' '; }
+generations_before=$(generations)
+load_started=$SECONDS
+pids=()
+probe_load "$W/canary-move" "$(on_nodes /canary/m)" 300 3 20 GET close
+pids+=($!)
+for step in '50 50' '0 100'; do
+  read -r stable_weight canary_weight <<<"$step"
+  dk $M service update --quiet --detach --label-add "com.df.weight=$canary_weight" canary >/dev/null
+  dk $M service update --quiet --detach --label-add "com.df.weight=$stable_weight" stable >/dev/null
+  eventually 90 "canary. weights $stable_weight/$canary_weight applied on every node" weights_are "$stable_weight"
+  sleep 3 # requests at these weights
+done
+probe_stop "${pids[@]}"
+read -r requests failed _ first_failure split <"$W/canary-move" || true
+note "canary across nodes, 90/10 → 50/50 → 0/100 by labels: ${requests:-0} requests in $((SECONDS - load_started)) s, ${failed:-?} failed (first: ${first_failure:-none}; answered: ${split:-none})"
+check "canary. 0 failed GETs through the three nodes while the weights moved (${requests:-0} requests)" test "${failed:-x}" == 0
+generations_after=$(generations)
+check "canary. the weight changes reloaded no node's HAProxy (worker generations $generations_before→ $generations_after)" \
+  test -n "${generations_before// /}" -a "$generations_after" == "$generations_before"
+last=$(DFP_LOAD_STOP=$W/probe-stop node -e "$PROBE_JS" -- load "$(on_nodes /canary/z)" 3 1 0 GET close)
+check "canary. at 0/100 the stable service receives nothing through any node ($last)" eval '[[ $last != *stable=* && $last == *canary=* ]]'
+dk $M service rm stable canary >/dev/null
+note "canary across nodes: $((SECONDS - s)) s"
+
+# Blue-green as the Docker Flow CLI's proxy step does it, sent to one node with distribute=true.
+s=$SECONDS
+upstream go-demo-blue
+wait_until 90 eval '[[ -n $(task_node go-demo-blue) ]]'
+reply=$(api 1 'reconfigure?serviceName=go-demo&serviceColor=blue&servicePath=/demo&port=80&distribute=true')
+check "blue-green. the CLI's reconfigure with serviceColor=blue to node1 answers OK ($(cut -c1-60 <<<"$reply"))" grep -q '"Status":"OK"' <<<"$reply"
+eventually 60 'blue-green. go-demo-blue serves /demo on every node' routed /demo/a go-demo-blue
+load_started=$SECONDS
+pids=()
+probe_load "$W/bg-new" "$(on_nodes /demo/x)" 300 3 20 GET close
+pids+=($!)
+probe_load "$W/bg-keep" "$(on_nodes /demo/x)" 300 2 20 GET keep-alive
+pids+=($!)
+upstream go-demo-green
+wait_until 90 eval '[[ -n $(task_node go-demo-green) ]]'
+reply=$(api 2 'reconfigure?serviceName=go-demo&serviceColor=green&servicePath=/demo&port=80&distribute=true')
+check "blue-green. the reconfigure with serviceColor=green to node2 answers OK ($(cut -c1-60 <<<"$reply"))" grep -q '"Status":"OK"' <<<"$reply"
+eventually 60 'blue-green. go-demo-green serves /demo on every node' routed /demo/b go-demo-green
+dk $M service rm go-demo-blue >/dev/null
+blue_gone() { local i; for i in "${alive[@]}"; do [[ -z $(dk "$i" ps -q --filter label=com.docker.swarm.service.name=go-demo-blue) ]] || return 1; done; }
+eventually 60 'blue-green. go-demo-blue removed, its task gone' blue_gone
+probe_stop "${pids[@]}"
+for kind in new keep; do
+  read -r requests failed _ first_failure split <"$W/bg-$kind" || true
+  note "blue-green across nodes, GETs on ${kind/keep/kept-alive} connections: ${requests:-0} requests in $((SECONDS - load_started)) s, ${failed:-?} failed (first: ${first_failure:-none}; answered: ${split:-none})"
+  check "blue-green. 0 failed GETs on ${kind/keep/kept-alive} connections through deploy, switch and removal (${requests:-0})" test "${failed:-x}" == 0
+done
+check 'blue-green. every node routes /demo to go-demo-green' routed /demo/c go-demo-green
+note "blue-green across nodes: $((SECONDS - s)) s"
 
 # --- scenario 4: node drain under load ----------------------------------------------------------
 s=$SECONDS

@@ -4,12 +4,14 @@
 //   get URL                  → "<status> <ms> <body>"   (a refused connection prints "000 <ms> <error>")
 //   put URL                  → the same, the body read from stdin (PUT /cert)
 //   tls PORT SERVERNAME      → the served certificate's subject CN, or "none <error>"
-//   load URL SECONDS WORKERS PAUSE_MS METHOD CONNECTION
+//   load URL[,URL…] SECONDS WORKERS PAUSE_MS METHOD CONNECTION
 //                            → "<requests> <failed> <not ready> <first failure>": WORKERS loops
 //                              of METHOD requests for SECONDS, each pausing PAUSE_MS, on a new
 //                              connection each (CONNECTION=close) or kept alive (keep-alive); an
 //                              answer whose body starts with "notready" counts as not ready;
-//                              the file /tmp/dfp-load-stop ends it early; then
+//                              the file /tmp/dfp-load-stop (or $DFP_LOAD_STOP) ends it early;
+//                              several URLs are requested in turn (the cluster test runs it on
+//                              the host, one URL per node's published port); then
 //                              "<name>=<count> …" of the answers by their first word
 // With `node -e`, process.argv is [node, ...args] (Node drops the `--`).
 const [verb, target, extra] = process.argv.slice(1).filter((arg, i) => !(i === 0 && arg === '--'))
@@ -35,9 +37,12 @@ async function load([seconds, workers, pauseMs, method, connection]) {
   const deadline = Date.now() + Number(seconds) * 1000
   let requests = 0, failed = 0, notReady = 0, first = '-'
   const byName = new Map()
+  const urls = target.split(',')
+  const stopFile = process.env.DFP_LOAD_STOP || '/tmp/dfp-load-stop'
+  let sent = 0
   const once = () =>
     new Promise((resolve) => {
-      const req = http.request(target, { method, agent, timeout: 30000 }, (res) => {
+      const req = http.request(urls[sent++ % urls.length], { method, agent, timeout: 30000 }, (res) => {
         let body = ''
         res.on('data', (c) => (body += c))
         res.on('end', () => {
@@ -53,7 +58,7 @@ async function load([seconds, workers, pauseMs, method, connection]) {
     })
   await Promise.all(Array.from({ length: Number(workers) }, async () => {
     // `docker exec CTR touch /tmp/dfp-load-stop` ends every load early.
-    while (Date.now() < deadline && !require('node:fs').existsSync('/tmp/dfp-load-stop')) {
+    while (Date.now() < deadline && !require('node:fs').existsSync(stopFile)) {
       const outcome = await once()
       requests++
       if (outcome === 'notready') notReady++

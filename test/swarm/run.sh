@@ -31,17 +31,8 @@ LISTENER_BIN=${LISTENER_BIN:-$REPO/../shared/tools/docker-flow-swarm-listener}
 DFP_TAG=dfp:swarm-test
 UPSTREAM_JS='const os = require("node:os"); require("node:http").createServer((q, s) => s.end(`${process.env.NAME} ${os.hostname()} ${q.url}\n`)).listen(80)'
 PROBE_JS=$(cat "$REPO/test/swarm/probe.js")
-# The rolling-update scenario's upstream: answers "notready …" until 3 s after it started (its
-# HEALTHCHECK fails until then), a path ending in /slow after 2 s, and on SIGTERM finishes what it
-# has in flight before it exits.
-ROLL_JS='const os = require("node:os"); const started = Date.now(); const ready = () => Date.now() - started > 3000
-const server = require("node:http").createServer((q, s) => {
-  if (q.url === "/health") { s.statusCode = ready() ? 200 : 503; return s.end() }
-  const answer = () => s.end(`${ready() ? "" : "notready "}${process.env.NAME} ${os.hostname()} ${q.url}\n`)
-  q.resume(); q.on("end", () => (q.url.endsWith("/slow") ? setTimeout(answer, 2000) : answer()))
-}).listen(80)
-process.on("SIGTERM", () => { server.close(() => process.exit(0)); server.closeIdleConnections() })'
-HEALTH_JS='require("node:http").get("http://127.0.0.1/health", (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on("error", () => process.exit(1))'
+# shellcheck source=test/swarm/deploy.sh
+source "$REPO/test/swarm/deploy.sh"
 
 buildah_setup /usr/sbin/dockerd:docker.io /usr/bin/docker:docker.io openssl:openssl
 D=(/usr/bin/docker)
@@ -330,17 +321,7 @@ sleep 5
 "${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
 wait "${load_pids[@]}"
 load_seconds=$((SECONDS - load_started))
-for kind in new keep slow post; do
-  read -r requests failed not_ready first_failure _ <"$tmp/roll-$kind" || true
-  label=$(case $kind in new) echo 'GETs on new connections' ;; keep) echo 'GETs on kept-alive connections' ;; slow) echo 'GETs taking 2 s' ;; post) echo 'POSTs' ;; esac)
-  note "rolling update, $label: ${requests:-0} requests in $load_seconds s, ${failed:-?} failed (first: ${first_failure:-none}), ${not_ready:-?} answered by a task not ready"
-  if [[ $kind != post ]]; then
-    check "rolling update: 0 failed $label (${requests:-0} requests)" test "${failed:-x}" == 0
-  fi
-  check "rolling update: no $label answered by a task before its health check passed" test "${not_ready:-x}" == 0
-done
-read -r requests _ <"$tmp/roll-new" || true
-check "the client sent at least 50 requests/s on new connections ($((${requests:-0} / (load_seconds > 0 ? load_seconds : 1))) /s)" test "$((${requests:-0} / (load_seconds > 0 ? load_seconds : 1)))" -ge 50
+roll_figures "$tmp/roll" "$load_seconds"
 
 # blue-green as the Docker Flow CLI's proxy step does it: go-demo-blue serves, go-demo-green is
 # deployed beside it, `reconfigure?serviceName=go-demo&serviceColor=green…` switches, blue is removed
