@@ -423,10 +423,16 @@ for i in "${alive[@]}"; do
   check "canary. through node$i: 90/10 within ±3 % (${requests:-0} requests, ${failed:-?} failed; ${split:-none}: stable $((share / 10)).$((share % 10)) %)" \
     eval "[[ ${failed:-x} == 0 && $total -ge 200 && $share -ge 870 && $share -le 930 ]]"
 done
-weights_are() { # weights_are <stable weight>: on every node's HAProxy
-  local i
+weight_of() { # weight_of <node> <server>: its weight in the shared backend, as that node's HAProxy reports it
+  curl -s --max-time 5 "http://$(addr "$1"):8080/metrics" | sed -n "s/^haproxy_server_weight{backend=\"canary-be80_0\",server=\"$2\"} \([0-9]*\).*/\1/p"
+}
+# weights_are <stable> <canary>: every node's HAProxy has them in that ratio (it reports a weight
+# scaled to the backend's largest configured one, so 50/50 may read 51/51 after 90/10).
+weights_are() {
+  local i a b
   for i in "${alive[@]}"; do
-    curl -s --max-time 5 "http://$(addr "$i"):8080/metrics" | grep -Eq "haproxy_server_weight\{backend=\"canary-be80_0\",server=\"stable\"\} $1( |\$)" || return 1
+    a=$(weight_of "$i" stable) b=$(weight_of "$i" canary)
+    [[ -n $a && -n $b ]] && ((a + b > 0 && a * $2 == b * $1)) || return 1
   done
 }
 generations() { local i; for i in "${alive[@]}"; do curl -s --max-time 5 "http://$(addr "$i"):8080/metrics" | grep -oE '^dfp_haproxy_worker_generation [0-9]+' | cut -d' ' -f2; done | tr '\n' ' '; }
@@ -439,7 +445,8 @@ for step in '50 50' '0 100'; do
   read -r stable_weight canary_weight <<<"$step"
   dk $M service update --quiet --detach --label-add "com.df.weight=$canary_weight" canary >/dev/null
   dk $M service update --quiet --detach --label-add "com.df.weight=$stable_weight" stable >/dev/null
-  eventually 90 "canary. weights $stable_weight/$canary_weight applied on every node" weights_are "$stable_weight"
+  eventually 90 "canary. weights $stable_weight/$canary_weight applied on every node" weights_are "$stable_weight" "$canary_weight"
+  note "canary. weights as HAProxy reports them (stable/canary): $(for i in "${alive[@]}"; do echo "node$i $(weight_of "$i" stable)/$(weight_of "$i" canary)"; done | tr '\n' ' ')"
   sleep 3 # requests at these weights
 done
 probe_stop "${pids[@]}"
