@@ -6,7 +6,9 @@
 #
 # Every check goes through the proxy's port published on a node (mode=host, 10.X.0.N, an address
 # of a namespace this test made). Scenarios (issue 22), in the order that keeps the destructive
-# ones last: 1 across nodes; 2 distributed changes; 4 node drain under load; 3 a replica on a node
+# ones last: 1 across nodes; 2 distributed changes; issue 23's deployments across the nodes (a
+# rolling update with four kinds of clients, a canary by com.df.weight labels, blue-green with
+# serviceColor; helpers shared with run.sh in deploy.sh); 4 node drain under load; 3 a replica on a node
 # that had none takes the API services and certificates from a peer; 6 the proxy upgraded under
 # load; 7 ACME with pebble; 5 a manager lost (kill -9 of the dockerd that runs the listener).
 # Output is TAP with figures (requests, failures, seconds); every wait is bounded; the dockerds
