@@ -9,6 +9,7 @@ import { type RuntimeCommand, sendCommands } from '../haproxy/commands.js'
 import { validateConfig } from '../haproxy/validate.js'
 import { type Rendered, renderAll, serverStatePath, statsSocketPath } from '../render/index.js'
 import { routeMapFiles } from '../render/maps.js'
+import { SpareTexts } from '../render/spares.js'
 import type { Settings } from '../settings.js'
 import type { ServiceState } from '../state/registry.js'
 import { ArtefactWriter } from './artefacts.js'
@@ -48,6 +49,7 @@ export class LiveHaproxy implements HaproxyPort {
   readonly master: HaproxyMaster
   readonly client: HaproxyClient
   private readonly artefacts: ArtefactWriter
+  private readonly spareTexts = new SpareTexts()
   /** `haproxy -c` runs so far: each candidate's file name. */
   private checks = 0
 
@@ -74,7 +76,7 @@ export class LiveHaproxy implements HaproxyPort {
     await mkdir(dir, { recursive: true })
     await this.artefacts.writeCertificates(state, { prune: false })
     return validateConfig(this.settings.HAPROXY_BIN, dir, (mapPaths) => {
-      const rendered = renderAll(state, this.settings, { validation: { mapPaths } })
+      const rendered = renderAll(state, this.settings, { validation: { mapPaths }, spareTexts: this.spareTexts })
       return { config: rendered.config, mapFiles: routeMapFiles(dir, rendered.maps, mapPaths) }
     }, ++this.checks)
   }

@@ -1,4 +1,5 @@
 import { type Rendered, renderAll, type RenderSettings } from '../render/index.js'
+import { SpareTexts } from '../render/spares.js'
 import type { ServiceState } from '../state/registry.js'
 
 /** Whether two states hold the very same entries and certificates — uploaded, scanned and ACME (`with` keeps unchanged ones). */
@@ -20,6 +21,7 @@ export class RenderCache {
   private kept: Array<{ state: ServiceState; rendered: Rendered }> = []
   /** Whole renderings made (not taken from the cache) since start. */
   renders = 0
+  private readonly spareTexts = new SpareTexts()
 
   constructor(private readonly settings: RenderSettings) {}
 
@@ -29,9 +31,8 @@ export class RenderCache {
       this.kept = [hit, ...this.kept.filter((entry) => entry !== hit)]
       return hit.rendered
     }
-    const rendered = renderAll(state, this.settings)
+    const rendered = renderAll(state, this.settings, { spareTexts: this.spareTexts })
     this.renders++
-    if (process.env.CORE_TRACE) console.error("RENDER", state.size, new Error().stack?.split("\n").slice(2, 6).join(" / "))
     this.kept = [{ state, rendered }, ...this.kept.slice(0, 1)]
     return rendered
   }

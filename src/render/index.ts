@@ -8,7 +8,7 @@ import { renderCrtList, sslBindOptions } from './crt-list.js'
 import { frontendRank, ownStatsPort, serviceFrontend, statsLines } from './frontend.js'
 import { isMapRouted, mergeRouteEntries, type RouteEntry, serviceRouteEntries, mapLookupLines, mapLookupStyle, mapUseBackendLine, type MapLookupStyle, routeMapPaths, type RouteMapName, type RouteMaps } from './maps.js'
 import { sharedRoutes } from './shared-routes.js'
-import { renderSpares, spareCount } from './spares.js'
+import { renderSpares, spareCount, type SpareTexts } from './spares.js'
 import { backendName, GLOBAL_USERLIST } from './names.js'
 import { renderTcpFrontends, renderSniFrontends, renderTcpGroups, tcpPorts } from './tcp.js'
 
@@ -111,6 +111,8 @@ export interface RenderOptions {
    * maps are read from `mapPaths` (the candidate's copies) instead of the live files.
    */
   validation?: { mapPaths: Record<RouteMapName, string> }
+  /** Where the spares' texts are kept between renderings; without it they are rendered anew. */
+  spareTexts?: SpareTexts
 }
 
 /**
@@ -223,7 +225,8 @@ export function renderAll(state: RenderState, settings: RenderSettings, options:
   }
   const frame = parts.global + parts.userlist + parts.frontend(lookupStyle) + parts.tcp
   const generalFrame = lookupStyle === 'host-path' ? frame : parts.global + parts.userlist + parts.frontend('host-path') + parts.tcp
-  const spares = mapsOn ? renderSpares(spareCount(services.length), hasGlobalUsers, settings.DEBUG) : { names: [], text: '' }
+  const spareArgs = [spareCount(services.length), hasGlobalUsers, settings.DEBUG] as const
+  const spares = mapsOn ? (options.spareTexts?.get(...spareArgs) ?? renderSpares(...spareArgs)) : { names: [], text: '' }
   const body = frame + [...backends.values()].map((b) => b.text).join('') + spares.text
   // The crt-list is part of what HAProxy loads, so it is part of the version.
   const version = createHash('sha256').update(body).update(crtList).digest('hex').slice(0, 16)

@@ -76,24 +76,31 @@ export function plainBackends(text: string, shape: string): PlainBackend[] | und
   return plain
 }
 
+
+/**
+ * The spares' texts kept by whoever renders again and again (the apply core's render cache, the
+ * port's validation): the same few counts and settings come back at every rendering. Owned, not
+ * module state, so a test's renderings share nothing it did not give them.
+ */
+export class SpareTexts {
+  private readonly kept = new Map<string, { names: string[]; text: string }>()
+
+  get(count: number, hasGlobalUsers: boolean, debug: boolean): { names: string[]; text: string } {
+    const key = `${count}/${hasGlobalUsers}/${debug}`
+    const cached = this.kept.get(key)
+    if (cached) return cached
+    const spares = renderSpares(count, hasGlobalUsers, debug)
+    if (this.kept.size >= 16) this.kept.clear()
+    this.kept.set(key, spares)
+    return spares
+  }
+}
+
 /**
  * The spare backends of a configuration: what a plain service's backend renders to (a
  * placeholder service through the same template), renamed, without its server line.
  */
 export function renderSpares(count: number, hasGlobalUsers: boolean, debug: boolean): { names: string[]; text: string } {
-  // The same few counts and settings come back at every rendering: keep their text.
-  const key = `${count}/${hasGlobalUsers}/${debug}`
-  const cached = sparesCache.get(key)
-  if (cached) return cached
-  const spares = renderSparesOnce(count, hasGlobalUsers, debug)
-  if (sparesCache.size >= 16) sparesCache.clear()
-  sparesCache.set(key, spares)
-  return spares
-}
-
-const sparesCache = new Map<string, { names: string[]; text: string }>()
-
-function renderSparesOnce(count: number, hasGlobalUsers: boolean, debug: boolean): { names: string[]; text: string } {
   const names = spareNames(count)
   const placeholder = parseService({ serviceName: 'spare', servicePath: '/', port: '1', outboundHostname: '127.0.0.1' }, { separator: ',' })
   // The placeholder's address is an IP: no name of /etc/hosts to look for.
