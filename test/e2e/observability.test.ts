@@ -1,5 +1,6 @@
 import tap from 'tap'
 import { startWithUpstream } from '../helpers/daemon.js'
+import { until } from '../helpers/net.js'
 
 const { daemon, port } = await startWithUpstream('shop')
 
@@ -14,7 +15,11 @@ tap.test('/metrics has the daemon figures and HAProxy figures in the original fa
   t.equal((await daemon.call('reconfigure', { serviceName: 'broken' })).status, 409)
   t.equal((await daemon.call('remove', { serviceName: 'ghost' })).status, 200)
   t.equal((await daemon.proxy('/shop/cart')).status, 200)
-  const reply = await daemon.api('/metrics')
+  // HAProxy counts a response once its stream ends, which can be just after the client has it.
+  const backend = `shop-be${port}_0`
+  const counted = (body: string) => (sample(body, `haproxy_backend_http_responses_total{backend="${backend}",code="2xx"}`) ?? 0) >= 1
+  let reply = await daemon.api('/metrics')
+  await until(async () => counted((reply = await daemon.api('/metrics')).body), 5_000)
   t.equal(reply.status, 200)
   t.match(reply.headers['content-type'], /^text\/plain/)
   const text = reply.body
@@ -29,9 +34,8 @@ tap.test('/metrics has the daemon figures and HAProxy figures in the original fa
   t.ok(sample(text, 'dfp_validation_failures_total') !== undefined)
   t.ok(text.includes('# TYPE dfp_runtime_changes_total counter'))
   t.equal(sample(text, 'haproxy_up'), 1)
-  const backend = `shop-be${port}_0`
   t.equal(sample(text, `haproxy_backend_up{backend="${backend}"}`), 1)
-  t.ok((sample(text, `haproxy_backend_http_responses_total{backend="${backend}",code="2xx"}`) ?? 0) >= 1, 'the request through the proxy is counted')
+  t.ok(counted(text), 'the request through the proxy is counted')
   t.ok((sample(text, 'haproxy_frontend_http_requests_total{frontend="services"}') ?? 0) >= 1)
   t.ok(new RegExp(`^haproxy_server_current_sessions\\{backend="${backend}",server="[^"]+"\\} 0$`, 'm').test(text), 'server series carry backend and server labels')
 })
@@ -44,7 +48,8 @@ tap.test('/v1/docker-flow-proxy/metrics serves HAProxy CSV statistics', async (t
 })
 
 tap.test('the status page JSON has each service with its routes, source and health', async (t) => {
-  await daemon.call('reconfigure', { serviceName: 'db', reqMode: 'tcp', srcPort: String(daemon.proxyPort + 1), port: '5432' })
+  const dbAnswer = await daemon.call('reconfigure', { serviceName: 'db', reqMode: 'tcp', srcPort: String(daemon.proxyPort + 1), port: '5432' })
+  t.equal(dbAnswer.status, 200, `the tcp service is applied (${JSON.stringify(dbAnswer.body).slice(0, 200)})`)
   for (const path of ['/v1/docker-flow-proxy/status?type=json', '/v1/docker-flow-proxy/status.json']) {
     const reply = await daemon.api(path)
     t.equal(reply.status, 200)
