@@ -141,8 +141,12 @@ export async function runSoak({ seconds, seed, clients = 3, say = () => undefine
       }
     })()
 
-    await Promise.all([...Array.from({ length: clients }, (_, client) => writer(client)), injector])
-    running = false
+    try {
+      await Promise.all([...Array.from({ length: clients }, (_, client) => writer(client)), injector])
+    } finally {
+      // Also when a fault failed: the writers and the prober stop, so the run ends with its error.
+      running = false
+    }
     await prober
     await haproxy.normal()
     await disk.drain()
