@@ -1,6 +1,7 @@
 import { wantsAcme } from '../service/acme-request.js'
 import { withoutPasswords } from '../service/public.js'
 import type { Service, ServiceChange, ServiceSource } from '../service/types.js'
+import { LayeredMap } from './layered-map.js'
 
 export type { ServiceChange, ServiceSource }
 
@@ -58,7 +59,8 @@ export const changedService = (change: Change) => {
  */
 export class ServiceState {
   private constructor(
-    private readonly entries: ReadonlyMap<string, ServiceEntry>,
+    /** Shared with the state it was made from, under the changes (src/state/layered-map.ts). */
+    private readonly entries: LayeredMap<string, ServiceEntry>,
     /** Uploaded certificates: name → PEM. */
     readonly uploaded: ReadonlyMap<string, string> = new Map(),
     /** Certificate files of CERTS_DIR and the secrets folder, in that order. */
@@ -89,7 +91,7 @@ export class ServiceState {
   }
 
   static empty(): ServiceState {
-    return new ServiceState(new Map())
+    return new ServiceState(LayeredMap.empty())
   }
 
   /**
@@ -140,7 +142,9 @@ export class ServiceState {
    * later pull can still remove it.
    */
   with(changes: readonly Change[]): ServiceState {
-    const next = new Map(this.entries)
+    // The entries the changes set (an entry) or remove (undefined), applied at the end in one go.
+    const edits = new Map<string, ServiceEntry | undefined>()
+    const current = (name: string) => (edits.has(name) ? edits.get(name) : this.entries.get(name))
     let uploaded = this.uploaded
     let scanned = this.scanned
     let acme = this.acme
@@ -166,24 +170,25 @@ export class ServiceState {
         continue
       }
       if (change.kind === 'remove') {
-        if (next.delete(change.serviceName)) {
+        if (current(change.serviceName)) {
+          edits.set(change.serviceName, undefined)
           changed = true
           names.add(change.serviceName)
         }
         continue
       }
       const name = change.service.serviceName
-      const previous = next.get(name)
+      const previous = current(name)
       const requested = change.source ?? 'api'
       const source = requested === 'api' && previous?.source === 'listener' ? 'listener' : requested
       const entry = { service: change.service, source, params: change.params ?? {} }
       if (previous && sameEntry(previous, entry)) continue
-      next.set(name, entry)
+      edits.set(name, entry)
       changed = true
       names.add(name)
     }
     // An unchanged state stays the same object: callers compare identity to skip saving.
-    return changed ? new ServiceState(next, uploaded, scanned, acme, { parent: new WeakRef(this), names }) : this
+    return changed ? new ServiceState(this.entries.with(edits), uploaded, scanned, acme, { parent: new WeakRef(this), names }) : this
   }
 
   /** Services by name, sorted, for `/config?type=json` (without passwords). */
