@@ -8,9 +8,14 @@ type Slot<V> = V | typeof GONE
  * `with` copies the overlay, not the base; once the overlay outgrows about √size entries it is
  * folded into a new base, so a change costs O(√size) entries amortised instead of a copy of
  * every entry (a 10 000-service state used to be copied whole, 0.3 MB, on every batch).
- * Iteration keeps the base's order, with added keys after it.
+ * Iteration keeps the base's order, with added keys after it; the first iteration of a version
+ * with an overlay folds it into a map of its own (kept, as the version never changes), which the
+ * versions made from it then share as their base.
  */
 export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
+  /** The entries folded, once this version was iterated. */
+  private flat: ReadonlyMap<K, V> | undefined
+
   private constructor(
     private readonly base: ReadonlyMap<K, V>,
     private readonly overlay: ReadonlyMap<K, Slot<V>>,
@@ -27,6 +32,7 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
   }
 
   get(key: K): V | undefined {
+    if (this.flat) return this.flat.get(key)
     const slot = this.overlay.get(key)
     if (slot === GONE) return undefined
     return slot !== undefined || this.overlay.has(key) ? (slot as V) : this.base.get(key)
@@ -42,15 +48,18 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
    * when nothing changed.
    */
   with(edits: Iterable<readonly [K, V | undefined]>): LayeredMap<K, V> {
+    // Made from the folded entries when there are: an overlay of the new edits alone.
+    const base = this.flat ?? this.base
+    const from = this.flat ? undefined : this.overlay
     let overlay: Map<K, Slot<V>> | undefined
     let size = this.size
     for (const [key, value] of edits) {
-      const had = overlay ? (overlay.has(key) ? overlay.get(key) !== GONE : this.base.has(key)) : this.has(key)
+      const had = overlay ? (overlay.has(key) ? overlay.get(key) !== GONE : base.has(key)) : this.has(key)
       if (value === undefined && !had) continue
-      overlay ??= new Map(this.overlay)
+      overlay ??= new Map(from)
       if (value === undefined) {
         // A key the base lacks needs no tombstone.
-        if (this.base.has(key)) overlay.set(key, GONE)
+        if (base.has(key)) overlay.set(key, GONE)
         else overlay.delete(key)
         size--
       } else {
@@ -59,25 +68,35 @@ export class LayeredMap<K, V> implements ReadonlyMap<K, V> {
       }
     }
     if (!overlay) return this
-    if (overlay.size * overlay.size > Math.max(4096, size)) return new LayeredMap(new Map(new LayeredMap(this.base, overlay, size)), new Map(), size)
-    return new LayeredMap(this.base, overlay, size)
+    const next = new LayeredMap(base, overlay, size)
+    return overlay.size * overlay.size > Math.max(4096, size) ? new LayeredMap(next.folded(), new Map(), size) : next
   }
 
-  *entries(): MapIterator<[K, V]> {
+  /** The entries as one map: the base itself while there is no overlay. */
+  private folded(): ReadonlyMap<K, V> {
+    if (this.overlay.size === 0) return this.base
+    if (this.flat) return this.flat
+    const flat = new Map<K, V>()
     for (const [key, value] of this.base) {
       const slot = this.overlay.get(key)
       if (slot === GONE) continue
-      yield [key, slot === undefined && !this.overlay.has(key) ? value : (slot as V)]
+      flat.set(key, slot === undefined && !this.overlay.has(key) ? value : (slot as V))
     }
-    for (const [key, slot] of this.overlay) if (slot !== GONE && !this.base.has(key)) yield [key, slot]
+    for (const [key, slot] of this.overlay) if (slot !== GONE && !this.base.has(key)) flat.set(key, slot)
+    this.flat = flat
+    return flat
   }
 
-  *keys(): MapIterator<K> {
-    for (const [key] of this.entries()) yield key
+  entries(): MapIterator<[K, V]> {
+    return this.folded().entries()
   }
 
-  *values(): MapIterator<V> {
-    for (const [, value] of this.entries()) yield value
+  keys(): MapIterator<K> {
+    return this.folded().keys()
+  }
+
+  values(): MapIterator<V> {
+    return this.folded().values()
   }
 
   [Symbol.iterator](): MapIterator<[K, V]> {
