@@ -69,6 +69,8 @@ export class ServiceState {
     readonly acme: ReadonlyMap<string, string> = new Map(),
     /** The state this one was made from by `with`, and the services that differ. */
     private readonly origin?: { parent: WeakRef<ServiceState>; names: ReadonlySet<string> },
+    /** How many services ask for an ACME certificate, kept by `with`. */
+    private readonly acmeServices = 0,
   ) {}
 
   /**
@@ -111,7 +113,7 @@ export class ServiceState {
 
   /** Whether any service asks for an ACME certificate: HAProxy then answers HTTP-01 challenges. */
   get acmeChallenges(): boolean {
-    return [...this.entries.values()].some((entry) => wantsAcme(entry.params))
+    return this.acmeServices > 0
   }
 
   get size(): number {
@@ -188,7 +190,13 @@ export class ServiceState {
       names.add(name)
     }
     // An unchanged state stays the same object: callers compare identity to skip saving.
-    return changed ? new ServiceState(this.entries.with(edits), uploaded, scanned, acme, { parent: new WeakRef(this), names }) : this
+    if (!changed) return this
+    let acmeServices = this.acmeServices
+    for (const [name, entry] of edits) {
+      const previous = this.entries.get(name)
+      acmeServices += (entry && wantsAcme(entry.params) ? 1 : 0) - (previous && wantsAcme(previous.params) ? 1 : 0)
+    }
+    return new ServiceState(this.entries.with(edits), uploaded, scanned, acme, { parent: new WeakRef(this), names }, acmeServices)
   }
 
   /** Services by name, sorted, for `/config?type=json` (without passwords). */
