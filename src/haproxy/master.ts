@@ -245,11 +245,14 @@ export class HaproxyMaster {
 
   private onLine(text: string): void {
     // HAProxy quotes the lines it complains about, passwords included: they are blanked before
-    // the line reaches the log or an answer.
-    const shown = redactConfig(text)
+    // the line reaches the log or an answer. Its routine lines (one per server or proxy) quote
+    // nothing of the configuration, and are many.
+    const level = outputLevel(text)
+    const shown = level === 'debug' ? text : redactConfig(text)
     this.lines.push({ seq: ++this.seq, text: shown })
-    if (this.lines.length > KEPT_LINES) this.lines.splice(0, this.lines.length - KEPT_LINES)
-    this.options.log[outputLevel(text)]({ haproxy: shown }, 'haproxy')
+    // Cut back in steps: a reload at 10 000 services prints 11 000 lines.
+    if (this.lines.length > 2 * KEPT_LINES) this.lines.splice(0, this.lines.length - KEPT_LINES)
+    this.options.log[level]({ haproxy: shown }, 'haproxy')
   }
 
   private linesSince(cursor: number): string[] {

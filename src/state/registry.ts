@@ -69,8 +69,8 @@ export class ServiceState {
     readonly acme: ReadonlyMap<string, string> = new Map(),
     /** The state this one was made from by `with`, and the services that differ. */
     private readonly origin?: { parent: WeakRef<ServiceState>; names: ReadonlySet<string> },
-    /** How many services ask for an ACME certificate, kept by `with`. */
-    private readonly acmeServices = 0,
+    /** How many services ask for an ACME certificate and have an http destination, kept by `with`. */
+    private readonly tally: Tally = { acme: 0, http: 0 },
   ) {}
 
   /**
@@ -113,7 +113,12 @@ export class ServiceState {
 
   /** Whether any service asks for an ACME certificate: HAProxy then answers HTTP-01 challenges. */
   get acmeChallenges(): boolean {
-    return this.acmeServices > 0
+    return this.tally.acme > 0
+  }
+
+  /** Whether any service has an http destination (`frontend services` then binds its ports). */
+  get hasHttp(): boolean {
+    return this.tally.http > 0
   }
 
   get size(): number {
@@ -191,18 +196,30 @@ export class ServiceState {
     }
     // An unchanged state stays the same object: callers compare identity to skip saving.
     if (!changed) return this
-    let acmeServices = this.acmeServices
+    const tally = { ...this.tally }
     for (const [name, entry] of edits) {
       const previous = this.entries.get(name)
-      acmeServices += (entry && wantsAcme(entry.params) ? 1 : 0) - (previous && wantsAcme(previous.params) ? 1 : 0)
+      if (previous) count(tally, previous, -1)
+      if (entry) count(tally, entry, 1)
     }
-    return new ServiceState(this.entries.with(edits), uploaded, scanned, acme, { parent: new WeakRef(this), names }, acmeServices)
+    return new ServiceState(this.entries.with(edits), uploaded, scanned, acme, { parent: new WeakRef(this), names }, tally)
   }
 
   /** Services by name, sorted, for `/config?type=json` (without passwords). */
   toJSON(): Record<string, ReturnType<typeof withoutPasswords>> {
     return Object.fromEntries(this.list().map((entry) => [entry.service.serviceName, withoutPasswords(entry.service)]))
   }
+}
+
+/** Counts of services with a property, kept by `ServiceState.with` so no reader iterates every service. */
+interface Tally {
+  acme: number
+  http: number
+}
+
+const count = (tally: Tally, entry: ServiceEntry, by: 1 | -1) => {
+  if (wantsAcme(entry.params)) tally.acme += by
+  if (entry.service.destinations.some((d) => d.reqMode === 'http')) tally.http += by
 }
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)

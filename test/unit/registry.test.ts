@@ -22,11 +22,13 @@ t.test('an API update of a listener service keeps it a listener service', async 
   t.equal(byHand.with([{ kind: 'put', service: service(a), params: params(a), source: 'listener' }]).list()[0]?.source, 'listener', 'a pull adopts a service it reports')
 })
 
-t.test('acmeChallenges, kept by `with`, is what every entry says, after any changes', async (t) => {
+t.test('acmeChallenges and hasHttp, kept by `with`, are what every entry says, after any changes', async (t) => {
   const { default: fc } = await import('fast-check')
   const { wantsAcme } = await import('../../src/service/acme-request.js')
   const put = (name: string, host: string) => {
-    const query = `serviceName=${name}&servicePath=/${name}&port=80${host === '' ? '' : `&letsencrypt.host=${host}&serviceDomain=${name}.example.com`}`
+    // Every other name is a tcp service.
+    const mode = name === 'b' || name === 'd' ? '&reqMode=tcp&srcPort=30000' : ''
+    const query = `serviceName=${name}&servicePath=/${name}&port=80${mode}${host === '' ? '' : `&letsencrypt.host=${host}&serviceDomain=${name}.example.com`}`
     return { kind: 'put' as const, service: service(query), params: params(query) }
   }
   const change = fc.oneof(
@@ -39,6 +41,7 @@ t.test('acmeChallenges, kept by `with`, is what every entry says, after any chan
       for (const batch of batches) {
         state = state.with(batch)
         if (state.acmeChallenges !== state.list().some((entry) => wantsAcme(entry.params))) return false
+        if (state.hasHttp !== state.list().some((entry) => entry.service.destinations.some((d) => d.reqMode === 'http'))) return false
       }
       return true
     }),
