@@ -14,6 +14,7 @@ import { parseChange } from './service/params.js'
 import type { Settings } from './settings.js'
 import { LiveState } from './state/live.js'
 import { StateStore } from './state/store.js'
+import { parserFingerprint } from './service/fingerprint.js'
 import { Distributor } from './swarm/distribute.js'
 import { ListenerSync } from './swarm/listener.js'
 import { PeerSync } from './swarm/peer-sync.js'
@@ -26,7 +27,7 @@ export function createDaemon(settings: Settings, logger: Logger) {
   // The environment's services, parsed here: a bad one throws a SettingsError before anything runs.
   const fromEnvironment = envChanges(settings)
   const metrics = createMetrics()
-  const store = new StateStore(settings.CONFIG_DIR, logger)
+  const store = new StateStore(settings.CONFIG_DIR, logger, parserFingerprint(settings.PARSE_OPTIONS))
   const live = new LiveState()
   const haproxy = new LiveHaproxy(settings, logger)
   const applier = new ApplyCore({ settings, port: haproxy, store, log: logger, metrics, live })

@@ -10,12 +10,13 @@ const tempName = (path: string) => `${path}.tmp-${process.pid}`
  * Readable by the owner only unless `mode` says otherwise: haproxy.cfg holds passwords, and
  * HAProxy reads every file as the master, which runs as the daemon's user.
  */
-export async function writeAtomic(path: string, content: string, mode = 0o600): Promise<void> {
+export async function writeAtomic(path: string, content: string | Iterable<string>, mode = 0o600): Promise<void> {
   const temp = tempName(path)
   try {
     const handle = await open(temp, 'w', mode)
     try {
-      await handle.writeFile(content)
+      if (typeof content === 'string') await handle.writeFile(content)
+      else await writeInChunks(content, (text) => handle.writeFile(text))
       await handle.sync()
     } finally {
       await handle.close()
@@ -25,6 +26,24 @@ export async function writeAtomic(path: string, content: string, mode = 0o600): 
     await rm(temp, { force: true, recursive: true }).catch(() => undefined)
     throw err
   }
+}
+
+/**
+ * Writes parts of a text about 1 MB at a time: a large file (the state snapshot at 50 000
+ * services) is never one string in memory.
+ */
+async function writeInChunks(parts: Iterable<string>, write: (text: string) => Promise<void>): Promise<void> {
+  let pending: string[] = []
+  let size = 0
+  for (const part of parts) {
+    pending.push(part)
+    size += part.length
+    if (size < 1 << 20) continue
+    await write(pending.join(''))
+    pending = []
+    size = 0
+  }
+  if (pending.length > 0) await write(pending.join(''))
 }
 
 // What a daemon killed mid-write leaves behind: validation candidates and writeAtomic's temps.

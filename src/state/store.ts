@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { checkCertName, inspectCertificate } from '../pem.js'
 import { writeAtomic } from '../files.js'
+import { compact as compactObject } from '../compact.js'
+import type { Service } from '../service/types.js'
 import type { Change, ServiceChange, ServiceSource, ServiceState } from './registry.js'
 
 // Format 1: the whole state in dfp-state.json, rewritten on every save (still loaded).
@@ -13,15 +15,24 @@ const FORMAT = 2
 const SOURCES: readonly ServiceSource[] = ['api', 'listener', 'env']
 /** The log is folded into a new snapshot once it has more lines than this or the snapshot. */
 const MIN_COMPACTION_LINES = 256
+/** Parameters whose service depends on files read while parsing: such a service is always parsed again. */
+const READS_FILES = ['templateFePath', 'templateBePath', 'usersSecret']
 
 export interface SavedService {
   source: ServiceSource
   params: Record<string, string>
+  /** The service as parsed from `params`, when the snapshot names the parser (`SavedState.parser`). */
+  service?: Service
 }
 
 export interface SavedState {
   format: number
   generation?: number
+  /**
+   * The parser the snapshot's `service` fields came from (src/service/fingerprint.ts): a loader
+   * with the same one takes them as they are instead of parsing every service again.
+   */
+  parser?: string
   services: SavedService[]
   /** Certificates uploaded through the API (PEM with key). */
   certificates?: Array<{ name: string; pem: string }>
@@ -62,6 +73,8 @@ export class StateStore {
   constructor(
     configDir: string,
     private readonly log: Logger,
+    /** The parser's fingerprint: snapshots then keep each parsed service, and a load with the same one reuses them. */
+    private readonly parser?: string,
   ) {
     this.path = join(configDir, 'dfp-state.json')
     this.logPath = join(configDir, 'dfp-state.log')
@@ -90,14 +103,19 @@ export class StateStore {
     const services = new Map<string, SavedService>()
     for (const entry of saved.services) {
       const params = entry && typeof entry.params === 'object' && entry.params ? entry.params : {}
-      services.set(String(params.serviceName), { source: entry?.source, params })
+      services.set(String(params.serviceName), { source: entry?.source, params, ...(entry?.service ? { service: entry.service } : {}) })
     }
     const certificates = new Map((Array.isArray(saved.certificates) ? saved.certificates : []).map((c) => [c?.name, c?.pem] as const))
     if (saved.format === FORMAT) await this.replayLog(Number(saved.generation), services, certificates)
     const changes: Change[] = []
+    // A snapshot of this very parser (same code, same settings) holds what parsing gives.
+    const trusted = this.parser !== undefined && saved.parser === this.parser
+    let reused = 0
     for (const [name, entry] of services) {
       try {
-        const change = parse(entry.params)
+        const keep = trusted && entry.service !== undefined && typeof entry.service === 'object' && !READS_FILES.some((key) => key in entry.params)
+        if (keep) reused++
+        const change: ServiceChange = keep ? { kind: 'put', service: compactObject(entry.service as Service), params: compactObject(entry.params) } : parse(entry.params)
         const source = SOURCES.includes(entry.source) ? entry.source : 'api'
         changes.push(change.kind === 'put' ? { ...change, source } : change)
       } catch (err) {
@@ -115,7 +133,7 @@ export class StateStore {
       }
     }
     this.generation = Number.isSafeInteger(saved.generation) ? Number(saved.generation) : 0
-    this.log.info({ services: services.size, certificates: certificates.size, path: this.path }, 'state loaded')
+    this.log.info({ services: services.size, parsed: services.size - reused, certificates: certificates.size, path: this.path }, 'state loaded')
     return changes
   }
 
@@ -200,17 +218,23 @@ export class StateStore {
 
   private async compact(state: ServiceState): Promise<void> {
     const generation = this.generation + 1
-    const saved: SavedState = {
-      format: FORMAT,
-      generation,
-      services: state.list().map(({ source, params }) => ({ source, params })),
-      certificates: [...state.uploaded.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, pem]) => ({ name, pem })),
+    const entries = state.list()
+    const certificates = [...state.uploaded.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, pem]) => ({ name, pem }))
+    const parser = this.parser
+    // One service a line, written in parts (src/files.ts), never the whole text as one string.
+    function* text(): Generator<string> {
+      yield `{"format":${FORMAT},"generation":${generation},${parser === undefined ? '' : `"parser":${JSON.stringify(parser)},`}"services":[\n`
+      for (const [index, { source, params, service }] of entries.entries()) {
+        const saved: SavedService = parser === undefined ? { source, params } : { source, params, service }
+        yield `${index === 0 ? '' : ',\n'}${JSON.stringify(saved)}`
+      }
+      yield `\n],"certificates":${JSON.stringify(certificates)}}\n`
     }
-    await writeAtomic(this.path, `${JSON.stringify(saved, null, 1)}\n`, 0o600)
+    await writeAtomic(this.path, text(), 0o600)
     await writeAtomic(this.logPath, `${JSON.stringify({ generation })}\n`, 0o600)
     this.generation = generation
     this.logLines = 0
-    this.snapshotSize = saved.services.length
+    this.snapshotSize = entries.length
     this.saved = state
   }
 

@@ -5,7 +5,7 @@
 // For each: the peak RSS while loading `size` services and 1 000 more, the time of those 1 000,
 // of 1 000 removals at once, and of a cold restart to serving every service. The baseline: the
 // same clients against a trivial HTTP server in this process (what the client side costs here).
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -55,7 +55,8 @@ export async function clientFloor(pattern: Pattern): Promise<number> {
 function spawn(dir: string, apiPort: number, proxyPort: number, flags: string[], env: Record<string, string>) {
   return execa('node', [...flags, 'dist/main.js'], {
     reject: false,
-    stdio: 'ignore',
+    // BENCH_DAEMON_OUT: a file for the daemon's log (appended).
+    ...(process.env.BENCH_DAEMON_OUT ? { stdin: 'ignore', stderr: 'ignore', stdout: { file: process.env.BENCH_DAEMON_OUT, append: true } } : { stdio: 'ignore' }),
     env: {
       CONFIG_DIR: dir,
       SECRETS_DIR: join(dir, 'secrets'),
@@ -85,26 +86,44 @@ export interface StreamResult {
 
 const routable = async (proxyPort: number, name: string) => (await httpGet(proxyPort, `/${name}/x`, {}, 2000).catch(() => undefined))?.status === 200
 
+/** A saved state of `size` plain services (the state file's snapshot format), as a daemon leaves it. */
+async function writeSavedState(dir: string, size: number, upstreamPort: number): Promise<void> {
+  const services = Array.from({ length: size }, (_, i) => ({ source: 'api', params: { serviceName: `m${i}`, servicePath: `/m${i}/`, port: String(upstreamPort), outboundHostname: '127.0.0.1' } }))
+  await writeFile(join(dir, 'dfp-state.json'), `${JSON.stringify({ format: 2, generation: 1, services, certificates: [] })}\n`, { mode: 0o600 })
+  await writeFile(join(dir, 'dfp-state.log'), '{"generation":1}\n', { mode: 0o600 })
+}
+
 /**
- * One daemon, loaded with `size` services in the pattern; then 1 000 more, 1 000 removals at once,
- * its RSS after `settleMs` idle, and with `restart` a stop and a cold start on the same folder.
+ * One daemon, loaded with `size` services in the pattern (with `preload`: started cold on a saved
+ * state of them instead, the time to serving them being `restartMs`); then 1 000 more, 1 000
+ * removals at once, its RSS after `settleMs` idle, and with `restart` a stop and a cold start on
+ * the same folder.
  */
-export async function streamRun(size: number, pattern: Pattern, flags: string[], env: Record<string, string>, { settleMs = 20_000, restart = false } = {}): Promise<StreamResult> {
+export async function streamRun(size: number, pattern: Pattern, flags: string[], env: Record<string, string>, { settleMs = 20_000, restart = false, preload = false } = {}): Promise<StreamResult> {
   const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
   // As in a container: the folders it watches exist (a missing one is watched through its
   // parent, here CONFIG_DIR, which every change rewrites).
   for (const folder of ['secrets', 'certs-folder']) await mkdir(join(dir, folder))
   const [apiPort, proxyPort] = [await freePort(), await freePort()]
   const upstream = await httpUpstream('bench')
+  if (preload) await writeSavedState(dir, size, upstream.port)
+  const sample = Array.from({ length: 20 }, (_, k) => `m${Math.floor((k * size) / 20)}`).concat(`m${size - 1}`)
+  const serving = () => until(async () => (await Promise.all(sample.map((name) => routable(proxyPort, name)))).every(Boolean), 180_000)
+  let start = performance.now()
   let child = spawn(dir, apiPort, proxyPort, flags, env)
-  const up = () => until(async () => (await httpGet(apiPort, '/v1/docker-flow-proxy/ping')).status === 200, 60_000)
+  const up = () => until(async () => (await httpGet(apiPort, '/v1/docker-flow-proxy/ping')).status === 200, 120_000)
   const status = (field: 'VmRSS' | 'VmHWM') => procStatus(child.pid, field)
   const path = (i: number) => reconfigurePath(i, upstream.port)
   try {
+    let restartMs: number | undefined
+    if (preload) {
+      if (!(await serving())) throw new Error('not serving the saved state')
+      restartMs = performance.now() - start
+    }
     if (!(await up())) throw new Error('the daemon did not start')
     const startedRss = status('VmRSS')
-    let start = performance.now()
-    let failed = await send(apiPort, 0, size, pattern, path)
+    start = performance.now()
+    let failed = preload ? 0 : await send(apiPort, 0, size, pattern, path)
     const loadMs = performance.now() - start
     // The catch-up reload of the load done (fresh spares), as section 8 does before its bursts.
     await httpGet(apiPort, '/v1/docker-flow-proxy/reload', {}, 120_000)
@@ -119,14 +138,12 @@ export async function streamRun(size: number, pattern: Pattern, flags: string[],
     const peak = status('VmHWM')
     await new Promise((resolve) => setTimeout(resolve, settleMs))
     const settledRss = status('VmRSS')
-    let restartMs: number | undefined
     if (restart) {
       child.kill('SIGTERM')
       await child
       start = performance.now()
       child = spawn(dir, apiPort, proxyPort, flags, env)
-      const sample = Array.from({ length: 20 }, (_, k) => `m${Math.floor((k * size) / 20)}`).concat(`m${size - 1}`)
-      if (!(await until(async () => (await Promise.all(sample.map((name) => routable(proxyPort, name)))).every(Boolean), 120_000))) throw new Error('not serving after the restart')
+      if (!(await serving())) throw new Error('not serving after the restart')
       restartMs = performance.now() - start
     }
     return { startedRss, loadMs, thousandMs, removalsMs, peak, failed, settledRss, restartMs }
@@ -144,22 +161,25 @@ export async function streamSection(size: number): Promise<void> {
   const plain = { flags: [] as string[], env: {} as Record<string, string> }
   // BENCH_STREAM_QUICK=1: the stream of 200 clients alone (for the largest sizes, where each load takes minutes).
   const quick = process.env.BENCH_STREAM_QUICK === '1'
+  // BENCH_STREAM_PRELOAD=1: each daemon starts cold on a saved state of `size` services instead of being fed them.
+  const preload = process.env.BENCH_STREAM_PRELOAD === '1'
   const patterns: Pattern[] = quick ? [{ kind: 'stream', clients: 200 }] : [{ kind: 'waves', wave: 200 }, { kind: 'stream', clients: 200 }, { kind: 'stream', clients: 1000 }]
   const floors = new Map<Pattern, number>()
   for (const pattern of patterns) floors.set(pattern, await clientFloor(pattern))
   for (const [label, how] of [['npm start', start], ['plain node dist/main.js', plain]] as const) {
     for (const pattern of patterns) {
       progress(`stream: ${size} services, ${describe(pattern)}, ${label}`)
-      const first = how === start && pattern === patterns[quick ? 0 : 1]
-      const r = await streamRun(size, pattern, how.flags, how.env, { settleMs: first ? 20_000 : 3000, restart: first })
-      const goal = how === start ? '≤ 150 MB' : '≤ 200 MB'
+      const first = (how === start || preload) && pattern === patterns[quick ? 0 : 1]
+      const r = await streamRun(size, pattern, how.flags, how.env, { settleMs: first ? 20_000 : 3000, restart: first && !preload, preload })
+      const goal = size > 10_000 ? '≤ 300 MB' : how === start ? '≤ 150 MB' : '≤ 200 MB'
       const tag = `${describe(pattern)}, ${label}`
-      row(`daemon RSS peak at ${size} services + 1 000 more + 1 000 removed, ${tag} (load ${ms(r.loadMs)}, ${r.failed} failed)`, mb(r.peak), `just started ${mb(r.startedRss)}`, r.peak / r.startedRss, goal)
+      const loaded = preload ? `started cold on them in ${ms(r.restartMs ?? NaN)}` : `load ${ms(r.loadMs)}`
+      row(`daemon RSS peak at ${size} services + 1 000 more + 1 000 removed, ${tag} (${loaded}, ${r.failed} failed)`, mb(r.peak), `${preload ? 'serving them, just after the start' : 'just started'} ${mb(r.startedRss)}`, r.peak / r.startedRss, goal)
       row(`1 000 new services at ${size}, ${tag}`, ms(r.thousandMs), `same clients, trivial server ${ms(floors.get(pattern) ?? NaN)}`, r.thousandMs / (floors.get(pattern) ?? NaN), '≤ 1 s')
       if (first) {
         row(`1 000 removals at once at ${size + 1000} services, ${tag}`, ms(r.removalsMs), `1 000 new ${ms(r.thousandMs)}`, r.removalsMs / r.thousandMs, 'keep (0.55 s)')
         row(`daemon RSS after 20 s idle, ${size} services, ${tag}`, mb(r.settledRss), `just started ${mb(r.startedRss)}`, r.settledRss / r.startedRss, goal)
-        row(`cold restart to serving ${size} services (SIGTERM, start, 21 sampled routes answer), ${tag}`, ms(r.restartMs ?? NaN), '—', '—', size > 10_000 ? '≤ 10 s' : 'keep (3.6 s)')
+        row(`cold ${preload ? 'start' : 'restart'} to serving ${size} services (${preload ? '' : 'SIGTERM, '}start, 21 sampled routes answer), ${tag}`, ms(r.restartMs ?? NaN), '—', '—', size > 10_000 ? '≤ 10 s' : 'keep (3.6 s)')
       }
     }
   }

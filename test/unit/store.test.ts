@@ -76,3 +76,60 @@ t.test('the log is folded into a new snapshot once it outgrows it', async (t) =>
   t.ok((await readFile(store.logPath, 'utf8')).split('\n').length < 300, 'the log was restarted')
   t.equal((await new StateStore(dir, log).load(parse)).length, 301, 'nothing lost')
 })
+
+t.test('a snapshot of the same parser is loaded without parsing again, and reads as parsing does', async (t) => {
+  const dir = await folder(t)
+  const queries = [
+    'serviceName=a&servicePath=/a&port=80',
+    'serviceName=b&servicePath=/b,/b2&port=8080&serviceDomain=b.example.com&timeoutServer=30&setReqHeader=X-A%20one',
+    'serviceName=c&servicePath=/c&port=80&reqMode=tcp&srcPort=31000',
+    'serviceName=d&servicePath.1=/d&port.1=80&servicePath.2=/d2&port.2=81&users=u1:p1,u2:p2&weight=20',
+  ]
+  const changes = queries.map((query) => {
+    const params = Object.fromEntries(new URLSearchParams(query))
+    const change = parse(params)
+    if (change.kind !== 'put') throw new Error('a removal')
+    return { ...change, params }
+  })
+  let calls = 0
+  const counting = (params: Record<string, string>) => {
+    calls++
+    return parse(params)
+  }
+  const first = new StateStore(dir, log, 'parser-1')
+  const state = ServiceState.empty().with(changes)
+  await first.save(state)
+  // A change after the snapshot is a log line: parsed again.
+  const later = parse({ serviceName: 'e', servicePath: '/e', port: '80' })
+  if (later.kind !== 'put') throw new Error('a removal')
+  await first.save(state.with([{ ...later, params: { serviceName: 'e', servicePath: '/e', port: '80' } }]))
+
+  const loaded = await new StateStore(dir, log, 'parser-1').load(counting)
+  t.equal(calls, 1, 'only the log line was parsed')
+  const byName = (list: Change[]) => Object.fromEntries(list.flatMap((c) => (c.kind === 'put' ? [[c.service.serviceName, c.service]] : [])))
+  const expected = byName([...changes, later])
+  t.same(byName(loaded), expected, 'the services read as parsing gives them')
+  t.same(JSON.parse(JSON.stringify(byName(loaded))), JSON.parse(JSON.stringify(expected)), 'to the byte')
+
+  calls = 0
+  await new StateStore(dir, log, 'parser-2').load(counting)
+  t.equal(calls, 5, 'another parser (code or settings): every service parsed again')
+  calls = 0
+  await new StateStore(dir, log).load(counting)
+  t.equal(calls, 5, 'no fingerprint: every service parsed')
+})
+
+t.test('a service whose parse reads files (templates, usersSecret) is always parsed again', async (t) => {
+  const dir = await folder(t)
+  const params = { serviceName: 'tpl', servicePath: '/tpl', port: '80', usersSecret: 'team' }
+  const service = parse({ serviceName: 'tpl', servicePath: '/tpl', port: '80' })
+  if (service.kind !== 'put') throw new Error('a removal')
+  // Saved as if parsed: the secret's file may have changed since.
+  await new StateStore(dir, log, 'p').save(ServiceState.empty().with([{ ...service, params }]))
+  let calls = 0
+  await new StateStore(dir, log, 'p').load((p) => {
+    calls++
+    return parse({ ...p, usersSecret: '' })
+  })
+  t.equal(calls, 1)
+})
