@@ -41,6 +41,7 @@ own_dockerd='' dockerd_pid='' swarm_made=0 services=() images=() network_made=0 
 cleanup() {
   set +e
   local svc
+  busy_stop
   for svc in "${services[@]}"; do "${D[@]}" service rm "$svc" >/dev/null 2>&1; done
   # Tasks stop with their service; the network can go once their containers are gone.
   for _ in $(seq 1 60); do
@@ -183,6 +184,42 @@ timings() {
     console.log(`reloads: ${reloads.join(", ") || "none"}; reconfigure answers: ${answers.join(", ") || "none"}`)'
 }
 
+# haproxy_events <ctr> <since> <what>: HAProxy's own account of a scenario, from the replica's log
+# (DEBUG=true, DEBUG_ERRORS_ONLY=true: HAProxy logs every request that failed, was retried or
+# redispatched, with its termination state, and every server state change and address change):
+# the requests by status and termination state, the first failed ones, and the server events.
+haproxy_events() {
+  "${D[@]}" logs --since "$2" "$1" 2>&1 | WHAT=$3 node -e '
+    const what = process.env.WHAT, byState = new Map(), failed = [], events = []
+    for (const line of require("node:fs").readFileSync(0, "utf8").split("\n")) {
+      let entry; try { entry = JSON.parse(line) } catch { continue }
+      const text = entry.haproxy
+      if (typeof text !== "string") continue
+      const request = / (\S+\/\S+) \S+ (\d{3}) \S+ \S+ \S+ (\S{4}) (\S+) (\S+) /.exec(text)
+      if (request) {
+        const [, server, status, state, conns, queues] = request
+        const key = `${status} ${state}`
+        byState.set(key, (byState.get(key) ?? 0) + 1)
+        if (!status.startsWith("2") && failed.length < 8) failed.push(`${new Date(entry.time).toISOString().slice(11, 23)} ${status} ${state} ${server} conns ${conns} queues ${queues}`)
+      } else if (/server|Server|resolv|DNS|backend|Backend/.test(text)) events.push(`${new Date(entry.time).toISOString().slice(11, 23)} ${text.slice(0, 200)}`)
+    }
+    console.log(`# ${what}: HAProxy logged ${[...byState].map(([k, n]) => `${n}× ${k}`).join(", ") || "no request that failed or was retried"}`)
+    for (const line of failed) console.log(`#   ${what} failed: ${line}`)
+    for (const line of events.slice(0, 40)) console.log(`#   ${what} event: ${line}`)
+    if (events.length > 40) console.log(`#   ${what}: ${events.length - 40} more server events`)'
+}
+# busy_start <seconds>: SWARM_BUSY (default 0) bounded busy loops, to run a scenario on a loaded
+# machine (the conditions of the 503s of issue 23); busy_stop ends them (by pid).
+busy_pids=()
+busy_start() {
+  local i
+  for ((i = 0; i < ${SWARM_BUSY:-0}; i++)); do timeout "$1" bash -c 'while :; do :; done' & busy_pids+=($!); done
+}
+busy_stop() {
+  ((${#busy_pids[@]})) && kill "${busy_pids[@]}" 2>/dev/null
+  busy_pids=()
+}
+
 # --- 3. the services ----------------------------------------------------------------------------
 # The engine's socket, bind-mounted into the listener.
 socket=/var/run/docker.sock
@@ -193,7 +230,8 @@ network_made=1
 services+=(proxy swarm-listener)
 "${D[@]}" service create --quiet --detach --no-resolve-image --name proxy --network proxy \
   --endpoint-mode dnsrr --container-label dfp-swarm-test=1 --stop-grace-period 20s \
-  --env LISTENER_ADDRESS=swarm-listener --env SERVICE_NAME=proxy "$DFP_TAG" >/dev/null ||
+  --env LISTENER_ADDRESS=swarm-listener --env SERVICE_NAME=proxy \
+  --env DEBUG=true --env DEBUG_ERRORS_ONLY=true "$DFP_TAG" >/dev/null ||
   bail 'docker service create proxy'
 "${D[@]}" service create --quiet --detach --no-resolve-image --name swarm-listener --network proxy \
   --endpoint-mode dnsrr --container-label dfp-swarm-test=1 --constraint node.role==manager \
@@ -301,6 +339,8 @@ wait_until 240 roll_running
 eventually 120 'the rolling service is routed' every_replica 4 routes CTR /roll/a roll
 ctr=$(replicas | head -n 1)
 "${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+log_since=$(date -u +%Y-%m-%dT%H:%M:%S)
+busy_start 300
 load_started=$SECONDS
 probe "$ctr" load http://127.0.0.1/roll/fast 600 4 10 GET close >"$tmp/roll-new" &
 load_pids=($!)
@@ -321,7 +361,9 @@ sleep 5
 "${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
 wait "${load_pids[@]}"
 load_seconds=$((SECONDS - load_started))
+busy_stop
 roll_figures "$tmp/roll" "$load_seconds"
+haproxy_events "$ctr" "$log_since" 'rolling update'
 
 # blue-green as the Docker Flow CLI's proxy step does it: go-demo-blue serves, go-demo-green is
 # deployed beside it, `reconfigure?serviceName=go-demo&serviceColor=green…` switches, blue is removed
@@ -362,6 +404,8 @@ wait_until 120 task_running canary
 shared_backend() { probe "$ctr" get 'http://127.0.0.1:8080/v1/docker-flow-proxy/config' | grep -q 'server canary canary:80 resolvers docker weight 0'; }
 eventually 90 'the canary (weight 0) is a server of the shared route' shared_backend
 "${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+log_since=$(date -u +%Y-%m-%dT%H:%M:%S)
+busy_start 200
 load_started=$SECONDS
 probe "$ctr" load http://127.0.0.1/canary/x 600 3 20 GET close >"$tmp/canary" &
 load_pids=($!)
@@ -378,7 +422,9 @@ for step in '50 50' '0 100'; do
 done
 "${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
 wait "${load_pids[@]}"
+busy_stop
 read -r requests failed _ first_failure split <"$tmp/canary" || true
+haproxy_events "$ctr" "$log_since" canary
 note "canary 100/0 → 50/50 → 0/100 by labels: ${requests:-0} requests in $((SECONDS - load_started)) s, ${failed:-?} failed (first: ${first_failure:-none}; answered: ${split:-none})"
 check "canary: 0 failed GETs while the weights moved (${requests:-0} requests)" test "${failed:-x}" == 0
 generation_after=$(generation)
