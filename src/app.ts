@@ -138,7 +138,7 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
     request.log.info({ action, service, outcome, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, `${action} ${outcome}`)
   })
 
-  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor, peerSync, acme: acme.manager })
+  app.register(proxyRoutes, { prefix, settings, applier, live, listener, distributor, peerSync, acme: acme.manager, pending: metrics.pendingChanges })
   app.register(peerStateRoutes, { live })
   app.register(acmeRoutes, { prefix, live, acme: acme.manager, challenges: acme.challenges, replicas: acme.replicas })
   app.register(statusRoutes, { prefix, applier, live, haproxy, metrics, listener, acme: acme.manager })

@@ -77,6 +77,9 @@ export const errors = {
   stateNotSaved: (detail: string, service?: string) =>
     new DfpError('DFP_STATE_NOT_SAVED', 503, `The state could not be saved (${detail}); the change was not applied`, service),
   shuttingDown: () => new DfpError('DFP_SHUTTING_DOWN', 503, 'The proxy is shutting down'),
+  /** MAX_PENDING_CHANGES change requests are waiting already: nothing of this one was applied. */
+  tooManyPending: (limit: number, service?: string) =>
+    new DfpError('DFP_TOO_MANY_PENDING', 503, `${limit} changes are waiting to be applied (MAX_PENDING_CHANGES); this one was not applied, try again`, service, { headers: { 'Retry-After': '1' } }),
   /** `/reload?fromListener=true` could not reach every listener (failures joined as the original did). */
   listenerUnreachable: (failures: string[]) => new DfpError('DFP_LISTENER_UNREACHABLE', 500, failures.join(' ,')),
   /** A certificate (`PUT /cert` body, `serviceCert`) that does not parse, has no matching key or an encrypted one. */

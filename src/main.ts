@@ -1,3 +1,5 @@
+// First: the heap's growth is set before the modules below allocate.
+import './heap-tuning.js'
 import closeWithGrace from 'close-with-grace'
 import { createDaemon } from './daemon.js'
 import { createLogger } from './logger.js'

@@ -101,6 +101,8 @@ const variables = {
   TIMEOUT_HTTP_KEEP_ALIVE: { default: '15', schema: seconds },
   HARD_STOP_AFTER: { default: '1h', schema: nonEmpty.regex(/^\d+(ms|s|m|h|d)?$/, 'must be an HAProxy time such as 30s or 1h') },
   RELOAD_TIMEOUT: { default: '30', schema: integer(1, 3600) },
+  /** Change requests of the API waiting to be applied at most; more are answered 503 (docs/config.md). */
+  MAX_PENDING_CHANGES: { default: '4096', schema: integer(1, 1_000_000) },
 
   HTTPS_ONLY: { default: 'false', schema: booleanSchema },
   /** Users of every http backend without its own; read into GLOBAL_USERS with USERS_PASS_ENCRYPTED. */

@@ -13,6 +13,12 @@ import type { ServiceState } from '../state/registry.js'
 export class ArtefactWriter {
   /** Content last written to each path. */
   private readonly written = new Map<string, string>()
+  /**
+   * The certificates of the last complete write with `prune`: a state with the very same ones
+   * (a batch of services alone keeps them) has nothing to write or remove, so a batch does not
+   * list four folders.
+   */
+  private pruned: Pick<ServiceState, 'uploaded' | 'scanned' | 'acme'> | undefined
   readonly configPath: string
 
   constructor(private readonly settings: RenderSettings) {
@@ -32,6 +38,10 @@ export class ArtefactWriter {
    * it is served.
    */
   async writeCertificates(state: ServiceState, { prune }: { prune: boolean }): Promise<void> {
+    const last = this.pruned
+    if (last && last.uploaded === state.uploaded && last.scanned === state.scanned && last.acme === state.acme) return
+    // A write that fails half-way leaves nothing to trust.
+    this.pruned = undefined
     const dir = certDir(this.settings.CONFIG_DIR)
     const files = state.certificateFiles(dir)
     const wanted = new Set(files.map((f) => f.loadPath))
@@ -49,6 +59,7 @@ export class ArtefactWriter {
     }
     for (const file of files) await this.write(file.loadPath, file.pem, 0o600)
     await this.write(crtListPath(this.settings), renderCrtList(state, this.settings))
+    if (prune) this.pruned = { uploaded: state.uploaded, scanned: state.scanned, acme: state.acme }
   }
 
   /** The route maps, then the configuration that reads them. */

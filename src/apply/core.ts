@@ -218,12 +218,18 @@ export class ApplyCore {
     // Saved first, then made live (src/apply/durable.ts): a change that cannot be saved never
     // reaches HAProxy; what is then not made live is taken back out of the log.
     const durable = new DurableBatch(this.durableDeps, stateBefore)
-    changes = await durable.saveFirst(changes)
+    // The batch's target, made once: saved, planned and loaded as the same object, so the state
+    // log and the indexes see it as a few changes on the state before (ServiceState.changedSince).
+    const target = stateBefore.with(changes.map((item) => item.change))
+    changes = await durable.saveFirst(changes, target)
     let live = changes
     try {
       if (changes.length > 0) {
         this.planCount++
-        const plan = planChange({ worker: this.served.worker, before: this.state, changes: changes.map((item) => item.change), settings: this.options.settings, claims: this.claims.countIn(this.state), render: (state) => this.render(state) })
+        const before = this.state
+        const edits = changes.map((item) => item.change)
+        const after = before === stateBefore ? target : before.with(edits)
+        const plan = planChange({ worker: this.served.worker, before, changes: edits, after, settings: this.options.settings, claims: this.claims.countIn(before), render: (state) => this.render(state) })
         if (plan.kind !== 'unchanged' && !(await this.carryOut(plan))) {
           // The reload: what HAProxy refuses is found by bisection, the rest is loaded.
           const accepted = await bisect(this.state, changes, (state) => this.checker.check(state), refused, plan.state)

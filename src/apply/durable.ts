@@ -33,12 +33,14 @@ export class DurableBatch {
     private readonly before: ServiceState,
   ) {}
 
-  /** Saves the batch's target first; the changes that cannot be saved are rejected (503) and dropped. */
-  async saveFirst(changes: PendingChange[]): Promise<PendingChange[]> {
+  /**
+   * Saves the batch's `target` (its changes on the state before it) first; the changes that
+   * cannot be saved are rejected (503) and dropped.
+   */
+  async saveFirst(changes: PendingChange[], target: ServiceState): Promise<PendingChange[]> {
     const { store, log, unserved } = this.deps
     if (!store?.checkpoint || !store.rewind || changes.length === 0) return changes
     this.checkpoint = await store.checkpoint()
-    const target = this.before.with(changes.map((item) => item.change))
     const failed = await store.save(unserved.withKept(target), { compact: false }).then(() => undefined, (err: unknown) => err)
     if (failed === undefined) return changes
     log.error({ err: failed }, 'could not save the state; the changes are not applied')

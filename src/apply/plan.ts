@@ -34,6 +34,8 @@ export interface PlanInput {
   worker: Worker | undefined
   before: ServiceState
   changes: readonly Change[]
+  /** `before.with(changes)`, made once per batch (the state log saved it already). */
+  after: ServiceState
   settings: RenderSettings
   /** How many services of `before` claim a map key (src/apply/state-index.ts). */
   claims: (map: RouteMapName, key: string) => number
@@ -45,8 +47,7 @@ export interface PlanInput {
  * alone (src/apply/service-delta.ts: nothing rendered); when that cannot tell, or the batch
  * changes certificates, from the whole rendering (src/apply/runtime-plan.ts). Neither: a reload.
  */
-export function planChange({ worker, before, changes, settings, claims, render }: PlanInput): Plan {
-  const after = before.with(changes)
+export function planChange({ worker, before, changes, after, settings, claims, render }: PlanInput): Plan {
   if (after === before) return { kind: 'unchanged' }
   if (!worker) return { kind: 'reload', state: after }
   const servicesOnly = changes.every((change) => change.kind === 'put' || change.kind === 'remove')

@@ -84,8 +84,4 @@ function frameNeutral(entry: ServiceEntry, settings: RenderSettings): boolean {
   )
 }
 
-const bindsHttp = (state: ServiceState) => {
-  if (state.size === 0) return true
-  for (const service of state.values()) if (service.destinations.some((d) => d.reqMode === 'http')) return true
-  return false
-}
+const bindsHttp = (state: ServiceState) => state.size === 0 || state.hasHttp

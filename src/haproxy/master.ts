@@ -67,7 +67,14 @@ const RESEND_AFTER_MS = 1500
 const POLL_MS = 15
 // What every reload prints once per proxy (HAProxy tags it WARNING): logged at debug level, or
 // a reload of 1 000 services would write 1 000 warnings.
-const routineOutput = /\] +\(\d+\) : (Proxy \S+ stopped|Stopping (frontend|backend|proxy) |Paused |Resumed |Former worker \(\d+\) exited with code 0)/
+// A worker that took Runtime API commands prefixes its lines with `CLI : `, and tells of each
+// server dfp takes out of or puts into maintenance through them (a new service at run time).
+const routineOutput =
+  /\] +\(\d+\) : ((CLI : )?(Proxy \S+ stopped|Stopping (frontend|backend|proxy) |Paused |Resumed )|Former worker \(\d+\) exited with code 0|CLI : Server \S+ is (UP\/READY \(leaving forced maintenance\)|going DOWN for maintenance\.))/
+
+/** The log level of a line HAProxy printed: its routine reload chatter is debug. */
+export const outputLevel = (text: string): 'debug' | 'error' | 'warn' | 'info' =>
+  routineOutput.test(text) ? 'debug' : text.includes('[ALERT]') ? 'error' : text.includes('[WARNING]') ? 'warn' : 'info'
 
 /**
  * Runs HAProxy in master-worker mode (`-W`) as a child process. Reloads go through the master
@@ -238,11 +245,13 @@ export class HaproxyMaster {
 
   private onLine(text: string): void {
     // HAProxy quotes the lines it complains about, passwords included: they are blanked before
-    // the line reaches the log or an answer.
-    const shown = redactConfig(text)
+    // the line reaches the log or an answer. Its routine lines (one per server or proxy) quote
+    // nothing of the configuration, and are many.
+    const level = outputLevel(text)
+    const shown = level === 'debug' ? text : redactConfig(text)
     this.lines.push({ seq: ++this.seq, text: shown })
-    if (this.lines.length > KEPT_LINES) this.lines.splice(0, this.lines.length - KEPT_LINES)
-    const level = routineOutput.test(text) ? 'debug' : text.includes('[ALERT]') ? 'error' : text.includes('[WARNING]') ? 'warn' : 'info'
+    // Cut back in steps: a reload at 10 000 services prints 11 000 lines.
+    if (this.lines.length > 2 * KEPT_LINES) this.lines.splice(0, this.lines.length - KEPT_LINES)
     this.options.log[level]({ haproxy: shown }, 'haproxy')
   }
 

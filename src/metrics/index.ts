@@ -78,6 +78,7 @@ export function createMetrics() {
       registers: [registry],
     }),
     services: new Gauge({ name: 'dfp_services', help: 'Services in the live configuration', registers: [registry] }),
+    pendingChanges: new Gauge({ name: 'dfp_pending_changes', help: 'Change requests of the API waiting to be applied (at most MAX_PENDING_CHANGES)', registers: [registry] }),
     haproxyScrapes: new Counter({ name: 'haproxy_exporter_total_scrapes', help: 'Current total HAProxy scrapes.', registers: [registry] }),
     haproxyParseFailures: new Counter({ name: 'haproxy_exporter_csv_parse_failures', help: 'Number of errors while parsing CSV.', registers: [registry] }),
 

@@ -22,13 +22,25 @@ export interface ChangeRequest {
  */
 export type ApplyChanges = (change: ChangeRequest) => Promise<DfpResponse>
 
-export function applyChangesWith(applier: Pick<ApplyCore, 'apply'>, distributor: Distributor): ApplyChanges {
+export function applyChangesWith(
+  applier: Pick<ApplyCore, 'apply'>,
+  distributor: Distributor,
+  { max = Number.POSITIVE_INFINITY, gauge }: { max?: number; gauge?: { set(value: number): void } } = {},
+): ApplyChanges {
+  // Requests waiting for their changes: bounded, so a flood of clients cannot grow the daemon.
+  let pending = 0
   return async ({ request, changes, forReplicas, done }) => {
-    if (!isTrue(forReplicas.params.distribute)) {
-      await applier.apply(changes)
-      return done
+    if (pending >= max) throw errors.tooManyPending(max, done.ServiceName)
+    gauge?.set(++pending)
+    try {
+      if (!isTrue(forReplicas.params.distribute)) {
+        await applier.apply(changes)
+        return done
+      }
+      return distributedAnswer(await distributor.fanOut(forReplicas, request.headers.authorization, () => applier.apply(changes)), done)
+    } finally {
+      gauge?.set(--pending)
     }
-    return distributedAnswer(await distributor.fanOut(forReplicas, request.headers.authorization, () => applier.apply(changes)), done)
   }
 }
 

@@ -31,11 +31,13 @@ export interface ProxyRoutesOptions {
   /** Ready once a starting replica has taken its peers' state (src/swarm/peer-sync.ts). */
   peerSync: { ready: boolean }
   acme: Pick<AcmeManager, 'status'>
+  /** Where the number of change requests waiting to be applied is shown (`dfp_pending_changes`). */
+  pending?: { set(value: number): void }
 }
 
 /** The `/v1/docker-flow-proxy/*` control API (inventory §2). Every method is accepted, as before. */
-export async function proxyRoutes(app: FastifyInstance, { settings, applier, live, listener, distributor, peerSync, acme }: ProxyRoutesOptions): Promise<void> {
-  const applyChanges = applyChangesWith(applier, distributor)
+export async function proxyRoutes(app: FastifyInstance, { settings, applier, live, listener, distributor, peerSync, acme, pending }: ProxyRoutesOptions): Promise<void> {
+  const applyChanges = applyChangesWith(applier, distributor, { max: settings.MAX_PENDING_CHANGES, gauge: pending })
 
   app.all('/reconfigure', async (request) => {
     const params = requestParams(request)

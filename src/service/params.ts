@@ -86,6 +86,10 @@ export function parseService(source: ParamSource, options: ParseOptions): Servic
  */
 const plainCopy = (service: Service): Service => JSON.parse(JSON.stringify(service)) as Service
 
+// Built once: a zod schema costs more to build than to run.
+const serviceNameParam = text.pipe(serviceNameSchema)
+const replicasParam = optionalOf(z.string().regex(/^\d+$/, 'must be a whole number'))
+
 /** Parameters that steer a request rather than describe the service; they are not saved. */
 const requestOnly = new Set(['distribute', 'serviceCert'])
 
@@ -97,8 +101,8 @@ const requestOnly = new Set(['distribute', 'serviceCert'])
 export function parseChange(source: ParamSource, options: ParseOptions): ServiceChange {
   const values = readParams(source)
   if (!isSet(values, 'serviceName')) throw errors.serviceNameMissing()
-  const serviceName = readParam(text.pipe(serviceNameSchema), values, 'serviceName')
-  const replicas = readParam(optionalOf(z.string().regex(/^\d+$/, 'must be a whole number')), values, 'replicas', serviceName)
+  const serviceName = readParam(serviceNameParam, values, 'serviceName')
+  const replicas = readParam(replicasParam, values, 'replicas', serviceName)
   if (replicas !== undefined && Number(replicas) === 0) return { kind: 'remove', serviceName }
   const saved = Object.fromEntries(Object.entries(values).filter(([key]) => !requestOnly.has(key)))
   const service = parseValues(values, options)

@@ -1,6 +1,7 @@
 import { wantsAcme } from '../service/acme-request.js'
 import { withoutPasswords } from '../service/public.js'
 import type { Service, ServiceChange, ServiceSource } from '../service/types.js'
+import { LayeredMap } from './layered-map.js'
 
 export type { ServiceChange, ServiceSource }
 
@@ -58,7 +59,8 @@ export const changedService = (change: Change) => {
  */
 export class ServiceState {
   private constructor(
-    private readonly entries: ReadonlyMap<string, ServiceEntry>,
+    /** Shared with the state it was made from, under the changes (src/state/layered-map.ts). */
+    private readonly entries: LayeredMap<string, ServiceEntry>,
     /** Uploaded certificates: name → PEM. */
     readonly uploaded: ReadonlyMap<string, string> = new Map(),
     /** Certificate files of CERTS_DIR and the secrets folder, in that order. */
@@ -67,6 +69,8 @@ export class ServiceState {
     readonly acme: ReadonlyMap<string, string> = new Map(),
     /** The state this one was made from by `with`, and the services that differ. */
     private readonly origin?: { parent: WeakRef<ServiceState>; names: ReadonlySet<string> },
+    /** How many services ask for an ACME certificate and have an http destination, kept by `with`. */
+    private readonly tally: Tally = { acme: 0, http: 0 },
   ) {}
 
   /**
@@ -89,7 +93,7 @@ export class ServiceState {
   }
 
   static empty(): ServiceState {
-    return new ServiceState(new Map())
+    return new ServiceState(LayeredMap.empty())
   }
 
   /**
@@ -109,7 +113,12 @@ export class ServiceState {
 
   /** Whether any service asks for an ACME certificate: HAProxy then answers HTTP-01 challenges. */
   get acmeChallenges(): boolean {
-    return [...this.entries.values()].some((entry) => wantsAcme(entry.params))
+    return this.tally.acme > 0
+  }
+
+  /** Whether any service has an http destination (`frontend services` then binds its ports). */
+  get hasHttp(): boolean {
+    return this.tally.http > 0
   }
 
   get size(): number {
@@ -140,7 +149,9 @@ export class ServiceState {
    * later pull can still remove it.
    */
   with(changes: readonly Change[]): ServiceState {
-    const next = new Map(this.entries)
+    // The entries the changes set (an entry) or remove (undefined), applied at the end in one go.
+    const edits = new Map<string, ServiceEntry | undefined>()
+    const current = (name: string) => (edits.has(name) ? edits.get(name) : this.entries.get(name))
     let uploaded = this.uploaded
     let scanned = this.scanned
     let acme = this.acme
@@ -166,30 +177,49 @@ export class ServiceState {
         continue
       }
       if (change.kind === 'remove') {
-        if (next.delete(change.serviceName)) {
+        if (current(change.serviceName)) {
+          edits.set(change.serviceName, undefined)
           changed = true
           names.add(change.serviceName)
         }
         continue
       }
       const name = change.service.serviceName
-      const previous = next.get(name)
+      const previous = current(name)
       const requested = change.source ?? 'api'
       const source = requested === 'api' && previous?.source === 'listener' ? 'listener' : requested
       const entry = { service: change.service, source, params: change.params ?? {} }
       if (previous && sameEntry(previous, entry)) continue
-      next.set(name, entry)
+      edits.set(name, entry)
       changed = true
       names.add(name)
     }
     // An unchanged state stays the same object: callers compare identity to skip saving.
-    return changed ? new ServiceState(next, uploaded, scanned, acme, { parent: new WeakRef(this), names }) : this
+    if (!changed) return this
+    const tally = { ...this.tally }
+    for (const [name, entry] of edits) {
+      const previous = this.entries.get(name)
+      if (previous) count(tally, previous, -1)
+      if (entry) count(tally, entry, 1)
+    }
+    return new ServiceState(this.entries.with(edits), uploaded, scanned, acme, { parent: new WeakRef(this), names }, tally)
   }
 
   /** Services by name, sorted, for `/config?type=json` (without passwords). */
   toJSON(): Record<string, ReturnType<typeof withoutPasswords>> {
     return Object.fromEntries(this.list().map((entry) => [entry.service.serviceName, withoutPasswords(entry.service)]))
   }
+}
+
+/** Counts of services with a property, kept by `ServiceState.with` so no reader iterates every service. */
+interface Tally {
+  acme: number
+  http: number
+}
+
+const count = (tally: Tally, entry: ServiceEntry, by: 1 | -1) => {
+  if (wantsAcme(entry.params)) tally.acme += by
+  if (entry.service.destinations.some((d) => d.reqMode === 'http')) tally.http += by
 }
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)

@@ -1,6 +1,6 @@
 // Shared by the benchmark sections (test/bench/run.ts): the table, statistics and helpers.
 import { readFileSync } from 'node:fs'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdir, mkdtemp } from 'node:fs/promises'
 import { Agent } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -142,10 +142,14 @@ export async function underLoad(daemon: TestDaemon, path: string, during: () => 
  */
 export async function spawnDaemon(flags: string[], env: Record<string, string> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
+  // As in a container: the folders it watches exist (a missing one is watched through its
+  // parent, here CONFIG_DIR, which every change rewrites).
+  for (const folder of ['secrets', 'certs-folder']) await mkdir(join(dir, folder))
   const apiPort = await freePort()
   const child = execa('node', [...flags, 'dist/main.js'], {
     reject: false,
-    stdio: 'ignore',
+    // BENCH_DAEMON_OUT: a file for the daemon's stdout (e.g. with --trace-gc among the flags).
+    ...(process.env.BENCH_DAEMON_OUT ? { stdin: 'ignore', stderr: 'ignore', stdout: { file: process.env.BENCH_DAEMON_OUT } } : { stdio: 'ignore' }),
     env: {
       CONFIG_DIR: dir,
       SECRETS_DIR: join(dir, 'secrets'),

@@ -22,6 +22,7 @@ import { mb, median, ms, procStatus, progress, puts, quantile, requestLatencies,
 import { againstOriginal } from './original.js'
 import { requestsPerSecond } from './rps.js'
 import { atScale } from './scale.js'
+import { streamSection } from './stream.js'
 
 const list = (value: string) => value.split(',').map(Number).filter((n) => n > 0)
 const SIZES = list(process.env.BENCH_SIZES ?? '10,1000,10000')
@@ -301,6 +302,8 @@ if (runs(6)) {
 if (runs(7)) await requestsPerSecond(SCALE)
 if (runs(8)) await atScale(SCALE, Number(process.env.BENCH_SCALE_SAMPLES ?? 20))
 if (runs(9)) await againstOriginal()
+// 11. Memory and speed by how clients send (issue 24): both patterns, both flag sets, one run.
+if (runs(11)) await streamSection(Number(process.env.BENCH_STREAM_SIZE ?? SIZES.at(-1) ?? 10_000))
 // 10. The API under hostile connections (issue 12): the median latency of a reconfigure (a new
 // service each, so a real reload) with BENCH_HOSTILE connections open against the API — a third
 // idle, a third sending headers one byte a second, a third sending a body one byte a second, each

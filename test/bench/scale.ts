@@ -91,6 +91,22 @@ export async function atScale(size: number, samples: number): Promise<void> {
     row(`one new service at ${size} services → answered and routable (${samples} in a row), median`, ms(median(latencies)), `haproxy -c + reload ${ms(floor)}`, median(latencies) / floor, '≤ 100 ms')
     row(`same, p95 (reloads while a request waited: ${reloadsOnRequests}; catch-up reloads between: ${catchUps})`, ms(quantile(latencies, 0.95)), `haproxy -c + reload ${ms(quantile(floors, 0.95))}`, quantile(latencies, 0.95) / quantile(floors, 0.95), '≤ 250 ms, 0 reloads')
 
+    progress('scale: a change that needs a reload (a backend line of its own), 5 times')
+    const reloading: number[] = []
+    for (let k = 0; k < 5; k++) {
+      const name = `timed${k}`
+      const before = daemon.applier.reloads
+      reloading.push(
+        await timed(async () => {
+          const reply = await daemon.call('reconfigure', { serviceName: name, servicePath: `/${name}/`, port: String(port), outboundHostname: '127.0.0.1', timeoutServer: '30' })
+          if (reply.status !== 200) throw new Error(`reconfigure answered ${reply.status}: ${reply.body}`)
+          if (!(await routable(daemon, `/${name}/x`))) throw new Error(`${name} never became routable`)
+        }),
+      )
+      if (daemon.applier.reloads === before) throw new Error('the change did not reload')
+    }
+    row(`a new service with a backend line of its own (timeoutServer) at ${daemon.live.services.size} services → answered and routable, a reload, median of 5`, ms(median(reloading)), `haproxy -c + reload of the same file ${ms(floor)}`, median(reloading) / floor, '—')
+
     for (const [wave, label] of [[1000, '1 000 at once'], [200, '200 at a time']] as const) {
       progress(`scale: 1 000 new services, ${label}`)
       await daemon.applier.reload() // fresh spares, as after any catch-up

@@ -21,3 +21,31 @@ t.test('an API update of a listener service keeps it a listener service', async 
   const byHand = ServiceState.empty().with([{ kind: 'put', service: service(a), params: params(a), source: 'api' }])
   t.equal(byHand.with([{ kind: 'put', service: service(a), params: params(a), source: 'listener' }]).list()[0]?.source, 'listener', 'a pull adopts a service it reports')
 })
+
+t.test('acmeChallenges and hasHttp, kept by `with`, are what every entry says, after any changes', async (t) => {
+  const { default: fc } = await import('fast-check')
+  const { wantsAcme } = await import('../../src/service/acme-request.js')
+  const put = (name: string, host: string) => {
+    // Every other name is a tcp service.
+    const mode = name === 'b' || name === 'd' ? '&reqMode=tcp&srcPort=30000' : ''
+    const query = `serviceName=${name}&servicePath=/${name}&port=80${mode}${host === '' ? '' : `&letsencrypt.host=${host}&serviceDomain=${name}.example.com`}`
+    return { kind: 'put' as const, service: service(query), params: params(query) }
+  }
+  const change = fc.oneof(
+    fc.tuple(fc.constantFrom('a', 'b', 'c', 'd'), fc.constantFrom('', 'true', 'false', 'x.example.com')).map(([name, host]) => put(name, host)),
+    fc.constantFrom('a', 'b', 'c', 'd').map((serviceName) => ({ kind: 'remove' as const, serviceName })),
+  )
+  fc.assert(
+    fc.property(fc.array(fc.array(change, { maxLength: 4 }), { maxLength: 12 }), (batches) => {
+      let state = ServiceState.empty()
+      for (const batch of batches) {
+        state = state.with(batch)
+        if (state.acmeChallenges !== state.list().some((entry) => wantsAcme(entry.params))) return false
+        if (state.hasHttp !== state.list().some((entry) => entry.service.destinations.some((d) => d.reqMode === 'http'))) return false
+      }
+      return true
+    }),
+    { numRuns: 300 },
+  )
+  t.pass('300 runs')
+})

@@ -1,0 +1,164 @@
+// Section 11 (issue 24): the daemon as a process of its own (dist/main.js, as `npm start` runs
+// it, and as plain `node dist/main.js`), fed through its API in each way clients send: waves of
+// 200 awaited one after the other (the bench's old pattern), and `clients` clients each sending
+// its next reconfigure as soon as the last is answered (a listener catching up, CI pipelines).
+// For each: the peak RSS while loading `size` services and 1 000 more, the time of those 1 000,
+// of 1 000 removals at once, and of a cold restart to serving every service. The baseline: the
+// same clients against a trivial HTTP server in this process (what the client side costs here).
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { execa } from 'execa'
+import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
+import { mb, ms, procStatus, progress, row, startEnv, startFlags } from './common.js'
+
+export type Pattern = { kind: 'waves'; wave: number } | { kind: 'stream'; clients: number }
+const describe = (p: Pattern) => (p.kind === 'waves' ? `waves of ${p.wave}` : `${p.clients} clients streaming`)
+
+const reconfigurePath = (i: number, upstreamPort: number) =>
+  `/v1/docker-flow-proxy/reconfigure?${new URLSearchParams({ serviceName: `m${i}`, servicePath: `/m${i}/`, port: String(upstreamPort), outboundHostname: '127.0.0.1' })}`
+
+/** Sends `count` requests (`path(i)` for i from `from`) in the pattern; resolves with the failures. */
+export async function send(port: number, from: number, count: number, pattern: Pattern, path: (i: number) => string): Promise<number> {
+  let failed = 0
+  const one = async (i: number) => {
+    const reply = await httpGet(port, path(i), {}, 120_000).catch(() => undefined)
+    if (reply?.status !== 200) failed++
+  }
+  if (pattern.kind === 'waves') {
+    for (let at = from; at < from + count; at += pattern.wave) await Promise.all(Array.from({ length: Math.min(pattern.wave, from + count - at) }, (_, k) => one(at + k)))
+    return failed
+  }
+  let next = from
+  const client = async () => {
+    while (next < from + count) await one(next++)
+  }
+  await Promise.all(Array.from({ length: Math.min(pattern.clients, count) }, client))
+  return failed
+}
+
+/** The same clients against an HTTP server that answers at once, in this process: what sending costs. */
+export async function clientFloor(pattern: Pattern): Promise<number> {
+  const server = createServer((_, res) => res.end('{"Status":"OK","Message":"","ServiceName":"m"}'))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  try {
+    const start = performance.now()
+    await send(port, 0, 1000, pattern, (i) => reconfigurePath(i, 80))
+    return performance.now() - start
+  } finally {
+    server.close()
+  }
+}
+
+function spawn(dir: string, apiPort: number, proxyPort: number, flags: string[], env: Record<string, string>) {
+  return execa('node', [...flags, 'dist/main.js'], {
+    reject: false,
+    stdio: 'ignore',
+    env: {
+      CONFIG_DIR: dir,
+      SECRETS_DIR: join(dir, 'secrets'),
+      CERTS_DIR: join(dir, 'certs-folder'),
+      DEFAULT_PORTS: String(proxyPort),
+      RESOLVERS: 'nameserver dns 127.0.0.1:53',
+      IP: '127.0.0.1',
+      PORT: String(apiPort),
+      LOG_LEVEL: 'warn',
+      RES_OPTIONS: 'timeout:1 attempts:1',
+      ...env,
+    },
+  })
+}
+
+export interface StreamResult {
+  startedRss: number
+  loadMs: number
+  thousandMs: number
+  removalsMs: number
+  peak: number
+  failed: number
+  settledRss: number
+  /** Spawn → every sampled service routable again (only with `restart`). */
+  restartMs?: number
+}
+
+const routable = async (proxyPort: number, name: string) => (await httpGet(proxyPort, `/${name}/x`, {}, 2000).catch(() => undefined))?.status === 200
+
+/**
+ * One daemon, loaded with `size` services in the pattern; then 1 000 more, 1 000 removals at once,
+ * its RSS after `settleMs` idle, and with `restart` a stop and a cold start on the same folder.
+ */
+export async function streamRun(size: number, pattern: Pattern, flags: string[], env: Record<string, string>, { settleMs = 20_000, restart = false } = {}): Promise<StreamResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
+  // As in a container: the folders it watches exist (a missing one is watched through its
+  // parent, here CONFIG_DIR, which every change rewrites).
+  for (const folder of ['secrets', 'certs-folder']) await mkdir(join(dir, folder))
+  const [apiPort, proxyPort] = [await freePort(), await freePort()]
+  const upstream = await httpUpstream('bench')
+  let child = spawn(dir, apiPort, proxyPort, flags, env)
+  const up = () => until(async () => (await httpGet(apiPort, '/v1/docker-flow-proxy/ping')).status === 200, 60_000)
+  const status = (field: 'VmRSS' | 'VmHWM') => procStatus(child.pid, field)
+  const path = (i: number) => reconfigurePath(i, upstream.port)
+  try {
+    if (!(await up())) throw new Error('the daemon did not start')
+    const startedRss = status('VmRSS')
+    let start = performance.now()
+    let failed = await send(apiPort, 0, size, pattern, path)
+    const loadMs = performance.now() - start
+    // The catch-up reload of the load done (fresh spares), as section 8 does before its bursts.
+    await httpGet(apiPort, '/v1/docker-flow-proxy/reload', {}, 120_000)
+    start = performance.now()
+    failed += await send(apiPort, size, 1000, pattern, path)
+    const thousandMs = performance.now() - start
+    for (const i of [size, size + 500, size + 999]) if (!(await routable(proxyPort, `m${i}`))) failed++
+    start = performance.now()
+    failed += await send(apiPort, size, 1000, { kind: 'waves', wave: 1000 }, (i) => `/v1/docker-flow-proxy/remove?serviceName=m${i}`)
+    const removalsMs = performance.now() - start
+    if (await routable(proxyPort, `m${size + 1}`)) failed++
+    const peak = status('VmHWM')
+    await new Promise((resolve) => setTimeout(resolve, settleMs))
+    const settledRss = status('VmRSS')
+    let restartMs: number | undefined
+    if (restart) {
+      child.kill('SIGTERM')
+      await child
+      start = performance.now()
+      child = spawn(dir, apiPort, proxyPort, flags, env)
+      const sample = Array.from({ length: 20 }, (_, k) => `m${Math.floor((k * size) / 20)}`).concat(`m${size - 1}`)
+      if (!(await until(async () => (await Promise.all(sample.map((name) => routable(proxyPort, name)))).every(Boolean), 120_000))) throw new Error('not serving after the restart')
+      restartMs = performance.now() - start
+    }
+    return { startedRss, loadMs, thousandMs, removalsMs, peak, failed, settledRss, restartMs }
+  } finally {
+    child.kill('SIGTERM')
+    await child
+    await upstream.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** Section 11: both patterns (and 1 000 clients) with the flags of `npm start` and without, one run. */
+export async function streamSection(size: number): Promise<void> {
+  const start = { flags: startFlags().split(' ').filter((f) => f !== ''), env: startEnv() }
+  const plain = { flags: [] as string[], env: {} as Record<string, string> }
+  const patterns: Pattern[] = [{ kind: 'waves', wave: 200 }, { kind: 'stream', clients: 200 }, { kind: 'stream', clients: 1000 }]
+  const floors = new Map<Pattern, number>()
+  for (const pattern of patterns) floors.set(pattern, await clientFloor(pattern))
+  for (const [label, how] of [['npm start', start], ['plain node dist/main.js', plain]] as const) {
+    for (const pattern of patterns) {
+      progress(`stream: ${size} services, ${describe(pattern)}, ${label}`)
+      const first = how === start && pattern === patterns[1]
+      const r = await streamRun(size, pattern, how.flags, how.env, { settleMs: first ? 20_000 : 3000, restart: first })
+      const goal = how === start ? '≤ 150 MB' : '≤ 200 MB'
+      const tag = `${describe(pattern)}, ${label}`
+      row(`daemon RSS peak at ${size} services + 1 000 more + 1 000 removed, ${tag} (load ${ms(r.loadMs)}, ${r.failed} failed)`, mb(r.peak), `just started ${mb(r.startedRss)}`, r.peak / r.startedRss, goal)
+      row(`1 000 new services at ${size}, ${tag}`, ms(r.thousandMs), `same clients, trivial server ${ms(floors.get(pattern) ?? NaN)}`, r.thousandMs / (floors.get(pattern) ?? NaN), '≤ 1 s')
+      if (first) {
+        row(`1 000 removals at once at ${size + 1000} services, ${tag}`, ms(r.removalsMs), `1 000 new ${ms(r.thousandMs)}`, r.removalsMs / r.thousandMs, 'keep (0.55 s)')
+        row(`daemon RSS after 20 s idle, ${size} services, ${tag}`, mb(r.settledRss), `just started ${mb(r.startedRss)}`, r.settledRss / r.startedRss, goal)
+        row(`cold restart to serving ${size} services (SIGTERM, start, 21 sampled routes answer), ${tag}`, ms(r.restartMs ?? NaN), '—', '—', size > 10_000 ? '≤ 10 s' : 'keep (3.6 s)')
+      }
+    }
+  }
+}
