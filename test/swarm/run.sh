@@ -346,7 +346,7 @@ wait_until 240 roll_running
 eventually 120 'the rolling service is routed' every_replica 4 routes CTR /roll/a roll
 ctr=$(replicas | head -n 1)
 "${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
-log_since=$(date -u +%Y-%m-%dT%H:%M:%S)
+log_since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 busy_start 300
 load_started=$SECONDS
 probe "$ctr" load http://127.0.0.1/roll/fast 600 4 10 GET close >"$tmp/roll-new" &
@@ -420,7 +420,7 @@ eventually 90 'the canary (weight 0) is a server of the shared route' shared_bac
 # 503 <NOSRV> before either name resolved, stable's own backend included).
 eventually 60 'the shared route is served (stable, weight 100)' routes "$ctr" /canary/a stable
 "${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
-log_since=$(date -u +%Y-%m-%dT%H:%M:%S)
+log_since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 busy_start 200
 load_started=$SECONDS
 probe "$ctr" load http://127.0.0.1/canary/x 600 3 20 GET close >"$tmp/canary" &
@@ -465,7 +465,7 @@ sticky_running() { [[ $("${D[@]}" service ps --filter desired-state=running --fo
 wait_until 240 sticky_running
 eventually 120 'the sticky service is routed' routes "$ctr" /sticky/a sticky
 "${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
-log_since=$(date -u +%Y-%m-%dT%H:%M:%S)
+log_since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 load_started=$SECONDS
 probe "$ctr" sticky http://127.0.0.1/sticky/x 600 9 50 >"$tmp/sticky" &
 load_pids=($!)
