@@ -32,14 +32,14 @@ t.teardown(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const join_ = (name: keyof typeof addresses, weight: number) => daemon.call('reconfigure', { serviceName: name, servicePath: '/app', port: String(port), weight: String(weight) })
+const claim = (name: keyof typeof addresses, weight: number) => daemon.call('reconfigure', { serviceName: name, servicePath: '/app', port: String(port), weight: String(weight) })
 
 t.test('a member joining a shared route moves it to its backend without a failed request', async (t) => {
-  t.equal((await join_('stable', 100)).status, 200)
+  t.equal((await claim('stable', 100)).status, 200)
   t.ok(await until(async () => (await askProxy(daemon.proxyPort, '/app/x')).answer === 'stable', 20_000), 'stable serves /app once the resolvers found it')
   const load = clientLoad(async () => (await askProxy(daemon.proxyPort, '/app/x')).answer, 3, 5, 5_000, 60_000)
   await until(async () => load.answers.length >= 30, 10_000)
-  const reply = await join_('canary', 0)
+  const reply = await claim('canary', 0)
   t.equal(reply.status, 200, reply.body)
   const config = (await daemon.call('config')).body
   t.match(config, new RegExp(`backend canary-be${port}_0\\n(?:.*\\n)*? {4}server canary canary:${port} init-addr last,libc,none resolvers docker weight 0\\n {4}server stable stable:${port} init-addr last,libc,none resolvers docker weight 100\\n`), "the route is served by canary's backend, its servers looked up at load")
