@@ -130,13 +130,15 @@ export class ApplyCore {
   /**
    * Starts HAProxy on the `initial` services (the saved state) when HAProxy accepts them all,
    * else on none of them, then applies them through the loop, which keeps every one it accepts.
+   * The start itself is the check of the saved state (no `haproxy -c` before it: at 50 000
+   * services that was seconds of a cold start); one that fails falls back to none.
    */
   async start(initial: readonly Change[] = []): Promise<void> {
     const { port, log } = this.options
     const valid = await port.validate(this.state)
     if (!valid.ok) throw new Error(`the settings give a configuration HAProxy refuses: ${valid.error}`)
     const wanted = this.state.with(initial)
-    let startWithAll = wanted !== this.state && (await port.validate(wanted)).ok
+    let startWithAll = wanted !== this.state
     const launch = (state: ServiceState) =>
       this.served.exclusive(async () => {
         const rendered = this.render(state)
@@ -149,7 +151,8 @@ export class ApplyCore {
     const empty = this.state
     let started = startWithAll ? await launch(wanted) : undefined
     if (started && !started.ok) {
-      // Valid but not loadable (a port in use, say): start empty, then let the loop sort them out.
+      // Refused, or valid but not loadable (a port in use, say): start empty, then let the loop
+      // find what HAProxy accepts.
       log.warn({ error: started.error }, 'haproxy could not start on the saved state; starting empty and applying it again')
       await port.stop(true)
       startWithAll = false
