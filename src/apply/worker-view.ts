@@ -73,24 +73,36 @@ const spareCommands = (spare: string, plain: PlainBackend): RuntimeCommand[] => 
  * `set weight <backend>/<server> <n>` for each `server` whose weight changed, when that is all
  * that changed between two renderings of a service's backends (management.txt 9.3 "set server",
  * "set weight"), or undefined when anything else changed: their shapes (the text without those
- * addresses and weights) must be equal. A server-template's weight needs a reload.
+ * addresses and weights) must be equal. A server-template's weight needs a reload. A weight that
+ * goes up is in `raises`, one that goes down in `lowers`: the caller sends every raise of a
+ * batch before every lowering, so a route shared by weight never passes through all weights 0
+ * between two commands when it had a non-zero weight before and after (100/0 → 0/100 in one
+ * batch, whatever the services' order).
  */
-function serverAddressChanges(running: ServiceBackends, next: ServiceBackends, alias: (backend: string) => string | undefined): RuntimeCommand[] | undefined {
+function serverAddressChanges(running: ServiceBackends, next: ServiceBackends, alias: (backend: string) => string | undefined): WeightedCommands | undefined {
   if (running.shape !== next.shape || running.servers.length !== next.servers.length) return undefined
-  const commands: RuntimeCommand[] = []
+  const changes: WeightedCommands = { raises: [], others: [], lowers: [] }
   for (const [i, now] of next.servers.entries()) {
     const old = running.servers[i]
     if (!old || old.backend !== now.backend || old.name !== now.name) return undefined
     const backend = alias(now.backend) ?? now.backend
     if (old.weight !== now.weight) {
       if (now.template || now.weight === undefined) return undefined
-      commands.push({ kind: 'set weight', backend, server: now.name, weight: now.weight })
+      // no weight in the file is HAProxy's default, 1
+      const list = now.weight > (old.weight ?? 1) ? changes.raises : changes.lowers
+      list.push({ kind: 'set weight', backend, server: now.name, weight: now.weight })
     }
     if (old.host === now.host) continue
     if (!movableServer(old) || !movableServer(now)) return undefined
-    commands.push({ kind: 'set server addr', backend, server: now.name, address: now.host })
+    changes.others.push({ kind: 'set server addr', backend, server: now.name, address: now.host })
   }
-  return commands
+  return changes
+}
+
+interface WeightedCommands {
+  raises: RuntimeCommand[]
+  others: RuntimeCommand[]
+  lowers: RuntimeCommand[]
 }
 
 /** The backend half of a diff: commands, and what they change. */
@@ -117,6 +129,7 @@ export function diffBackends(view: WorkerView, next: Iterable<readonly [string, 
   const aliases = new Map<string, string>()
   const alias = (backend: string) => aliases.get(backend) ?? view.aliases.get(backend)
   const diff: BackendDiff = { commands: [], backends: new Map(), aliases, sparesTaken: 0, added: 0, changed: false, alias }
+  const weights: WeightedCommands = { raises: [], others: [], lowers: [] }
   for (const [name, backends] of next) {
     const running = view.backends.get(name)
     if (running === undefined) diff.added++
@@ -135,8 +148,11 @@ export function diffBackends(view: WorkerView, next: Iterable<readonly [string, 
     }
     const moved = serverAddressChanges(running, backends, alias)
     if (!moved) return undefined
-    diff.commands.push(...moved)
+    weights.raises.push(...moved.raises)
+    diff.commands.push(...moved.others)
+    weights.lowers.push(...moved.lowers)
   }
+  diff.commands = [...weights.raises, ...diff.commands, ...weights.lowers]
   diff.sparesTaken = view.freeSpares.length - free.length
   return diff
 }

@@ -53,9 +53,19 @@ const KEPT_LINES = 500
 // API_USERS, STATS_PASS, …), which `env(…)` or `"$NAME"` in a configuration could reveal.
 const INHERITED = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'RES_OPTIONS', 'LOCALDOMAIN', 'HOSTALIASES']
 
-/** The environment HAProxy (the master, its workers and `haproxy -c`) runs with. */
-export function haproxyEnvironment(): Record<string, string> {
-  return Object.fromEntries(INHERITED.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name] as string]])))
+// glibc's own default is 5 s per query and 2 attempts: a name Docker's DNS does not know yet (it
+// asks the host's servers, which may never answer) held a configuration load 10 s (swarm.md).
+const RES_OPTIONS_DEFAULT = 'timeout:1 attempts:1'
+
+/**
+ * The environment HAProxy (the master, its workers and `haproxy -c`) runs with; RES_OPTIONS is
+ * `timeout:1 attempts:1` unless the daemon's environment sets it, which bounds each system lookup
+ * while a configuration loads (`init-addr … libc`: colours, servers of shared routes, names of
+ * /etc/hosts) to about a second.
+ */
+export function haproxyEnvironment(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const inherited = Object.fromEntries(INHERITED.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name] as string]])))
+  return { RES_OPTIONS: RES_OPTIONS_DEFAULT, ...inherited }
 }
 
 // A server-state file without servers (format version 1), for a start without one: HAProxy warns

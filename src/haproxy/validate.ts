@@ -24,6 +24,8 @@ export interface MapFile {
 export type Candidate = (mapPaths: Record<RouteMapName, string>) => { config: string; mapFiles: MapFile[] }
 
 const CHECK_TIMEOUT_MS = 120_000
+/** What src/render/backends.ts writes on a server line looked up at load. */
+const LOOKUP_AT_LOAD = ' init-addr last,libc,none '
 
 /**
  * Checks a candidate configuration with `haproxy -c` before it may replace the live file, with
@@ -37,7 +39,12 @@ export async function validateConfig(bin: string, dir: string, candidate: Candid
   const id = `${process.pid}-${check}`
   const file = join(dir, `candidate-${id}.cfg`)
   const copy = (name: string) => join(dir, `candidate-${id}-${name}.map`)
-  const { config, mapFiles } = candidate({ hostPath: copy('host-path'), path: copy('path') })
+  const rendered = candidate({ hostPath: copy('host-path'), path: copy('path') })
+  const { mapFiles } = rendered
+  // The check looks no name up: a server's own `init-addr … libc` (colours, shared routes, names of
+  // /etc/hosts) would otherwise wait for the system resolver here too, as `default-server init-addr
+  // none` of the validation render does not reach it.
+  const config = rendered.config.replaceAll(LOOKUP_AT_LOAD, ' init-addr none ')
   try {
     try {
       for (const map of mapFiles) await writeFile(map.path, map.content)

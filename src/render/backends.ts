@@ -76,15 +76,18 @@ function serverHost(service: Service, dest: Destination): string {
  * exist at load time is found later without a reload. `forShape` puts the address of an
  * IP-literal server and the weight in placeholders (the shape).
  */
-function serverLine(service: Service, dest: Destination, port: string | number, backend: string, hostsFileNames: ReadonlySet<string>, forShape = false) {
+function serverLine(service: Service, dest: Destination, port: string | number, backend: string, hostsFileNames: ReadonlySet<string>, forShape = false, inSharedRoute = false) {
   const sticky = service.sessionType === 'sticky-server'
   const real = serverHost(service, dest)
   const fact = (name: string, template: boolean): ServerFact => ({ backend, name, host: real, port, template, ...(service.weight === undefined ? {} : { weight: service.weight }) })
   const kind = sticky ? fact(`${service.serviceName}_`, true) : fact(service.serviceName, service.discoveryType === 'DNS')
-  // A colour's host is looked up when the configuration loads: blue-green switches to a colour
-  // that runs already, and its server must not wait for the resolvers without an address (503s).
+  // Looked up when the configuration loads, when not in the state file (`init-addr last,libc,none`):
+  // a route moves to these servers in that reload, so without an address until the resolvers
+  // answer its requests would get 503s — a colour (blue-green switches to a colour that runs
+  // already), and every server of a backend serving a route shared by weight (the route moves to
+  // the first member's backend when another joins: a server new to that backend).
   const colour = service.serviceColor !== undefined && dest.outboundHostname === undefined
-  const { address, resolvers } = serverAddress(forShape && movableServer(kind) ? ADDRESS_PLACEHOLDER : real, port, hostsFileNames, colour)
+  const { address, resolvers } = serverAddress(forShape && movableServer(kind) ? ADDRESS_PLACEHOLDER : real, port, hostsFileNames, colour || inSharedRoute)
   const ssl = dest.sslVerifyNone ? ' ssl verify none' : ''
   const weight = service.weight === undefined ? '' : ` weight ${forShape ? WEIGHT_PLACEHOLDER : service.weight}`
   const slots = service.replicas ?? DEFAULT_TEMPLATE_SLOTS
@@ -141,9 +144,11 @@ function renderBackends(service: Service, hasGlobalUsers: boolean, debug: boolea
   const userlist = service.users.length > 0 ? templates.userlist({ name: serviceUserlist(service), users: userLines(service.users) }) : ''
   const withPort = service.destinations.filter((dest) => dest.port !== '' && !inGroup(dest))
   const server = (dest: Destination, port: string | number, backend: string) => {
-    const lines = [serverLine(service, dest, port, backend, hostsFileNames, forShape)]
     // Members of a shared route follow on the backend that serves it (not on its HTTPS one).
-    if (port === dest.port) for (const member of shared.get(backend) ?? []) lines.push(serverLine(member.service, member.dest, member.dest.port, backend, hostsFileNames, forShape))
+    const members = port === dest.port ? (shared.get(backend) ?? []) : []
+    const inSharedRoute = members.length > 0
+    const lines = [serverLine(service, dest, port, backend, hostsFileNames, forShape, inSharedRoute)]
+    for (const member of members) lines.push(serverLine(member.service, member.dest, member.dest.port, backend, hostsFileNames, forShape, true))
     for (const { fact } of lines) seen(fact)
     return lines.map(({ line }) => line).join('\n    ')
   }

@@ -16,7 +16,11 @@
 #   4. the checks, each through the HAProxy of every proxy replica (`docker exec` in the replica's
 #      container, requests to 127.0.0.1): routing from labels, a label change, removal, three
 #      replicas, a certificate upload reaching every replica and a replica started afterwards, a
-#      killed replica coming back complete, the listener down and back; with timings.
+#      killed replica coming back complete, the listener down and back; with timings; then the
+#      deployments of issue 23 (rolling update, the same through the original Go Docker Flow
+#      Proxy built as an image by original.sh, blue-green, canary weights, sticky sessions),
+#      with HAProxy's own log of every failed or retried request and server event (DEBUG).
+#      SWARM_BUSY=N runs N bounded busy loops during the rolling update and the canary.
 #
 # Output is TAP; exit 1 when a check failed. Every wait is bounded. Everything it created
 # (services, network, images, the Swarm it initialised, its dockerd) is removed on any exit.
@@ -33,6 +37,8 @@ UPSTREAM_JS='const os = require("node:os"); require("node:http").createServer((q
 PROBE_JS=$(cat "$REPO/test/swarm/probe.js")
 # shellcheck source=test/swarm/deploy.sh
 source "$REPO/test/swarm/deploy.sh"
+# shellcheck source=test/swarm/original.sh
+source "$REPO/test/swarm/original.sh"
 
 buildah_setup /usr/sbin/dockerd:docker.io /usr/bin/docker:docker.io openssl:openssl
 D=(/usr/bin/docker)
@@ -41,6 +47,7 @@ own_dockerd='' dockerd_pid='' swarm_made=0 services=() images=() network_made=0 
 cleanup() {
   set +e
   local svc
+  busy_stop
   for svc in "${services[@]}"; do "${D[@]}" service rm "$svc" >/dev/null 2>&1; done
   # Tasks stop with their service; the network can go once their containers are gone.
   for _ in $(seq 1 60); do
@@ -100,9 +107,10 @@ t=$SECONDS
   bail "docker load of $IMAGE as $DFP_TAG" "$tmp/load.log"
 images+=("$DFP_TAG")
 rm -f "$tmp/dfp.tar"
+pass "the image is in the engine as $DFP_TAG ($((SECONDS - t)) s)"
+original_image
 # buildah's storage is no longer needed: another image or swarm test may use it meanwhile.
 exec 9>&-
-pass "the image is in the engine as $DFP_TAG ($((SECONDS - t)) s)"
 
 if [[ -n ${LISTENER_IMAGE:-} ]]; then
   listener_image=$LISTENER_IMAGE
@@ -183,6 +191,42 @@ timings() {
     console.log(`reloads: ${reloads.join(", ") || "none"}; reconfigure answers: ${answers.join(", ") || "none"}`)'
 }
 
+# haproxy_events <ctr> <since> <what>: HAProxy's own account of a scenario, from the replica's log
+# (DEBUG=true, DEBUG_ERRORS_ONLY=true: HAProxy logs every request that failed, was retried or
+# redispatched, with its termination state, and every server state change and address change):
+# the requests by status and termination state, the first failed ones, and the server events.
+haproxy_events() {
+  "${D[@]}" logs --since "$2" "$1" 2>&1 | WHAT=$3 node -e '
+    const what = process.env.WHAT, byState = new Map(), failed = [], events = []
+    for (const line of require("node:fs").readFileSync(0, "utf8").split("\n")) {
+      let entry; try { entry = JSON.parse(line) } catch { continue }
+      const text = entry.haproxy
+      if (typeof text !== "string") continue
+      const request = / (\S+\/\S+) \S+ (\d{3}) \S+ \S+ \S+ (\S{4}) (\S+) (\S+) /.exec(text)
+      if (request) {
+        const [, server, status, state, conns, queues] = request
+        const key = `${status} ${state}`
+        byState.set(key, (byState.get(key) ?? 0) + 1)
+        if (!status.startsWith("2") && failed.length < 8) failed.push(`${new Date(entry.time).toISOString().slice(11, 23)} ${status} ${state} ${server} conns ${conns} queues ${queues}`)
+      } else if (!text.startsWith("[") && /server|Server|resolv|DNS|backend|Backend/.test(text)) events.push(`${new Date(entry.time).toISOString().slice(11, 23)} ${text.slice(0, 200)}`)
+    }
+    console.log(`# ${what}: HAProxy logged ${[...byState].map(([k, n]) => `${n}× ${k}`).join(", ") || "no request that failed or was retried"}`)
+    for (const line of failed) console.log(`#   ${what} failed: ${line}`)
+    for (const line of events.slice(0, 40)) console.log(`#   ${what} event: ${line}`)
+    if (events.length > 40) console.log(`#   ${what}: ${events.length - 40} more server events`)'
+}
+# busy_start <seconds>: SWARM_BUSY (default 0) bounded busy loops, to run a scenario on a loaded
+# machine (the conditions of the 503s of issue 23); busy_stop ends them (by pid).
+busy_pids=()
+busy_start() {
+  local i
+  for ((i = 0; i < ${SWARM_BUSY:-0}; i++)); do timeout "$1" bash -c 'while :; do :; done' & busy_pids+=($!); done
+}
+busy_stop() {
+  ((${#busy_pids[@]})) && kill "${busy_pids[@]}" 2>/dev/null
+  busy_pids=()
+}
+
 # --- 3. the services ----------------------------------------------------------------------------
 # The engine's socket, bind-mounted into the listener.
 socket=/var/run/docker.sock
@@ -193,7 +237,8 @@ network_made=1
 services+=(proxy swarm-listener)
 "${D[@]}" service create --quiet --detach --no-resolve-image --name proxy --network proxy \
   --endpoint-mode dnsrr --container-label dfp-swarm-test=1 --stop-grace-period 20s \
-  --env LISTENER_ADDRESS=swarm-listener --env SERVICE_NAME=proxy "$DFP_TAG" >/dev/null ||
+  --env LISTENER_ADDRESS=swarm-listener --env SERVICE_NAME=proxy \
+  --env DEBUG=true --env DEBUG_ERRORS_ONLY=true "$DFP_TAG" >/dev/null ||
   bail 'docker service create proxy'
 "${D[@]}" service create --quiet --detach --no-resolve-image --name swarm-listener --network proxy \
   --endpoint-mode dnsrr --container-label dfp-swarm-test=1 --constraint node.role==manager \
@@ -301,6 +346,8 @@ wait_until 240 roll_running
 eventually 120 'the rolling service is routed' every_replica 4 routes CTR /roll/a roll
 ctr=$(replicas | head -n 1)
 "${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+log_since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+busy_start 300
 load_started=$SECONDS
 probe "$ctr" load http://127.0.0.1/roll/fast 600 4 10 GET close >"$tmp/roll-new" &
 load_pids=($!)
@@ -321,7 +368,14 @@ sleep 5
 "${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
 wait "${load_pids[@]}"
 load_seconds=$((SECONDS - load_started))
+busy_stop
 roll_figures "$tmp/roll" "$load_seconds"
+haproxy_events "$ctr" "$log_since" 'rolling update'
+# Tasks Swarm ended other than by the update (e.g. a HEALTHCHECK that failed on a loaded machine).
+"${D[@]}" service ps --no-trunc --format '{{.Name}} {{.DesiredState}} {{.CurrentState}} {{.Error}}' roll 2>&1 | grep -v 'Shutdown Shutdown.* $' | sed 's/^/#   roll task: /'
+
+# the original beside dfp: the same rolling update through its HAProxy (test/swarm/original.sh)
+original_roll
 
 # blue-green as the Docker Flow CLI's proxy step does it: go-demo-blue serves, go-demo-green is
 # deployed beside it, `reconfigure?serviceName=go-demo&serviceColor=green…` switches, blue is removed
@@ -359,9 +413,15 @@ upstream stable --label com.df.notify=true --label com.df.servicePath=/canary --
 upstream canary --label com.df.notify=true --label com.df.servicePath=/canary --label com.df.port=80 --label com.df.weight=0
 wait_until 120 task_running stable
 wait_until 120 task_running canary
-shared_backend() { probe "$ctr" get 'http://127.0.0.1:8080/v1/docker-flow-proxy/config' | grep -q 'server canary canary:80 resolvers docker weight 0'; }
+shared_backend() { probe "$ctr" get 'http://127.0.0.1:8080/v1/docker-flow-proxy/config' | grep -Eq 'server canary canary:80 (init-addr [^ ]+ )?resolvers docker weight 0'; }
 eventually 90 'the canary (weight 0) is a server of the shared route' shared_backend
+# The load starts once the route answers: two services just created may not be in Docker's DNS
+# yet (their servers have no address until then; a run's request log showed 92 GETs answered
+# 503 <NOSRV> before either name resolved, stable's own backend included).
+eventually 60 'the shared route is served (stable, weight 100)' routes "$ctr" /canary/a stable
 "${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+log_since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+busy_start 200
 load_started=$SECONDS
 probe "$ctr" load http://127.0.0.1/canary/x 600 3 20 GET close >"$tmp/canary" &
 load_pids=($!)
@@ -378,7 +438,9 @@ for step in '50 50' '0 100'; do
 done
 "${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
 wait "${load_pids[@]}"
+busy_stop
 read -r requests failed _ first_failure split <"$tmp/canary" || true
+haproxy_events "$ctr" "$log_since" canary
 note "canary 100/0 → 50/50 → 0/100 by labels: ${requests:-0} requests in $((SECONDS - load_started)) s, ${failed:-?} failed (first: ${first_failure:-none}; answered: ${split:-none})"
 check "canary: 0 failed GETs while the weights moved (${requests:-0} requests)" test "${failed:-x}" == 0
 generation_after=$(generation)
@@ -386,6 +448,43 @@ check "the weight changes reloaded nothing (worker generation $generation_before
 "${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
 last=$(probe "$ctr" load http://127.0.0.1/canary/y 3 1 0 GET close)
 check "at 0/100 the stable service receives nothing (${last})" eval '[[ $last != *stable=* && $last == *canary=* ]]'
+
+# sticky sessions across a rolling update (issue 23): sessionType=sticky-server, 3 tasks with a
+# HEALTHCHECK replaced one at a time (stop-first, 5 s apart) while 9 clients each keep the cookie
+# HAProxy gave them. `--force` replaces every task in turn, so each client's task goes at some
+# point: what is checked is that no client is moved while its task still accepts requests, and
+# that clients keep their task while another one is replaced (probe.js `sticky`).
+services+=(sticky)
+"${D[@]}" service create --quiet --detach --no-resolve-image --name sticky --network proxy \
+  --endpoint-mode dnsrr --replicas 3 --container-label dfp-swarm-test=1 --env NAME=sticky \
+  --health-cmd "node -e '$HEALTH_JS'" --health-interval 1s --health-retries 1 --health-timeout 2s \
+  --stop-grace-period 20s --label com.df.notify=true --label com.df.servicePath=/sticky --label com.df.port=80 \
+  --label com.df.sessionType=sticky-server --label com.df.replicas=3 \
+  "$DFP_TAG" node -e "$ROLL_JS" >/dev/null
+sticky_running() { [[ $("${D[@]}" service ps --filter desired-state=running --format '{{.CurrentState}}' sticky 2>/dev/null | grep -c '^Running') == 3 ]]; }
+wait_until 240 sticky_running
+eventually 120 'the sticky service is routed' routes "$ctr" /sticky/a sticky
+"${D[@]}" exec "$ctr" rm -f /tmp/dfp-load-stop
+log_since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+load_started=$SECONDS
+probe "$ctr" sticky http://127.0.0.1/sticky/x 600 9 50 >"$tmp/sticky" &
+load_pids=($!)
+sleep 5
+update_started=$SECONDS
+if timeout 480 "${D[@]}" service update --quiet --detach=false --force --update-parallelism 1 --update-delay 5s sticky >/dev/null 2>&1; then
+  pass "sticky: docker service update --force --update-parallelism 1 of 3 replicas converged in $((SECONDS - update_started)) s"
+else
+  fail 'sticky: docker service update --force did not converge within 480 s'
+fi
+sleep 3
+"${D[@]}" exec "$ctr" touch /tmp/dfp-load-stop
+wait "${load_pids[@]}"
+read -r requests failed clients moved wrong kept first_failure <"$tmp/sticky" || true
+note "sticky sessions through a rolling update: ${requests:-0} requests of ${clients:-?} clients in $((SECONDS - load_started)) s, ${failed:-?} failed (first: ${first_failure:-none}); ${moved:-?} moves to another task, ${wrong:-?} while the old task still accepted; ${kept:-?} clients kept their task while another was replaced"
+haproxy_events "$ctr" "$log_since" sticky
+check "sticky: 0 failed GETs (${requests:-0} requests)" test "${failed:-x}" == 0
+check 'sticky: no client was moved while its task still accepted requests' test "${wrong:-x}" == 0
+check "sticky: clients kept their task while another task was replaced (${kept:-0} of ${clients:-?})" test "${kept:-0}" -ge 1
 
 note 'in ms, per replica:'
 for ctr in $(replicas); do note "  $ctr $(timings "$ctr")"; done

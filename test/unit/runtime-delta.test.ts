@@ -73,9 +73,9 @@ t.test('weights: a changed weight is a set weight command, on a shared route in 
   const shared = ServiceState.empty().with([q('blue', 90), q('green', 10)])
   const running = workerView(renderAll(shared, settings))
   const text = renderAll(shared, settings).config
-  t.match(text, /backend blue-be80_0\n(?:.*\n)*? {4}server blue blue:80 resolvers docker weight 90\n {4}server green green:80 resolvers docker weight 10\n/, "the first by name's backend holds both servers")
+  t.match(text, /backend blue-be80_0\n(?:.*\n)*? {4}server blue blue:80 init-addr last,libc,none resolvers docker weight 90\n {4}server green green:80 init-addr last,libc,none resolvers docker weight 10\n/, "the first by name's backend holds both servers, looked up at load when new")
   const step = planRuntimeDelta(running, renderAll(ServiceState.empty().with([q('blue', 0), q('green', 100)]), settings), '/cfg')
-  t.same(textOf(step), ['set weight blue-be80_0/blue 0', 'set weight blue-be80_0/green 100', 'set weight green-be80_0/green 100'])
+  t.same(textOf(step), ['set weight blue-be80_0/green 100', 'set weight green-be80_0/green 100', 'set weight blue-be80_0/blue 0'], 'raises first, then lowerings')
   t.equal(planRuntimeDelta(running, renderAll(ServiceState.empty().with([q('blue', 90), q('green', undefined)]), settings), '/cfg'), undefined, 'leaving the shared route needs a reload')
   t.equal(planRuntimeDelta(running, renderAll(shared.with([q('red', 5)]), settings), '/cfg'), undefined, 'a third member needs a reload')
   const sticky = ServiceState.empty().with([q('s', 5, '&sessionType=sticky-server&replicas=2')])
