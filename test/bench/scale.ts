@@ -89,6 +89,7 @@ export async function atScale(size: number, samples: number): Promise<void> {
     }
     const catchUps = daemon.applier.reloads - reloadsBefore - reloadsOnRequests
     row(`one new service at ${size} services → answered and routable (${samples} in a row), median`, ms(median(latencies)), `haproxy -c + reload ${ms(floor)}`, median(latencies) / floor, '≤ 100 ms')
+    progress(`scale: the ${samples} latencies, sorted: ${[...latencies].sort((a, b) => a - b).map((v) => v.toFixed(0)).join(' ')} ms`)
     row(`same, p95 (reloads while a request waited: ${reloadsOnRequests}; catch-up reloads between: ${catchUps})`, ms(quantile(latencies, 0.95)), `haproxy -c + reload ${ms(quantile(floors, 0.95))}`, quantile(latencies, 0.95) / quantile(floors, 0.95), '≤ 250 ms, 0 reloads')
 
     progress('scale: a change that needs a reload (a backend line of its own), 5 times')
