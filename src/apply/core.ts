@@ -165,6 +165,7 @@ export class ApplyCore {
       const refused = await this.unserved.applyKeeping(initial)
       if (refused.length > 0) log.warn({ refused }, 'saved services or certificates not served by haproxy')
     }
+    await this.options.store?.refreshSnapshot?.(this.unserved.withKept(this.state))
   }
 
   /** Makes the changes live; settles when they are (and are saved), or rejects with the reason. */

@@ -60,4 +60,6 @@ export interface StatePort {
   rewind?(checkpoint: StateCheckpoint): Promise<void>
   /** Rewrites the snapshot when the log has grown past it (never throws). */
   compactIfDue?(state: ServiceState): Promise<void>
+  /** Once started: the snapshot written anew when another parser (or none) wrote the one loaded. */
+  refreshSnapshot?(state: ServiceState): Promise<void>
 }

@@ -69,6 +69,8 @@ export class StateStore {
   private snapshotSize = 0
   /** What the files hold; undefined until the first save, which writes a snapshot. */
   private saved: ServiceState | undefined
+  /** The snapshot loaded was written by another parser (or without services as parsed). */
+  private staleSnapshot = false
 
   constructor(
     configDir: string,
@@ -110,6 +112,7 @@ export class StateStore {
     const changes: Change[] = []
     // A snapshot of this very parser (same code, same settings) holds what parsing gives.
     const trusted = this.parser !== undefined && saved.parser === this.parser
+    this.staleSnapshot = this.parser !== undefined && !trusted && services.size > 0
     let reused = 0
     for (const [name, entry] of services) {
       try {
@@ -197,6 +200,18 @@ export class StateStore {
   async compactIfDue(state: ServiceState): Promise<void> {
     if (!this.compactionDue || this.saved === undefined) return
     await this.compact(state).catch((err: unknown) => this.log.warn({ err, path: this.path }, 'state snapshot not rewritten; the log keeps growing until it is'))
+  }
+
+  /**
+   * After a start on a snapshot another parser wrote (an upgrade, changed settings): writes it
+   * anew, so the next start takes the services as they are instead of parsing them all. Only
+   * while nothing was saved since the load (`state` is then what the files hold); a failure is
+   * logged, the files stay as they were.
+   */
+  async refreshSnapshot(state: ServiceState): Promise<void> {
+    if (!this.staleSnapshot || this.saved !== undefined) return
+    this.staleSnapshot = false
+    await this.compact(state).catch((err: unknown) => this.log.warn({ err, path: this.path }, 'state snapshot not rewritten for the next start'))
   }
 
   /** Where the files are now: `rewind` takes them back here. */

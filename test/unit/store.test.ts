@@ -133,3 +133,29 @@ t.test('a service whose parse reads files (templates, usersSecret) is always par
   })
   t.equal(calls, 1)
 })
+
+t.test('a start on a snapshot of another parser writes it anew, once, so the next start reuses it', async (t) => {
+  const dir = await folder(t)
+  const older = new StateStore(dir, log)
+  const state = ServiceState.empty().with([put('a'), put('b')])
+  await older.save(state)
+  let calls = 0
+  const counting = (params: Record<string, string>) => {
+    calls++
+    return parse(params)
+  }
+  const upgraded = new StateStore(dir, log, 'new-parser')
+  const loaded = await upgraded.load(counting)
+  t.equal(calls, 2, 'parsed: the snapshot has no parser')
+  const before = await readFile(upgraded.path, 'utf8')
+  await upgraded.refreshSnapshot(ServiceState.empty().with(loaded))
+  t.not(await readFile(upgraded.path, 'utf8'), before, 'rewritten')
+  calls = 0
+  t.same(namesAndPaths(await new StateStore(dir, log, 'new-parser').load(counting)), ['a:/a:api', 'b:/b:api'])
+  t.equal(calls, 0, 'the next start parses nothing')
+  const same = new StateStore(dir, log, 'new-parser')
+  await same.load(counting)
+  const text = await readFile(same.path, 'utf8')
+  await same.refreshSnapshot(ServiceState.empty().with(loaded))
+  t.equal(await readFile(same.path, 'utf8'), text, 'a snapshot of the same parser is not rewritten')
+})
