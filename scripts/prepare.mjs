@@ -48,6 +48,8 @@ if (mtime(join(root, 'dist', 'main.js')) < Math.max(newest(join(root, 'src')), m
 // status page test, through playwright-core), pebble (the ACME tests) and openssl. Installed with apt-get when we are root, else one
 // line says what to install.
 const forTests = process.argv.includes('--test')
+// With `--bench` (npm run bench): wrk (requests per second) and Chromium (the status page).
+const forBench = process.argv.includes('--bench')
 const runs = (command, args) => spawnSync(command, args, { stdio: 'ignore' }).status === 0
 const haproxyBin = process.env.HAPROXY_BIN || 'haproxy'
 const chromiumBin = process.env.CHROMIUM_BIN || '/usr/bin/chromium'
@@ -61,6 +63,12 @@ const programs = [
         // A real ACME server for the ACME tests (test/helpers/pebble.ts), with its DNS server.
         { name: 'pebble', apt: 'pebble', present: () => runs('sh', ['-c', 'command -v pebble && command -v pebble-challtestsrv']), hint: 'pebble and pebble-challtestsrv, on PATH' },
         { name: 'openssl', apt: 'openssl', present: () => runs('openssl', ['version']), hint: 'openssl, on PATH' },
+      ]
+    : []),
+  ...(forBench
+    ? [
+        { name: 'wrk', apt: 'wrk', present: () => runs('sh', ['-c', 'command -v wrk']), hint: 'wrk, on PATH' },
+        ...(forTests ? [] : [{ name: chromiumBin, apt: 'chromium', present: () => existsSync(chromiumBin), hint: 'Chromium, or set CHROMIUM_BIN' }]),
       ]
     : []),
 ]
