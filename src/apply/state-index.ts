@@ -130,3 +130,20 @@ export class PortClaimants extends IncrementalIndex {
     if (this.services.get(service.serviceName) === service) this.services.delete(service.serviceName)
   }
 }
+
+/** The indexes a batch reads, brought to a state together (the core does so once a batch is answered). */
+export class StateIndexes {
+  readonly names = new NameIndex()
+  readonly portClaimants = new PortClaimants()
+  readonly claims: RouteClaims
+
+  constructor(settings: RenderSettings) {
+    this.claims = new RouteClaims(settings)
+  }
+
+  update(state: ServiceState): void {
+    this.names.ownerIn(state)
+    this.claims.countIn(state)
+    this.portClaimants.of(state)
+  }
+}
