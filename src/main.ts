@@ -22,18 +22,24 @@ const settings = orExit(() => loadSettings())
 const logger = createLogger(settings.LOG_LEVEL)
 const daemon = orExit(() => createDaemon(settings, logger))
 
+// Signals are handled from the start on: a SIGTERM while HAProxy is being started (seconds with
+// 50 000 saved services) lets the start finish, then stops HAProxy, instead of leaving it running.
+const starting = daemon.start()
+let stopping = false
+closeWithGrace({ delay: 15_000, logger }, async ({ err, signal }) => {
+  stopping = true
+  if (err) logger.error({ err }, 'stopping after an error')
+  logger.info({ signal }, 'stopping')
+  if (!(await starting.then(() => true, () => false))) return
+  await daemon.close()
+})
+
 try {
-  await daemon.start()
+  await starting
 } catch (err) {
   logger.fatal({ err }, 'could not start haproxy')
   await daemon.applier.close().catch(() => undefined)
   process.exit(1)
 }
 
-closeWithGrace({ delay: 15_000, logger }, async ({ err, signal }) => {
-  if (err) logger.error({ err }, 'stopping after an error')
-  logger.info({ signal }, 'stopping')
-  await daemon.close()
-})
-
-await daemon.app.listen({ host: settings.IP, port: settings.PORT })
+if (!stopping) await daemon.app.listen({ host: settings.IP, port: settings.PORT })

@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -70,6 +71,7 @@ t.test('SIGTERM finishes the apply in flight, stops HAProxy and exits 0', async 
   t.equal(JSON.parse(reply.body).Status, 'OK')
 
   const result = await exited
+  if (result.exitCode !== 0) t.comment(lines.slice(-25).map((l) => `${l.time} ${l.msg} ${JSON.stringify(l).slice(0, 300)}`).join('\n'))
   t.equal(result.exitCode, 0, result.stderr)
   t.notOk(result.signal, 'exited by itself')
   t.ok(await until(async () => !existsSync(`/proc/${masterPid}`), 15_000), 'haproxy master stopped')
@@ -86,4 +88,44 @@ t.test('SIGTERM finishes the apply in flight, stops HAProxy and exits 0', async 
   t.ok(lines.some((l) => l.component === 'haproxy' && typeof l.haproxy === 'string'), "HAProxy's own messages are in the stream")
   const all = lines.map((l) => JSON.stringify(l)).join('\n')
   t.notOk(all.includes('hunter2secret'), 'the password never reaches the logs')
+})
+
+t.test('SIGTERM while HAProxy is being started: the start finishes, HAProxy is stopped, exit 0', async (t) => {
+  const configDir = await mkdtemp(join(tmpdir(), 'dfp-test-'))
+  t.teardown(() => rm(configDir, { recursive: true, force: true }))
+  // HAPROXY_BIN: the master's start waits 3 s (a start on a large saved state), after saying so
+  // and writing its pid (the wrapper's, which exec keeps for HAProxy's master).
+  const real = execFileSync('sh', ['-c', 'command -v haproxy']).toString().trim()
+  const bin = join(configDir, 'slow-haproxy')
+  const starting = join(configDir, 'master-starting')
+  await writeFile(bin, `#!/bin/sh\ncase " $* " in *" -W "*) echo $$ > "${starting}"; sleep 3;; esac\nexec ${real} "$@"\n`)
+  await chmod(bin, 0o755)
+  const [apiPort, proxyPort] = [await freePort(), await freePort()]
+  const child = execa(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: root,
+    reject: false,
+    timeout: 120_000,
+    env: {
+      CONFIG_DIR: configDir,
+      SECRETS_DIR: join(configDir, 'secrets'),
+      CERTS_DIR: join(configDir, 'certs-folder'),
+      DEFAULT_PORTS: String(proxyPort),
+      RESOLVERS: 'nameserver dns 127.0.0.1:53',
+      IP: '127.0.0.1',
+      PORT: String(apiPort),
+      LOG_LEVEL: 'info',
+      RES_OPTIONS: 'timeout:1 attempts:1',
+      HAPROXY_BIN: bin,
+    },
+  })
+  t.ok(await until(async () => existsSync(starting), 60_000), 'the master is being started')
+  child.kill('SIGTERM')
+  const result = await child
+  t.equal(result.exitCode, 0, result.stderr)
+  t.notOk(result.signal, 'exited by itself')
+  const masterPid = Number(readFileSync(starting, 'utf8'))
+  t.match(result.stdout, /"msg":"haproxy started"/, 'the start finished')
+  t.ok(masterPid > 0 && (await until(async () => !existsSync(`/proc/${masterPid}`), 15_000)), 'and the master was stopped, not left running')
+  await t.rejects(httpGet(apiPort, '/v1/docker-flow-proxy/ping'), 'the API never listened')
+  t.match(result.stdout, /"msg":"stopping"/, 'the stop is logged')
 })
