@@ -172,11 +172,19 @@ export class HaproxyMaster {
     this.stopping = true
     const child = this.child
     if (!child || child.exitCode !== null) return
-    child.kill(hard ? 'SIGTERM' : 'SIGUSR1')
+    const signal = hard ? 'SIGTERM' : 'SIGUSR1'
+    child.kill(signal)
     const exited = child.then(() => true, () => true)
-    if (!(await Promise.race([exited, sleep(graceMs, false)]))) {
-      child.kill('SIGKILL')
-      await exited
+    const deadline = Date.now() + graceMs
+    // A signal that reaches the master while it re-executes itself (a reload finishing) is lost
+    // (reference/haproxy-facts.md B.2), as for the reload: sent again until it exits.
+    while (!(await Promise.race([exited, sleep(Math.min(RESEND_AFTER_MS, Math.max(0, deadline - Date.now())), false)]))) {
+      if (Date.now() >= deadline) {
+        child.kill('SIGKILL')
+        await exited
+        break
+      }
+      child.kill(signal)
     }
     rmSync(this.pidFile, { force: true })
   }
