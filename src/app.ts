@@ -69,17 +69,33 @@ export const apiTimeouts = {
  * leaves the socket to it (without one, Node destroys every socket that times out, busy or not:
  * the empty reply at 10 s of issue 20).
  */
-function closeIdleConnections(server: Server, idleMs: number): void {
+function closeIdleConnections(server: Server, idleMs: number, sweepMs: number): void {
   const inFlight = new WeakMap<Socket, number>()
+  // When each open socket last sent or was answered: the sweep below, should a socket's own
+  // timeout event not come (a CI run once kept an idle connection open for 60 s).
+  const lastActive = new Map<Socket, number>()
   server.on('request', (request, response) => {
     const socket = request.socket
     inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1)
-    response.once('close', () => inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1))
+    response.once('close', () => {
+      inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1)
+      if (lastActive.has(socket)) lastActive.set(socket, Date.now())
+    })
   })
-  server.on('connection', (socket: Socket) => socket.setTimeout(idleMs))
+  server.on('connection', (socket: Socket) => {
+    socket.setTimeout(idleMs)
+    lastActive.set(socket, Date.now())
+    socket.on('data', () => lastActive.set(socket, Date.now()))
+    socket.once('close', () => lastActive.delete(socket))
+  })
   server.on('timeout', (socket: Socket) => {
     if (!inFlight.get(socket)) socket.destroy()
   })
+  const sweep = setInterval(() => {
+    const now = Date.now()
+    for (const [socket, at] of lastActive) if (now - at > idleMs + sweepMs && !inFlight.get(socket)) socket.destroy()
+  }, sweepMs).unref()
+  server.once('close', () => clearInterval(sweep))
 }
 
 /** Builds the control API. Listening is main.ts's job; tests use this with `inject` or port 0. */
@@ -91,7 +107,7 @@ export function buildApp({ settings, applier, live, haproxy, metrics, logger, li
     keepAliveTimeout: apiTimeouts.keepAliveMs,
     http: { headersTimeout: apiTimeouts.headersMs, connectionsCheckingInterval: apiTimeouts.checkEveryMs },
   })
-  closeIdleConnections(app.server, apiTimeouts.idleMs)
+  closeIdleConnections(app.server, apiTimeouts.idleMs, apiTimeouts.checkEveryMs)
 
   // Form bodies carry reconfigure parameters too (gorilla/schema read query and form alike).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
