@@ -136,25 +136,27 @@ export async function underLoad(daemon: TestDaemon, path: string, during: () => 
   return result
 }
 
-/**
- * The built daemon in a process of its own, as `npm start` runs it, on a new CONFIG_DIR and free
- * ports (`flags`: node's options). The caller stops it and removes `dir`.
- */
-export async function spawnDaemon(flags: string[], env: Record<string, string> = {}) {
+/** A new CONFIG_DIR for a daemon, with the folders it watches made (as in a container: a missing
+ * one is watched through its parent, here CONFIG_DIR, which every change rewrites). */
+export async function benchFolder(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
-  // As in a container: the folders it watches exist (a missing one is watched through its
-  // parent, here CONFIG_DIR, which every change rewrites).
   for (const folder of ['secrets', 'certs-folder']) await mkdir(join(dir, folder))
-  const apiPort = await freePort()
-  const child = execa('node', [...flags, 'dist/main.js'], {
+  return dir
+}
+
+/**
+ * The built daemon in a process of its own, as `npm start` runs it, on `dir` and the given
+ * ports (`flags`: node's options). BENCH_DAEMON_OUT: a file its log is appended to.
+ */
+export function spawnIn(dir: string, apiPort: number, proxyPort: number, flags: string[], env: Record<string, string> = {}) {
+  return execa('node', [...flags, 'dist/main.js'], {
     reject: false,
-    // BENCH_DAEMON_OUT: a file for the daemon's stdout (e.g. with --trace-gc among the flags).
-    ...(process.env.BENCH_DAEMON_OUT ? { stdin: 'ignore', stderr: 'ignore', stdout: { file: process.env.BENCH_DAEMON_OUT } } : { stdio: 'ignore' }),
+    ...(process.env.BENCH_DAEMON_OUT ? { stdin: 'ignore', stderr: 'ignore', stdout: { file: process.env.BENCH_DAEMON_OUT, append: true } } : { stdio: 'ignore' }),
     env: {
       CONFIG_DIR: dir,
       SECRETS_DIR: join(dir, 'secrets'),
       CERTS_DIR: join(dir, 'certs-folder'),
-      DEFAULT_PORTS: String(await freePort()),
+      DEFAULT_PORTS: String(proxyPort),
       RESOLVERS: 'nameserver dns 127.0.0.1:53',
       IP: '127.0.0.1',
       PORT: String(apiPort),
@@ -163,5 +165,12 @@ export async function spawnDaemon(flags: string[], env: Record<string, string> =
       ...env,
     },
   })
+}
+
+/** `spawnIn` on a new folder and free ports. The caller stops it and removes `dir`. */
+export async function spawnDaemon(flags: string[], env: Record<string, string> = {}) {
+  const dir = await benchFolder()
+  const apiPort = await freePort()
+  const child = spawnIn(dir, apiPort, await freePort(), flags, env)
   return { dir, apiPort, child }
 }

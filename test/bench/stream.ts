@@ -5,14 +5,11 @@
 // For each: the peak RSS while loading `size` services and 1 000 more, the time of those 1 000,
 // of 1 000 removals at once, and of a cold restart to serving every service. The baseline: the
 // same clients against a trivial HTTP server in this process (what the client side costs here).
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:http'
-import { tmpdir } from 'node:os'
+import { rm, writeFile } from 'node:fs/promises'
+import { Agent, createServer } from 'node:http'
 import { join } from 'node:path'
-import { execa } from 'execa'
-import { Agent } from 'node:http'
 import { freePort, httpGet, httpUpstream, statusOf, until } from '../helpers/net.js'
-import { mb, ms, procStatus, progress, row, startEnv, startFlags } from './common.js'
+import { benchFolder, mb, ms, procStatus, progress, row, spawnIn, startEnv, startFlags } from './common.js'
 
 export type Pattern = { kind: 'waves'; wave: number } | { kind: 'stream'; clients: number }
 const describe = (p: Pattern) => (p.kind === 'waves' ? `waves of ${p.wave}` : `${p.clients} clients streaming`)
@@ -54,26 +51,6 @@ export async function clientFloor(pattern: Pattern, agent?: Agent): Promise<numb
   }
 }
 
-function spawn(dir: string, apiPort: number, proxyPort: number, flags: string[], env: Record<string, string>) {
-  return execa('node', [...flags, 'dist/main.js'], {
-    reject: false,
-    // BENCH_DAEMON_OUT: a file for the daemon's log (appended).
-    ...(process.env.BENCH_DAEMON_OUT ? { stdin: 'ignore', stderr: 'ignore', stdout: { file: process.env.BENCH_DAEMON_OUT, append: true } } : { stdio: 'ignore' }),
-    env: {
-      CONFIG_DIR: dir,
-      SECRETS_DIR: join(dir, 'secrets'),
-      CERTS_DIR: join(dir, 'certs-folder'),
-      DEFAULT_PORTS: String(proxyPort),
-      RESOLVERS: 'nameserver dns 127.0.0.1:53',
-      IP: '127.0.0.1',
-      PORT: String(apiPort),
-      LOG_LEVEL: 'warn',
-      RES_OPTIONS: 'timeout:1 attempts:1',
-      ...env,
-    },
-  })
-}
-
 export interface StreamResult {
   startedRss: number
   loadMs: number
@@ -107,17 +84,14 @@ async function writeSavedState(dir: string, size: number, upstreamPort: number):
  * the same folder.
  */
 export async function streamRun(size: number, pattern: Pattern, flags: string[], env: Record<string, string>, { settleMs = 20_000, restart = false, preload = false } = {}): Promise<StreamResult> {
-  const dir = await mkdtemp(join(tmpdir(), 'dfp-bench-'))
-  // As in a container: the folders it watches exist (a missing one is watched through its
-  // parent, here CONFIG_DIR, which every change rewrites).
-  for (const folder of ['secrets', 'certs-folder']) await mkdir(join(dir, folder))
+  const dir = await benchFolder()
   const [apiPort, proxyPort] = [await freePort(), await freePort()]
   const upstream = await httpUpstream('bench')
   if (preload) await writeSavedState(dir, size, upstream.port)
   const sample = Array.from({ length: 20 }, (_, k) => `m${Math.floor((k * size) / 20)}`).concat(`m${size - 1}`)
   const serving = () => until(async () => (await Promise.all(sample.map((name) => routable(proxyPort, name)))).every(Boolean), 180_000)
   let start = performance.now()
-  let child = spawn(dir, apiPort, proxyPort, flags, env)
+  let child = spawnIn(dir, apiPort, proxyPort, flags, env)
   const up = () => until(async () => (await httpGet(apiPort, '/v1/docker-flow-proxy/ping')).status === 200, 120_000)
   const status = (field: 'VmRSS' | 'VmHWM') => procStatus(child.pid, field)
   const path = (i: number) => reconfigurePath(i, upstream.port)
@@ -158,7 +132,7 @@ export async function streamRun(size: number, pattern: Pattern, flags: string[],
       child.kill('SIGTERM')
       await child
       start = performance.now()
-      child = spawn(dir, apiPort, proxyPort, flags, env)
+      child = spawnIn(dir, apiPort, proxyPort, flags, env)
       if (!(await serving())) throw new Error('not serving after the restart')
       restartMs = performance.now() - start
     }

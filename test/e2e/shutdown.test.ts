@@ -14,13 +14,8 @@ import { freePort, httpGet, httpUpstream, until } from '../helpers/net.js'
 // flight finish, stops HAProxy and exits 0; the logs are pino JSON lines on stdout.
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
-t.test('SIGTERM finishes the apply in flight, stops HAProxy and exits 0', async (t) => {
-  const configDir = await mkdtemp(join(tmpdir(), 'dfp-test-'))
-  const upstream = await httpUpstream('drain')
-  t.teardown(async () => {
-    await upstream.close()
-    await rm(configDir, { recursive: true, force: true })
-  })
+/** src/main.ts as a process on `configDir` and free ports, logging at info. */
+async function mainProcess(configDir: string, env: Record<string, string> = {}) {
   const [apiPort, proxyPort] = [await freePort(), await freePort()]
   const child = execa(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
@@ -36,8 +31,20 @@ t.test('SIGTERM finishes the apply in flight, stops HAProxy and exits 0', async 
       PORT: String(apiPort),
       LOG_LEVEL: 'info',
       RES_OPTIONS: 'timeout:1 attempts:1',
+      ...env,
     },
   })
+  return { apiPort, child }
+}
+
+t.test('SIGTERM finishes the apply in flight, stops HAProxy and exits 0', async (t) => {
+  const configDir = await mkdtemp(join(tmpdir(), 'dfp-test-'))
+  const upstream = await httpUpstream('drain')
+  t.teardown(async () => {
+    await upstream.close()
+    await rm(configDir, { recursive: true, force: true })
+  })
+  const { apiPort, child } = await mainProcess(configDir)
   const lines: Array<LogLine> = []
   const waiters: Array<{ test: (l: LogLine) => boolean; resolve: () => void }> = []
   const nonJson: string[] = []
@@ -100,24 +107,7 @@ t.test('SIGTERM while HAProxy is being started: the start finishes, HAProxy is s
   const starting = join(configDir, 'master-starting')
   await writeFile(bin, `#!/bin/sh\ncase " $* " in *" -W "*) echo $$ > "${starting}"; sleep 3;; esac\nexec ${real} "$@"\n`)
   await chmod(bin, 0o755)
-  const [apiPort, proxyPort] = [await freePort(), await freePort()]
-  const child = execa(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    reject: false,
-    timeout: 120_000,
-    env: {
-      CONFIG_DIR: configDir,
-      SECRETS_DIR: join(configDir, 'secrets'),
-      CERTS_DIR: join(configDir, 'certs-folder'),
-      DEFAULT_PORTS: String(proxyPort),
-      RESOLVERS: 'nameserver dns 127.0.0.1:53',
-      IP: '127.0.0.1',
-      PORT: String(apiPort),
-      LOG_LEVEL: 'info',
-      RES_OPTIONS: 'timeout:1 attempts:1',
-      HAPROXY_BIN: bin,
-    },
-  })
+  const { apiPort, child } = await mainProcess(configDir, { HAPROXY_BIN: bin })
   t.ok(await until(async () => existsSync(starting), 60_000), 'the master is being started')
   child.kill('SIGTERM')
   const result = await child
